@@ -1,0 +1,201 @@
+"""The v1 topic grammar: builders, a parser and a pure MQTT filter matcher.
+
+```
+sr/v1/devices/{device_id}/reports              device -> backend   QoS 1
+sr/v1/devices/{device_id}/photos/{report_id}   device -> backend   QoS 1
+sr/v1/devices/{device_id}/receipts             backend -> device   QoS 1
+sr/v1/devices/{device_id}/status               device, retained, last will
+sr/v1/devices/{device_id}/notices              backend -> kiosk, retained
+sr/v1/volunteers/{volunteer_id}/location       phone -> backend
+sr/v1/volunteers/{volunteer_id}/alerts         backend -> phone    QoS 1
+sr/v1/volunteers/{volunteer_id}/responses      phone -> backend    QoS 1
+sr/v1/stations/{station_id}/alerts             backend -> police console
+owntracks/{user}/{device}                      OwnTracks location
+```
+
+Identifiers are 1-64 characters of ``[A-Za-z0-9_.-]``: never ``/``, ``+``, ``#`` or ``$``,
+so an id can never widen a subscription or escape its subtree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from protocol.errors import TopicError
+
+ROOT: Final = "sr/v1"
+ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+# report ids are UUIDs, which fit ID_PATTERN; the photo topic checks the UUID form too.
+_UUID_PATTERN: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class TopicKind(StrEnum):
+    DEVICE_REPORTS = "device_reports"
+    DEVICE_PHOTOS = "device_photos"
+    DEVICE_RECEIPTS = "device_receipts"
+    DEVICE_STATUS = "device_status"
+    DEVICE_NOTICES = "device_notices"
+    VOLUNTEER_LOCATION = "volunteer_location"
+    VOLUNTEER_ALERTS = "volunteer_alerts"
+    VOLUNTEER_RESPONSES = "volunteer_responses"
+    STATION_ALERTS = "station_alerts"
+    OWNTRACKS = "owntracks"
+
+
+_DEVICE_LEAVES: Final = {
+    "reports": TopicKind.DEVICE_REPORTS,
+    "receipts": TopicKind.DEVICE_RECEIPTS,
+    "status": TopicKind.DEVICE_STATUS,
+    "notices": TopicKind.DEVICE_NOTICES,
+}
+_VOLUNTEER_LEAVES: Final = {
+    "location": TopicKind.VOLUNTEER_LOCATION,
+    "alerts": TopicKind.VOLUNTEER_ALERTS,
+    "responses": TopicKind.VOLUNTEER_RESPONSES,
+}
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return `value` if it is a valid topic identifier, else raise ValueError naming it."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ValueError(
+            f"{what} {value!r} is not a valid identifier: use 1-64 characters of "
+            "letters, digits, '_', '.' or '-'"
+        )
+    return value
+
+
+def device_reports(device_id: str) -> str:
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/reports"
+
+
+def device_photos(device_id: str, report_id: str) -> str:
+    check_id(device_id, "device_id")
+    if not _UUID_PATTERN.match(report_id):
+        raise ValueError(f"report_id {report_id!r} must be a lower-case UUID")
+    return f"{ROOT}/devices/{device_id}/photos/{report_id}"
+
+
+def device_receipts(device_id: str) -> str:
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/receipts"
+
+
+def device_status(device_id: str) -> str:
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/status"
+
+
+def device_notices(device_id: str) -> str:
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/notices"
+
+
+def volunteer_location(volunteer_id: str) -> str:
+    return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/location"
+
+
+def volunteer_alerts(volunteer_id: str) -> str:
+    return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/alerts"
+
+
+def volunteer_responses(volunteer_id: str) -> str:
+    return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/responses"
+
+
+def station_alerts(station_id: str) -> str:
+    return f"{ROOT}/stations/{check_id(station_id, 'station_id')}/alerts"
+
+
+def owntracks(user: str, device: str) -> str:
+    return f"owntracks/{check_id(user, 'user')}/{check_id(device, 'device')}"
+
+
+# Subscription filters the backend uses.
+ALL_DEVICE_REPORTS: Final = f"{ROOT}/devices/+/reports"
+ALL_DEVICE_PHOTOS: Final = f"{ROOT}/devices/+/photos/+"
+ALL_DEVICE_STATUS: Final = f"{ROOT}/devices/+/status"
+ALL_VOLUNTEER_LOCATIONS: Final = f"{ROOT}/volunteers/+/location"
+ALL_VOLUNTEER_RESPONSES: Final = f"{ROOT}/volunteers/+/responses"
+ALL_OWNTRACKS: Final = "owntracks/+/+"
+
+
+def shared(group: str, topic_filter: str) -> str:
+    """An MQTT 5 shared subscription: the broker gives each message to one member of `group`."""
+    check_id(group, "share group")
+    return f"$share/{group}/{topic_filter}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTopic:
+    kind: TopicKind
+    subject_id: str  # device, volunteer, station or OwnTracks user
+    sub_id: str | None = None  # report id (photos) or OwnTracks device
+
+
+def parse_topic(topic: str) -> ParsedTopic:
+    """Parse a concrete topic of the v1 grammar; raise TopicError saying what was expected."""
+    if not isinstance(topic, str) or not topic:
+        raise TopicError(str(topic), "empty topic")
+    parts = topic.split("/")
+    if parts[0] == "owntracks":
+        if len(parts) != 3:
+            raise TopicError(topic, "expected owntracks/{user}/{device}")
+        _require_id(topic, parts[1], "user")
+        _require_id(topic, parts[2], "device")
+        return ParsedTopic(TopicKind.OWNTRACKS, parts[1], parts[2])
+    if parts[:2] != ["sr", "v1"]:
+        raise TopicError(topic, f"expected the prefix {ROOT}/ or owntracks/")
+    if len(parts) < 4:
+        raise TopicError(topic, f"too short: expected {ROOT}/<kind>/<id>/<leaf>")
+    family, subject, leaf, rest = parts[2], parts[3], parts[4:5], parts[5:]
+    _require_id(topic, subject, "id")
+    if family == "devices":
+        if leaf == ["photos"]:
+            if len(rest) != 1 or not _UUID_PATTERN.match(rest[0]):
+                raise TopicError(topic, "expected .../photos/{report_id} with a lower-case UUID")
+            return ParsedTopic(TopicKind.DEVICE_PHOTOS, subject, rest[0])
+        if len(leaf) == 1 and not rest and leaf[0] in _DEVICE_LEAVES:
+            return ParsedTopic(_DEVICE_LEAVES[leaf[0]], subject)
+        raise TopicError(topic, f"unknown device topic; expected one of {sorted(_DEVICE_LEAVES)}")
+    if family == "volunteers":
+        if len(leaf) == 1 and not rest and leaf[0] in _VOLUNTEER_LEAVES:
+            return ParsedTopic(_VOLUNTEER_LEAVES[leaf[0]], subject)
+        raise TopicError(
+            topic, f"unknown volunteer topic; expected one of {sorted(_VOLUNTEER_LEAVES)}"
+        )
+    if family == "stations":
+        if leaf == ["alerts"] and not rest:
+            return ParsedTopic(TopicKind.STATION_ALERTS, subject)
+        raise TopicError(topic, "unknown station topic; expected .../stations/{id}/alerts")
+    raise TopicError(topic, "unknown family; expected devices, volunteers or stations")
+
+
+def _require_id(topic: str, value: str, what: str) -> None:
+    if not ID_PATTERN.match(value):
+        raise TopicError(topic, f"{what} {value!r} is not a valid identifier")
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT filter matching with ``+``, ``#`` and ``$share/<group>/`` prefixes.
+
+    Topics starting with ``$`` are not matched by filters starting with a wildcard
+    (MQTT 3.1.1 section 4.7.2).
+    """
+    if topic_filter.startswith("$share/"):
+        pieces = topic_filter.split("/", 2)
+        if len(pieces) < 3:
+            return False
+        topic_filter = pieces[2]
+    f_parts = topic_filter.split("/")
+    t_parts = topic.split("/")
+    if topic.startswith("$") and f_parts[0] in ("+", "#"):
+        return False
+    for i, f in enumerate(f_parts):
+        if f == "#":
+            return i == len(f_parts) - 1
+        if i >= len(t_parts):
+            return False
+        if f != "+" and f != t_parts[i]:
+            return False
+    return len(f_parts) == len(t_parts)

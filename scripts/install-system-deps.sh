@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the system packages the stack and its tests need, when missing.
+# As root on Debian/Ubuntu it uses apt; otherwise it names what to install and fails.
+set -euo pipefail
+
+need=()
+command -v mosquitto >/dev/null || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+# The PostGIS package follows the installed PostgreSQL server's major version.
+pg_major=""
+if [ -d /usr/lib/postgresql ]; then
+  pg_major=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
+fi
+if [ -z "$pg_major" ]; then
+  need+=(postgresql)
+elif [ ! -e "/usr/share/postgresql/$pg_major/extension/postgis.control" ]; then
+  need+=("postgresql-$pg_major-postgis-3")
+fi
+ldconfig -p 2>/dev/null | grep -q mod_spatialite || [ -e /usr/lib/x86_64-linux-gnu/mod_spatialite.so ] \
+  || [ -e /usr/lib/aarch64-linux-gnu/mod_spatialite.so ] || need+=(libsqlite3-mod-spatialite)
+# Kivy offscreen needs EGL and Mesa's software GL.
+ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need+=(libegl1)
+[ -e /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so ] || [ -e /usr/lib/aarch64-linux-gnu/dri/swrast_dri.so ] \
+  || need+=(libgl1-mesa-dri)
+for extra in "$@"; do
+  command -v "$extra" >/dev/null || need+=("$extra")
+done
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing system packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${need[@]}" >/dev/null
+  if [ -z "$pg_major" ]; then
+    pg_major=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "postgresql-$pg_major-postgis-3" >/dev/null
+  fi
+else
+  echo "missing system packages: ${need[*]}" >&2
+  echo "install them (e.g. sudo apt-get install ${need[*]}) and run the command again" >&2
+  exit 1
+fi
