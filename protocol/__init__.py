@@ -1,6 +1,16 @@
 """The wire contract shared by devices and the backend (standard library only)."""
 
 from protocol.errors import Problem, TopicError, ValidationError
+from protocol.messages import (
+    Alert,
+    AlertKind,
+    Notice,
+    NoticeBoard,
+    ResponseKind,
+    VolunteerLocation,
+    VolunteerResponse,
+    parse_owntracks,
+)
 from protocol.payloads import (
     AgeBand,
     ChildDescription,
@@ -19,19 +29,27 @@ from protocol.payloads import (
 
 __all__ = [
     "AgeBand",
+    "Alert",
+    "AlertKind",
     "ChildDescription",
     "Colour",
     "DeviceState",
     "DeviceStatus",
     "Location",
     "LocationSource",
+    "Notice",
+    "NoticeBoard",
     "Problem",
     "Receipt",
     "ReceiptStatus",
+    "ResponseKind",
     "Sex",
     "SightingReport",
     "TopicError",
     "ValidationError",
+    "VolunteerLocation",
+    "VolunteerResponse",
     "WhatSeen",
     "new_report_id",
+    "parse_owntracks",
 ]
