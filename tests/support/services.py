@@ -141,7 +141,9 @@ def mosquitto(
     users: dict[str, str] | None = None, acl: str | None = None, extra: str = ""
 ) -> Iterator[Mosquitto]:
     if shutil.which("mosquitto") is None:
-        raise RuntimeError("mosquitto is not installed: run `make deps` (apt-get install mosquitto)")
+        raise RuntimeError(
+            "mosquitto is not installed: run `make deps` (apt-get install mosquitto)"
+        )
     with tempfile.TemporaryDirectory(prefix="sr-mosq-") as tmp:
         broker = Mosquitto(workdir=Path(tmp), users=users or {}, acl=acl, extra=extra)
         broker.start()
@@ -157,7 +159,9 @@ def mosquitto(
 def pg_bindir() -> Path:
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts)
     if not versions:
-        raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql: run `make deps`")
+        raise RuntimeError(
+            "no PostgreSQL server binaries under /usr/lib/postgresql: run `make deps`"
+        )
     return versions[-1].parent
 
 
@@ -183,20 +187,47 @@ class Postgres:
         os.chmod(self.workdir, 0o755)
         _chown_to(self.workdir, self.proc_user)
         if not self.datadir.exists():
-            self._run(str(bindir / "initdb"), "-D", str(self.datadir), "-A", "trust",
-                      "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+            self._run(
+                str(bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            )
         opts = (
             f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
         )
-        self._run(str(bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
-                  "-l", str(self.workdir / "postgres.log"), "-w", "start")
+        self._run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-o",
+            opts,
+            "-l",
+            str(self.workdir / "postgres.log"),
+            "-w",
+            "start",
+        )
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(str(pg_bindir() / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                      "-w", "stop")
+            self._run(
+                str(pg_bindir() / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"

@@ -1,0 +1,6 @@
+"""Every table, imported in one place so Alembic and tests see the whole metadata."""
+
+from backend.db.base import Base
+from backend.sightings.models import DeadLetter, Report
+
+__all__ = ["Base", "DeadLetter", "Report"]

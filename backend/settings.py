@@ -1,0 +1,30 @@
+"""Configuration from environment variables (prefix ``SR_``), built on demand, never at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SR_", extra="ignore")
+
+    database_url: str = "sqlite:///var/sightings.db"
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    # Shared-subscription group: every worker in it gets a share of the messages.
+    share_group: str = "backend"
+    # A stable client id per worker keeps its persistent session (and unacked messages)
+    # across a crash; set it per process (backend-worker-1, -2, ...).
+    worker_client_id: str = "backend-worker-1"
+    session_expiry_s: int = 3600
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,192 @@
+"""Ingest decisions: validate, store idempotently, dead-letter the rest, answer with a Receipt.
+
+The caller owns the transaction boundary: :func:`ingest_report` stages rows in `session`
+and returns the receipt to send *after* the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from geoalchemy2 import WKTElement
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from backend.sightings.models import DeadLetter, Report
+from protocol import Problem, Receipt, ReceiptStatus, SightingReport, ValidationError
+from protocol import errors as codes
+from protocol.errors import TopicError
+from protocol.payloads import parse_json_object
+from protocol.topics import TopicKind, parse_topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    receipt: Receipt | None  # None when the topic carries no usable device id to answer to
+    report: SightingReport | None  # set when newly accepted
+
+
+def ingest_report(session: Session, topic: str, payload: bytes, now: datetime) -> IngestResult:
+    """Decide what to do with one message from ``sr/v1/devices/{id}/reports``."""
+    try:
+        parsed = parse_topic(topic)
+        if parsed.kind is not TopicKind.DEVICE_REPORTS:
+            raise TopicError(topic, "not a reports topic")
+    except TopicError as exc:
+        _dead_letter(session, topic, payload, [Problem("topic", codes.TOPIC, str(exc))], now)
+        return IngestResult(receipt=None, report=None)
+    device_id = parsed.subject_id
+
+    try:
+        report = SightingReport.from_json(payload, now=now)
+    except ValidationError as exc:
+        problems = exc.problems
+        report_id = _best_effort_report_id(payload)
+        _dead_letter(session, topic, payload, problems, now, device_id, report_id)
+        return IngestResult(
+            _receipt(device_id, ReceiptStatus.REJECTED, now, report_id, problems), None
+        )
+
+    if report.device_id != device_id:
+        problems = [
+            Problem(
+                "device_id",
+                codes.MISMATCH,
+                f"payload says {report.device_id!r} but it was published on the topic of "
+                f"{device_id!r}; a device may only report as itself",
+            )
+        ]
+        _dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
+        return IngestResult(
+            _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems), None
+        )
+
+    inserted = _insert_report(session, report, now)
+    if inserted:
+        return IngestResult(
+            _receipt(device_id, ReceiptStatus.ACCEPTED, now, report.report_id), report
+        )
+
+    owner = session.execute(
+        select(Report.device_id).where(Report.report_id == report.report_id)
+    ).scalar_one()
+    if owner == device_id:
+        return IngestResult(
+            _receipt(device_id, ReceiptStatus.DUPLICATE, now, report.report_id), None
+        )
+    problems = [
+        Problem(
+            "report_id",
+            codes.MISMATCH,
+            "this report id was already used by another device; generate a new UUID",
+        )
+    ]
+    _dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
+    return IngestResult(
+        _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems), None
+    )
+
+
+def reject(
+    session: Session,
+    topic: str,
+    payload: bytes,
+    device_id: str | None,
+    problems: list[Problem],
+    now: datetime,
+) -> Receipt | None:
+    """Dead-letter a message for a reason decided outside validation (e.g. rate limits)."""
+    report_id = _best_effort_report_id(payload)
+    _dead_letter(session, topic, payload, problems, now, device_id, report_id)
+    if device_id is None:
+        return None
+    return _receipt(device_id, ReceiptStatus.REJECTED, now, report_id, problems)
+
+
+def _insert_report(session: Session, report: SightingReport, now: datetime) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING: True when this call stored the row."""
+    loc = report.location
+    values = {
+        "report_id": report.report_id,
+        "device_id": report.device_id,
+        "observed_at": report.observed_at,
+        "received_at": now,
+        "lon": loc.lon,
+        "lat": loc.lat,
+        "location": WKTElement(f"POINT({loc.lon!r} {loc.lat!r})", srid=4326),
+        "accuracy_m": loc.accuracy_m,
+        "location_source": loc.source.value,
+        "what_seen": report.what_seen.value,
+        "age_band": report.child.age_band.value,
+        "sex": report.child.sex.value,
+        "clothing_colours": [c.value for c in report.child.clothing_colours],
+        "station_id": report.station_id,
+        "direction": report.direction,
+        "free_text": report.free_text,
+        "has_photo": report.has_photo,
+        "contact": report.contact,
+        "app_version": report.app_version,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(Report)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["report_id"])
+        .returning(Report.report_id)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def _dead_letter(
+    session: Session,
+    topic: str,
+    payload: bytes,
+    problems: list[Problem],
+    now: datetime,
+    device_id: str | None = None,
+    report_id: str | None = None,
+) -> None:
+    log.info("dead-lettered message on %s: %s", topic, "; ".join(map(str, problems)))
+    session.add(
+        DeadLetter(
+            topic=topic[:512],
+            payload=bytes(payload),
+            reasons=[p.to_dict() for p in problems],
+            received_at=now,
+            device_id=device_id,
+            report_id=report_id[:64] if report_id else None,
+        )
+    )
+
+
+def _best_effort_report_id(payload: bytes) -> str | None:
+    """The report id of a rejected payload, when one can be read, so the device can match
+    the receipt to its outbox row."""
+    try:
+        data = parse_json_object(payload, 1 << 20)
+    except ValidationError:
+        return None
+    value = data.get("report_id")
+    return value[:36] if isinstance(value, str) else None
+
+
+def _receipt(
+    device_id: str,
+    status: ReceiptStatus,
+    now: datetime,
+    report_id: str | None,
+    problems: list[Problem] | None = None,
+) -> Receipt:
+    return Receipt(
+        device_id=device_id,
+        status=status,
+        received_at=now,
+        report_id=report_id,
+        problems=tuple(problems or ()),
+    )

@@ -1,0 +1,131 @@
+"""The ingest worker over a real Mosquitto into a real PostGIS."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from backend.db.engine import make_engine, make_sessionmaker
+from backend.sightings.models import DeadLetter, Report
+from protocol import Receipt, ReceiptStatus
+from tests.backend.helpers import report_bytes, report_dict
+from tests.support.mqtt_client import TestClient, wait_until
+from tests.support.stack import backend_worker, start_worker
+
+DEVICE = "kiosk-SH-013"
+REPORTS = f"sr/v1/devices/{DEVICE}/reports"
+RECEIPTS = f"sr/v1/devices/{DEVICE}/receipts"
+
+
+@pytest.fixture
+def sessions(postgis_url: str):
+    engine = make_engine(postgis_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def device(broker):
+    client = TestClient(broker.port, DEVICE)
+    client.subscribe(RECEIPTS)
+    yield client
+    client.close()
+
+
+def count(sessions, model) -> int:
+    with sessions() as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def receipts(messages) -> list[Receipt]:
+    return [Receipt.from_json(m.payload) for m in messages if m.topic == RECEIPTS]
+
+
+def test_valid_report_gets_accepted_receipt_within_a_second(broker, postgis_url, sessions, device):
+    with backend_worker(broker, postgis_url):
+        data = report_dict(DEVICE)
+        started = time.monotonic()
+        device.publish(REPORTS, json.dumps(data).encode())
+        got = device.wait_for(lambda ms: len(ms) >= 1, timeout_s=5)
+        elapsed = time.monotonic() - started
+    receipt = receipts(got)[0]
+    assert receipt.status is ReceiptStatus.ACCEPTED
+    assert receipt.report_id == data["report_id"]
+    assert elapsed < 1.0, f"receipt took {elapsed:.3f} s"
+    with sessions() as session:
+        assert session.get(Report, data["report_id"]) is not None
+
+
+def test_every_bad_message_is_answered_and_the_worker_survives(
+    broker, postgis_url, sessions, device
+):
+    bad = [
+        b"",
+        b"\x00\x01\x02",
+        b"[1, 2, 3]",
+        b'{"report_id": NaN}',
+        report_bytes(DEVICE, location={"lat": float("inf"), "lon": 0}).replace(
+            b"Infinity", b"1e999"
+        ),
+        report_bytes(DEVICE, schema_version=2),
+        report_bytes("someone-else"),
+        b"{" * 100_000,
+    ]
+    with backend_worker(broker, postgis_url) as worker:
+        for payload in bad:
+            device.publish(REPORTS, payload)
+        good = report_dict(DEVICE)
+        device.publish(REPORTS, json.dumps(good).encode())
+        got = device.wait_for(lambda ms: len(ms) >= len(bad) + 1, timeout_s=10)
+        assert worker.proc.poll() is None, worker.log()
+    statuses = [r.status for r in receipts(got)]
+    assert statuses == [ReceiptStatus.REJECTED] * len(bad) + [ReceiptStatus.ACCEPTED]
+    for r in receipts(got)[: len(bad)]:
+        assert r.problems, "a rejection must say why"
+    assert count(sessions, DeadLetter) == len(bad)
+    assert count(sessions, Report) == 1
+
+
+def test_duplicate_gets_duplicate_receipt_and_no_dead_letter(broker, postgis_url, sessions, device):
+    payload = report_bytes(DEVICE)
+    with backend_worker(broker, postgis_url):
+        device.publish(REPORTS, payload)
+        device.publish(REPORTS, payload)
+        got = device.wait_for(lambda ms: len(ms) >= 2)
+    assert [r.status for r in receipts(got)] == [ReceiptStatus.ACCEPTED, ReceiptStatus.DUPLICATE]
+    assert count(sessions, Report) == 1
+    assert count(sessions, DeadLetter) == 0
+
+
+def test_sigkill_mid_stream_loses_nothing_and_stores_each_report_once(
+    broker, postgis_url, sessions, device
+):
+    """Kill -9 the worker while messages are in flight; its persistent session keeps the
+    unacknowledged ones, and the restarted worker stores every report exactly once."""
+    total = 400
+    ids = []
+    worker = start_worker(broker, postgis_url, client_id="backend-worker-kill")
+    try:
+        for i in range(total):
+            data = report_dict(DEVICE)
+            ids.append(data["report_id"])
+            device.client.publish(REPORTS, json.dumps(data).encode(), qos=1)
+            if i == total // 4:
+                wait_until(lambda: count(sessions, Report) > 0, 10, "first rows")
+        stored_before_kill = count(sessions, Report)
+        worker.kill()
+        assert stored_before_kill < total, "the worker finished before it could be killed"
+        worker = start_worker(broker, postgis_url, client_id="backend-worker-kill")
+        wait_until(lambda: count(sessions, Report) >= total, 60, f"{total} stored reports")
+        time.sleep(0.5)  # anything extra would show up now
+    finally:
+        worker.terminate()
+    with sessions() as session:
+        stored = session.execute(select(Report.report_id)).scalars().all()
+    assert sorted(stored) == sorted(ids)
+    assert count(sessions, DeadLetter) == 0
+    answered = {r.report_id for r in receipts(device.received)}
+    assert answered == set(ids), "every report must get a receipt"
