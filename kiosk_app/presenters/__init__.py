@@ -1,0 +1,1 @@
+"""Screen logic as plain Python: no widgets, no Kivy, tested without a window."""

@@ -1,0 +1,124 @@
+"""Texts about the connection and the outbox, and the operator panel's PIN and facts."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kiosk_app.i18n import ntr, tr
+from kiosk_app.outbox import OutboxStats
+from protocol import Receipt, ReceiptStatus
+
+CONNECTION_TEXT = {
+    "connecting": "Connecting…",
+    "online": "Connected",
+    "offline": "Offline: reports are kept and sent later",
+    "refused": "Broker refused the login",
+}
+
+
+def connection_text(state: str, lang: str) -> str:
+    return tr(CONNECTION_TEXT.get(state, state), lang)
+
+
+def waiting_text(pending: int, lang: str) -> str:
+    if pending == 0:
+        return tr("All reports sent", lang)
+    return ntr("%(n)d report waiting to send", "%(n)d reports waiting to send", pending, lang) % {
+        "n": pending
+    }
+
+
+def age_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def receipt_text(receipt: Receipt | None, lang: str) -> str:
+    if receipt is None:
+        return "-"
+    status = {
+        ReceiptStatus.ACCEPTED: tr("accepted", lang),
+        ReceiptStatus.DUPLICATE: tr("duplicate", lang),
+        ReceiptStatus.REJECTED: tr("rejected", lang),
+    }[receipt.status]
+    text = f"{receipt.reference or '-'} {status} {receipt.received_at:%H:%M:%S}"
+    if receipt.problems:
+        text += " — " + "; ".join(f"{p.path}: {p.message}" for p in receipt.problems)
+    return text
+
+
+class PinGate:
+    """The operator PIN: constant-time compare, locked for a while after repeated failures."""
+
+    def __init__(
+        self,
+        pin: str,
+        *,
+        max_failures: int = 3,
+        lockout_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pin = pin
+        self.max_failures = max_failures
+        self.lockout_s = lockout_s
+        self._clock = clock
+        self.failures = 0
+        self._locked_until = 0.0
+        self.entered = ""
+
+    @property
+    def locked(self) -> bool:
+        return self._clock() < self._locked_until
+
+    def press(self, digit: str) -> None:
+        if not self.locked and len(self.entered) < 12 and digit.isdigit():
+            self.entered += digit
+
+    def erase(self) -> None:
+        self.entered = self.entered[:-1]
+
+    def clear(self) -> None:
+        self.entered = ""
+
+    def submit(self) -> bool:
+        if self.locked:
+            self.entered = ""
+            return False
+        ok = hmac.compare_digest(self.entered.encode(), self._pin.encode())
+        self.entered = ""
+        if ok:
+            self.failures = 0
+            return True
+        self.failures += 1
+        if self.failures >= self.max_failures:
+            self._locked_until = self._clock() + self.lockout_s
+            self.failures = 0
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorFacts:
+    device_id: str
+    broker: str
+    connection: str
+    outbox: OutboxStats
+    last_receipt: Receipt | None
+    rejected: tuple[str, ...]  # one line per rejected report, with its reason
+
+    def lines(self, lang: str) -> list[tuple[str, str]]:
+        return [
+            (tr("Device", lang), self.device_id),
+            (tr("Broker", lang), f"{self.broker} — {connection_text(self.connection, lang)}"),
+            (tr("Outbox", lang), waiting_text(self.outbox.pending, lang)),
+            (tr("Oldest pending", lang), age_text(self.outbox.oldest_pending_s)),
+            (tr("Last receipt", lang), receipt_text(self.last_receipt, lang)),
+            (tr("Rejected", lang), "\n".join(self.rejected) if self.rejected else "-"),
+        ]

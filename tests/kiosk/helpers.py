@@ -1,0 +1,167 @@
+"""Test-side helpers for the kiosk app tests: a broker with the contract's ACL, a stand-in
+responder for the backend (answers reports with receipts), and waiting on conditions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from kiosk_app.config import AppConfig, BrokerConfig, Mode, default_config
+from protocol import Problem, Receipt, ReceiptStatus, SightingReport, ValidationError, topics
+from protocol.payloads import utc_now
+
+USERS = {
+    "kiosk-SH-013": "kiosk-demo",
+    "phone-demo": "phone-demo",
+    "vol-1": "volunteer-demo",
+    "backend": "backend-secret",
+    "intruder": "intruder",
+}
+
+# The contract's ACL: a device writes only its own reports/photos/status and reads its own
+# receipts and notices; a volunteer writes location/responses and reads alerts.
+ACL = """\
+pattern write sr/v1/devices/%u/reports
+pattern write sr/v1/devices/%u/photos/+
+pattern write sr/v1/devices/%u/status
+pattern read sr/v1/devices/%u/receipts
+pattern read sr/v1/devices/%u/notices
+pattern write sr/v1/volunteers/%u/location
+pattern write sr/v1/volunteers/%u/responses
+pattern read sr/v1/volunteers/%u/alerts
+
+user backend
+topic readwrite sr/v1/#
+"""
+
+
+def wait_for(cond: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def app_config(mode: Mode, port: int, data_dir: Path, **changes: Any) -> AppConfig:
+    base = default_config(mode)
+    broker = BrokerConfig(port=port, reconnect_min_s=1, reconnect_max_s=1, session_expiry_s=600)
+    return replace(base, broker=broker, data_dir=data_dir, retry_min_s=0.5, retry_max_s=2.0,
+                   **changes)
+
+
+def backend_client(port: int, client_id: str = "backend",
+                   subscriptions: tuple[str, ...] = (),
+                   on_message: Callable[..., None] | None = None) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set("backend", USERS["backend"])
+    client.reconnect_delay_set(1, 1)
+    connected = threading.Event()
+
+    def on_connect(c: mqtt.Client, *args: Any) -> None:
+        for topic in subscriptions:  # the broker may have restarted without memory
+            c.subscribe(topic, qos=1)
+        connected.set()
+
+    client.on_connect = on_connect
+    if on_message is not None:
+        client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not connected.wait(5):
+        raise AssertionError("backend test client did not connect")
+    return client
+
+
+class Responder:
+    """Stands in for the backend worker: stores each report id once, answers with a receipt
+    (accepted, duplicate, or rejected when ``reject`` says so), records photos and status."""
+
+    def __init__(self, port: int, reject: Callable[[SightingReport], str | None] | None = None
+                 ) -> None:
+        self.reject = reject
+        self.stored: dict[str, SightingReport] = {}
+        self.deliveries: list[str] = []  # every report message received (duplicates too)
+        self.photos: dict[str, bytes] = {}
+        self.status: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+        self.client = backend_client(
+            port,
+            "responder",
+            (topics.ALL_DEVICE_REPORTS, topics.ALL_DEVICE_PHOTOS, topics.ALL_DEVICE_STATUS),
+            self._on_message,
+        )
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        parsed = topics.parse_topic(msg.topic)
+        if parsed.kind is topics.TopicKind.DEVICE_PHOTOS:
+            with self.lock:
+                self.photos[parsed.sub_id or ""] = msg.payload
+            return
+        if parsed.kind is topics.TopicKind.DEVICE_STATUS:
+            with self.lock:
+                self.status[parsed.subject_id] = msg.payload
+            return
+        try:
+            report = SightingReport.from_json(msg.payload)
+        except ValidationError as exc:
+            receipt = Receipt(parsed.subject_id, ReceiptStatus.REJECTED, utc_now(),
+                              problems=tuple(exc.problems))
+            client.publish(topics.device_receipts(parsed.subject_id), receipt.to_json(), qos=1)
+            return
+        reason = self.reject(report) if self.reject else None
+        with self.lock:
+            self.deliveries.append(report.report_id)
+            if reason:
+                status = ReceiptStatus.REJECTED
+                problems: tuple[Problem, ...] = (Problem("free_text", "policy", reason),)
+            elif report.report_id in self.stored:
+                status, problems = ReceiptStatus.DUPLICATE, ()
+            else:
+                self.stored[report.report_id] = report
+                status, problems = ReceiptStatus.ACCEPTED, ()
+        receipt = Receipt(report.device_id, status, utc_now(), report.report_id, problems)
+        client.publish(topics.device_receipts(report.device_id), receipt.to_json(), qos=1)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Recorder:
+    """A LinkListener that records everything, for tests of the link without a UI."""
+
+    def __init__(self) -> None:
+        self.states: list[str] = []
+        self.receipts: list[Receipt] = []
+        self.outbox: list[Any] = []
+        self.notices: list[Any] = []
+        self.alerts: list[Any] = []
+        self.publish_errors: list[tuple[str, str]] = []
+
+    def on_link_state(self, state: Any, detail: str) -> None:
+        self.states.append(str(state))
+
+    def on_outbox(self, stats: Any) -> None:
+        self.outbox.append(stats)
+
+    def on_receipt(self, receipt: Receipt, entry: Any) -> None:
+        self.receipts.append(receipt)
+
+    def on_notices(self, board: Any) -> None:
+        self.notices.append(board)
+
+    def on_alert(self, alert: Any) -> None:
+        self.alerts.append(alert)
+
+    def on_publish_error(self, topic: str, reason: str) -> None:
+        self.publish_errors.append((topic, reason))
