@@ -210,8 +210,8 @@ def _check_polygonal(geom: BaseGeometry) -> None:
             "buffer points and lines in metres first (see corridor_area)",
             geom,
         )
-    if geom.is_empty or geom.area <= 0:
-        raise GeoError("an area polygon is empty or has no area", geom)
+    if geom.is_empty:
+        raise GeoError("an area polygon is empty", geom)
     if geom.has_z:
         raise GeoError("an area polygon must be 2-D (lon, lat); drop Z with shapely.force_2d",
                        geom)
@@ -235,6 +235,8 @@ def _check_polygonal(geom: BaseGeometry) -> None:
             f"invalid polygon ({shapely.is_valid_reason(geom)}); fix it or pass repair=True",
             geom,
         )
+    if geom.area <= 0:
+        raise GeoError("an area polygon has no area", geom)
 
 
 def polygon_area(

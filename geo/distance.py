@@ -124,6 +124,8 @@ def band_m(radius_m: float) -> float:
 
 def fast_distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """Distance in metres by the chord method (relative error below ``CHORD_REL_ERROR_BOUND``)."""
+    check_lonlat(lon1, lat1)
+    check_lonlat(lon2, lat2)
     x1, y1, z1 = ecef_m(lon1, lat1)
     x2, y2, z2 = ecef_m(lon2, lat2)
     return arc_from_chord_m(math.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2 + (z1 - z2) ** 2))
@@ -149,6 +151,7 @@ def geodesic_bearing_deg(lon1: float, lat1: float, lon2: float, lat2: float) -> 
 
 def within_m(lon1: float, lat1: float, lon2: float, lat2: float, radius_m: float) -> bool:
     """Exact decision ``geodesic distance <= radius_m`` (closed: the circle includes its rim)."""
+    check_radius_m(radius_m)
     d = fast_distance_m(lon1, lat1, lon2, lat2)
     if abs(d - radius_m) > band_m(radius_m):
         return d <= radius_m
