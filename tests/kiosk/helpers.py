@@ -55,13 +55,17 @@ def wait_for(cond: Callable[[], Any], timeout_s: float = 10.0, what: str = "cond
 def app_config(mode: Mode, port: int, data_dir: Path, **changes: Any) -> AppConfig:
     base = default_config(mode)
     broker = BrokerConfig(port=port, reconnect_min_s=1, reconnect_max_s=1, session_expiry_s=600)
-    return replace(base, broker=broker, data_dir=data_dir, retry_min_s=0.5, retry_max_s=2.0,
-                   **changes)
+    return replace(
+        base, broker=broker, data_dir=data_dir, retry_min_s=0.5, retry_max_s=2.0, **changes
+    )
 
 
-def backend_client(port: int, client_id: str = "backend",
-                   subscriptions: tuple[str, ...] = (),
-                   on_message: Callable[..., None] | None = None) -> mqtt.Client:
+def backend_client(
+    port: int,
+    client_id: str = "backend",
+    subscriptions: tuple[str, ...] = (),
+    on_message: Callable[..., None] | None = None,
+) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.username_pw_set("backend", USERS["backend"])
     client.reconnect_delay_set(1, 1)
@@ -86,8 +90,9 @@ class Responder:
     """Stands in for the backend worker: stores each report id once, answers with a receipt
     (accepted, duplicate, or rejected when ``reject`` says so), records photos and status."""
 
-    def __init__(self, port: int, reject: Callable[[SightingReport], str | None] | None = None
-                 ) -> None:
+    def __init__(
+        self, port: int, reject: Callable[[SightingReport], str | None] | None = None
+    ) -> None:
         self.reject = reject
         self.stored: dict[str, SightingReport] = {}
         self.deliveries: list[str] = []  # every report message received (duplicates too)
@@ -114,8 +119,9 @@ class Responder:
         try:
             report = SightingReport.from_json(msg.payload)
         except ValidationError as exc:
-            receipt = Receipt(parsed.subject_id, ReceiptStatus.REJECTED, utc_now(),
-                              problems=tuple(exc.problems))
+            receipt = Receipt(
+                parsed.subject_id, ReceiptStatus.REJECTED, utc_now(), problems=tuple(exc.problems)
+            )
             client.publish(topics.device_receipts(parsed.subject_id), receipt.to_json(), qos=1)
             return
         reason = self.reject(report) if self.reject else None

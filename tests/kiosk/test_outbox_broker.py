@@ -31,13 +31,20 @@ def make_report(device_id: str = "kiosk-SH-013", text: str | None = None) -> Sig
     flow.choose_what(WhatSeen.CARRIED_BY_BEGGAR)
     if text:
         flow.set_free_text(text)
-    return flow.build(device_id=device_id, location=Location(31.2348, 121.4699, 50.0),
-                      station_id="SH-013", app_version="test")
+    return flow.build(
+        device_id=device_id,
+        location=Location(31.2348, 121.4699, 50.0),
+        station_id="SH-013",
+        app_version="test",
+    )
 
 
 def open_link(config, recorder=None):
-    outbox = Outbox(config.data_dir / "outbox.sqlite3", retry_min_s=config.retry_min_s,
-                    retry_max_s=config.retry_max_s)
+    outbox = Outbox(
+        config.data_dir / "outbox.sqlite3",
+        retry_min_s=config.retry_min_s,
+        retry_max_s=config.retry_max_s,
+    )
     link = MqttLink(config, outbox, recorder or Recorder())
     link.start()
     return link, outbox
@@ -101,8 +108,11 @@ def test_unacknowledged_report_is_retried_with_backoff(broker, tmp_path):
         report = make_report()
         link.submit(report)
         # no responder: no receipt, so it is sent again and again, each time later
-        entry = wait_for(lambda: (e := outbox.get(report.report_id)) and e.attempts >= 3 and e,
-                         timeout_s=10, what="three attempts")
+        entry = wait_for(
+            lambda: (e := outbox.get(report.report_id)) and e.attempts >= 3 and e,
+            timeout_s=10,
+            what="three attempts",
+        )
         assert entry.state == "pending"
         responder = Responder(broker.port)
         try:
@@ -122,8 +132,10 @@ def test_rejected_receipt_is_kept_with_its_reason_and_not_retried(broker, tmp_pa
         wait_for(lambda: link.state is LinkState.ONLINE, what="online")
         report = make_report(text="x")
         link.submit(report)
-        entry = wait_for(lambda: (e := outbox.get(report.report_id)) and e.state == "rejected"
-                         and e, what="rejected")
+        entry = wait_for(
+            lambda: (e := outbox.get(report.report_id)) and e.state == "rejected" and e,
+            what="rejected",
+        )
         assert "test reports are refused here" in entry.problems[0]
         assert outbox.stats().pending == 0 and outbox.stats().rejected == 1
         deliveries = len(responder.deliveries)
@@ -144,9 +156,11 @@ def test_last_will_says_offline_with_outbox_depth(broker, responder, tmp_path):
         wait_for(lambda: link.state is LinkState.ONLINE, what="online")
         # kill the connection without DISCONNECT: the broker publishes the will
         link.client.socket().close()
+
         def offline():
             raw = responder.status.get(config.device_id)
             return raw and DeviceStatus.from_json(raw).state is DeviceState.OFFLINE
+
         wait_for(offline, timeout_s=10, what="last will")
     finally:
         link.stop()
