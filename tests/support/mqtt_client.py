@@ -36,13 +36,18 @@ class TestClient:
         self._connected = threading.Event()
         self._suback = threading.Event()
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda *a: self._connected.set()
+        self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._suback.set()
         self.client.on_publish = self._on_publish
         self.client.connect("127.0.0.1", port, keepalive=30)
         self.client.loop_start()
-        if not self._connected.wait(10):
+        if not self._connected.wait(5):
+            self.client.loop_stop()
             raise TimeoutError(f"test client {client_id} could not connect to port {port}")
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            self._connected.set()
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:

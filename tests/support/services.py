@@ -70,6 +70,7 @@ class Mosquitto:
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         lines = [
+            *(["user root"] if os.geteuid() == 0 else []),
             "per_listener_settings true",
             f"listener {self.port} 127.0.0.1",
             "set_tcp_nodelay true",
@@ -96,10 +97,6 @@ class Mosquitto:
         else:
             lines.append("allow_anonymous true")
         self.conf_path.write_text("\n".join(lines) + "\n" + self.extra + "\n")
-        os.chmod(self.workdir, 0o755)
-        for p in self.workdir.iterdir():
-            os.chmod(p, 0o644 if p.name != "passwd" else 0o600)
-        _chown_to(self.workdir, "mosquitto")
 
     def start(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,0 +1,88 @@
+"""Project-level rules: import direction, protocol stays stdlib-only, compose file is valid."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_import_contracts_hold() -> None:
+    result = subprocess.run([BIN / "lint-imports"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def _imported_top_level(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_protocol_uses_only_the_standard_library() -> None:
+    """protocol/ runs inside the Android build of the app: nothing from PyPI."""
+    for path in (REPO / "protocol").rglob("*.py"):
+        foreign = {
+            name
+            for name in _imported_top_level(path)
+            if name not in sys.stdlib_module_names and name != "protocol"
+        }
+        assert not foreign, f"{path.relative_to(REPO)} imports {sorted(foreign)}"
+
+
+def _check_compose(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_compose_file_follows_the_compose_specification(tmp_path: Path) -> None:
+    result = _check_compose(REPO / "docker-compose.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The check can fail: a misspelt key is refused.
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(
+        (REPO / "docker-compose.yml").read_text().replace("healthcheck:", "healthchek:", 1)
+    )
+    assert _check_compose(broken).returncode != 0
+
+
+def test_compose_wires_the_stack_as_documented() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"mosquitto", "postgis", "api", "worker-1", "worker-2", "emqx1", "emqx2"} <= set(
+        services
+    )
+    assert "./broker_config:/mosquitto/config:ro" in services["mosquitto"]["volumes"]
+    for name in ("mosquitto", "postgis", "api", "worker-1", "worker-2"):
+        assert "healthcheck" in services[name], f"{name} has no healthcheck"
+    worker_ids = {
+        services[w]["environment"]["SR_WORKER_CLIENT_ID"] for w in ("worker-1", "worker-2")
+    }
+    assert len(worker_ids) == 2, "each worker needs its own persistent session"
+    for name in ("api", "worker-1"):
+        env = services[name]["environment"]
+        assert env["SR_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert services["emqx1"]["profiles"] == ["cluster"]
+
+
+@pytest.mark.parametrize("target", ["run", "test"])
+def test_readme_opens_with_the_two_commands(target: str) -> None:
+    head = (REPO / "README.md").read_text().split("\n## ")[0]
+    assert f"make {target}" in head
+    makefile = (REPO / "Makefile").read_text()
+    assert f"\n{target}:" in makefile
