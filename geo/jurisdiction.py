@@ -41,20 +41,21 @@ def voronoi_jurisdictions(
     def back(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(to_deg.transform(xy[:, 0], xy[:, 1]))
 
-    bound_m = shapely.transform(shapely.segmentize(boundary, 0.01), fwd)
     pts_m = fwd(arr)
     if len(points) == 1:
-        cells_m = [bound_m]
-    else:
-        regions = shapely.voronoi_polygons(MultiPoint(pts_m), extend_to=bound_m, ordered=True)
-        cells_m = list(shapely.get_parts(regions))
+        return [boundary]
+    # Cells are made over a generous envelope, converted back unclipped, then clipped to the
+    # boundary in lon/lat: neighbours share converted edges exactly, so the cells cover the
+    # boundary with neither gaps nor overlaps.
+    bound_m = shapely.transform(shapely.segmentize(boundary, 0.01), fwd)
+    envelope = shapely.buffer(shapely.envelope(bound_m), 1_000.0, join_style="mitre")
+    regions = shapely.voronoi_polygons(MultiPoint(pts_m), extend_to=envelope, ordered=True)
     out: list[Polygon | MultiPolygon] = []
-    for cell in cells_m:
-        clipped = shapely.intersection(cell, bound_m)
-        clipped = shapely.transform(shapely.segmentize(clipped, 200.0), back)
+    for cell in shapely.get_parts(regions):
+        cell_deg = shapely.transform(shapely.segmentize(cell, 200.0), back)
+        clipped = shapely.intersection(cell_deg, boundary)
         polys = [p for p in shapely.get_parts(clipped) if isinstance(p, Polygon) and p.area > 0]
-        merged = polys[0] if len(polys) == 1 else MultiPolygon(polys)
-        out.append(merged)
+        out.append(polys[0] if len(polys) == 1 else MultiPolygon(polys))
     return out
 
 
