@@ -1,7 +1,37 @@
 """Every table, imported in one place so Alembic and tests see the whole metadata."""
 
+from backend.alerts.models import (
+    AlertResponseRow,
+    AlertRow,
+    CaseMatchRow,
+    EscalationTimer,
+    Incident,
+    IncidentReport,
+    IndexVersion,
+    NoticeBoardRow,
+)
+from backend.cases.models import Case, CaseAreaPart
 from backend.db.base import Base
 from backend.devices.models import Device
 from backend.sightings.models import DeadLetter, Report
+from backend.stations.models import PoliceStation
+from backend.volunteers.models import Volunteer
 
-__all__ = ["Base", "DeadLetter", "Device", "Report"]
+__all__ = [
+    "AlertResponseRow",
+    "AlertRow",
+    "Base",
+    "Case",
+    "CaseAreaPart",
+    "CaseMatchRow",
+    "DeadLetter",
+    "Device",
+    "EscalationTimer",
+    "Incident",
+    "IncidentReport",
+    "IndexVersion",
+    "NoticeBoardRow",
+    "PoliceStation",
+    "Report",
+    "Volunteer",
+]

@@ -1,0 +1,135 @@
+"""Tables of matching and alerting: incidents, matches, the alert outbox, escalation timers,
+responses, and the notice boards last published to kiosks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db.base import Base, UTCDateTime
+
+
+class Incident(Base):
+    """Reports of the same person close in space and time."""
+
+    __tablename__ = "incidents"
+
+    incident_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lon: Mapped[float] = mapped_column(Float)  # latest sighting
+    lat: Mapped[float] = mapped_column(Float)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    report_count: Mapped[int] = mapped_column(Integer)
+    device_ids: Mapped[list[str]] = mapped_column(JSON)  # distinct reporters
+    station_id: Mapped[str | None] = mapped_column(String(64))  # police jurisdiction
+    metro_station_id: Mapped[str | None] = mapped_column(String(64))
+    what_seen: Mapped[str] = mapped_column(String(32))
+    volunteer_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    bearing_deg: Mapped[float | None] = mapped_column(Float)
+    speed_m_s: Mapped[float | None] = mapped_column(Float)
+
+
+class IncidentReport(Base):
+    __tablename__ = "incident_reports"
+
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class CaseMatchRow(Base):
+    """A report matched to an open case, with the score and the reasons."""
+
+    __tablename__ = "case_matches"
+    __table_args__ = (UniqueConstraint("report_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertRow(Base):
+    """The alert outbox: written in the matching transaction, published with QoS 1 after the
+    commit, ``delivered_revision`` set when the broker acknowledged that revision."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("incident_id", "recipient_kind", "recipient_id", "kind"),)
+
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    recipient_kind: Mapped[str] = mapped_column(String(16))  # volunteer | station
+    recipient_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(String(256))
+    payload: Mapped[str] = mapped_column(Text)  # the Alert JSON of the current revision
+    revision: Mapped[int] = mapped_column(Integer)
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    case_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_revision: Mapped[int] = mapped_column(Integer, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    response: Mapped[str | None] = mapped_column(String(16))
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertResponseRow(Base):
+    __tablename__ = "alert_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), index=True)
+    incident_id: Mapped[str] = mapped_column(String(36), index=True)
+    volunteer_id: Mapped[str] = mapped_column(String(64))
+    response: Mapped[str] = mapped_column(String(16))
+    level: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class EscalationTimer(Base):
+    """One escalating incident: a row, not a sleeping coroutine, so it survives restarts."""
+
+    __tablename__ = "escalations"
+
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer)
+    level_since: Mapped[datetime] = mapped_column(UTCDateTime())
+    recipients_at_level: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    done: Mapped[bool] = mapped_column(Boolean, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(200))
+
+
+class NoticeBoardRow(Base):
+    """What was last published (retained) on a kiosk's notices topic."""
+
+    __tablename__ = "notice_boards"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_ids: Mapped[list[str]] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IndexVersion(Base):
+    """Bumped whenever what the workers keep in memory changes (cases, volunteers,
+    stations), so every worker process rebuilds its indexes."""
+
+    __tablename__ = "index_versions"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,62 @@
+"""Tables of the cases domain: missing-child cases and their area parts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db.base import Base, UTCDateTime
+
+
+class Case(Base):
+    """A missing-child case. ``family_contact`` is for coordinators only: no outward
+    message (alert, notice, CAP, API listing) ever carries it."""
+
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open|found|closed|false_report
+    title: Mapped[str] = mapped_column(String(200))
+    public_description: Mapped[str] = mapped_column(Text)
+    photo_ref: Mapped[str | None] = mapped_column(String(500))
+    relay_contact: Mapped[str] = mapped_column(String(100))
+    family_contact: Mapped[str | None] = mapped_column(String(100))
+    age_band: Mapped[str] = mapped_column(String(16))
+    sex: Mapped[str] = mapped_column(String(16))
+    height_band: Mapped[str | None] = mapped_column(String(16))
+    clothing_colours: Mapped[list[str]] = mapped_column(JSON)
+    distinguishing_marks: Mapped[str | None] = mapped_column(Text)
+    last_seen_lon: Mapped[float] = mapped_column(Float)
+    last_seen_lat: Mapped[float] = mapped_column(Float)
+    last_seen_point: Mapped[WKBElement] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=True, nullable=False)
+    )
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_station_id: Mapped[str | None] = mapped_column(String(64))
+    assigned_volunteer_id: Mapped[str | None] = mapped_column(String(64))
+    # Expanding circle: [[elapsed_s, radius_m], ...]; None = no circle part.
+    radius_schedule: Mapped[list[list[float]] | None] = mapped_column(JSON)
+    circle_max_age_s: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CaseAreaPart(Base):
+    """A polygon or corridor part of a case's area (the expanding circle lives on the case)."""
+
+    __tablename__ = "case_area_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # polygon | corridor
+    geom: Mapped[WKBElement] = mapped_column(
+        Geometry("GEOMETRY", srid=4326, spatial_index=True, nullable=False)
+    )
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # e.g. corridor station/k/buffer
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
