@@ -143,7 +143,10 @@ class SightingApp(App):
             ]
         for name, cls in screens:
             Builder.load_file(str(KV_DIR / f"{name}.kv"))
-            manager.add_widget(cls(name=name))
+            screen = cls(name=name)
+            if hasattr(screen, "setup"):
+                screen.setup(self)
+            manager.add_widget(screen)
         return manager
 
     def on_start(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kivy.app import App
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
@@ -33,19 +32,15 @@ COLOUR_RGBA = {
 }
 
 
-def _app() -> SightingApp:
-    return App.get_running_app()  # type: ignore[return-value]
-
-
 class HomeScreen(Screen):
-    def on_kv_post(self, base_widget: Any) -> None:
-        app = _app()
+    def setup(self, app: SightingApp) -> None:
+        self.app = app
         app.bind(notice_list=self.refresh_notices, lang=self.refresh_notices)
 
     def refresh_notices(self, *args: Any) -> None:
         box = self.ids.notices_box
         box.clear_widgets()
-        app = _app()
+        app = self.app
         for notice in app.notice_list:
             card = NoticeCard()
             card.title = notice.title
@@ -57,7 +52,8 @@ class HomeScreen(Screen):
 
 
 class WhatScreen(Screen):
-    pass
+    def setup(self, app: SightingApp) -> None:
+        pass
 
 
 class ChildScreen(Screen):
@@ -67,20 +63,20 @@ class ChildScreen(Screen):
     selected_sex = StringProperty("")
     selected_colours = ListProperty([])
 
-    def on_kv_post(self, base_widget: Any) -> None:
+    def setup(self, app: SightingApp) -> None:
         for age in AGE_CHOICES:
             chip = Chip(value=age.value, label_id=age.value)
-            chip.bind(on_release=lambda c: _app().pick_age(c.value))
+            chip.bind(on_release=lambda c: app.pick_age(c.value))
             chip.name = f"age_{age.value}"
             self.ids.age_box.add_widget(chip)
         for sex in SEX_CHOICES:
             chip = Chip(value=sex.value, label_id=sex.value)
-            chip.bind(on_release=lambda c: _app().pick_sex(c.value))
+            chip.bind(on_release=lambda c: app.pick_sex(c.value))
             chip.name = f"sex_{sex.value}"
             self.ids.sex_box.add_widget(chip)
         for colour in COLOUR_CHOICES:
             swatch = Swatch(value=colour.value, swatch=COLOUR_RGBA[colour.value])
-            swatch.bind(on_release=lambda c: _app().pick_colour(c.value))
+            swatch.bind(on_release=lambda c: app.pick_colour(c.value))
             swatch.name = f"colour_{colour.value}"
             self.ids.colour_box.add_widget(swatch)
 
@@ -98,10 +94,10 @@ class DetailsScreen(Screen):
     photo_attached = BooleanProperty(False)
     selected_direction = StringProperty("")
 
-    def on_kv_post(self, base_widget: Any) -> None:
-        for direction in _app().settings.directions:
+    def setup(self, app: SightingApp) -> None:
+        for direction in app.settings.directions:
             chip = Chip(value=direction, label_id="")
-            chip.bind(on_release=lambda c: _app().pick_direction(c.value))
+            chip.bind(on_release=lambda c: app.pick_direction(c.value))
             chip.name = f"direction_{direction}"
             self.ids.direction_box.add_widget(chip)
 
@@ -144,11 +140,12 @@ class VolunteerScreen(Screen):
     banner = StringProperty("")
     items = ObjectProperty([], rebind=True)
 
-    def on_kv_post(self, base_widget: Any) -> None:
-        _app().bind(lang=lambda *a: self.refresh())
+    def setup(self, app: SightingApp) -> None:
+        self.app = app
+        app.bind(lang=lambda *a: self.refresh())
 
     def refresh(self) -> None:
-        app = _app()
+        app = self.app
         box = self.ids.inbox_box
         box.clear_widgets()
         for item in app.inbox.items():
@@ -168,6 +165,6 @@ class VolunteerScreen(Screen):
                 button = ResponseButton(text=tr(RESPONSE_TEXT[kind], app.lang))
                 button.kind = kind.value
                 button.alert_id = item.alert.alert_id
-                button.bind(on_release=lambda b: _app().respond(b.alert_id, b.kind))
+                button.bind(on_release=lambda b: app.respond(b.alert_id, b.kind))
                 card.ids.responses.add_widget(button)
             box.add_widget(card)

@@ -171,3 +171,27 @@ class Recorder:
 
     def on_publish_error(self, topic: str, reason: str) -> None:
         self.publish_errors.append((topic, reason))
+
+
+async def wait_ui(app: Any, cond: Callable[[], Any], timeout_s: float = 10.0,
+                  what: str = "condition") -> Any:
+    """Wait on a condition while the Kivy clock keeps running (never block the loop)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        await app.async_sleep(0.03)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def make_app(settings: AppConfig, **kwargs: Any) -> Any:
+    """The real App, with Kivy's test driver mixed in (touches on widgets, clock waits)."""
+    from kivy.tests.async_common import UnitKivyApp
+
+    from kiosk_app.ui.app import SightingApp
+
+    class TestedApp(SightingApp, UnitKivyApp):
+        pass
+
+    return TestedApp(settings, **kwargs)
