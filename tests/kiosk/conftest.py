@@ -56,7 +56,7 @@ def _window():
 async def kivy_app(request):
     """Run ``request.param[0]()`` (an App factory) under asyncio; stop it afterwards.
     Adapted from kivy.tests.fixtures.kivy_app, with our window size and strict asyncio."""
-    Window = _window()
+    window = _window()
     from kivy.base import stopTouchApp
     from kivy.clock import ClockBase
     from kivy.context import Context
@@ -68,10 +68,10 @@ async def kivy_app(request):
     context["Factory"] = FactoryBase.create_from(Factory)
     context["Builder"] = BuilderBase.create_from(Builder)
     context.push()
-    Window.create_window()
-    Window.register()
-    Window.initialized = True
-    Window.canvas.clear()
+    window.create_window()
+    window.register()
+    window.initialized = True
+    window.canvas.clear()
 
     app = request.param[0](request)  # the factory may ask for other fixtures
     app.set_async_lib("asyncio")
@@ -98,8 +98,8 @@ async def kivy_app(request):
             await app.async_sleep(0.05)
             if time.perf_counter() - started > 15:
                 raise TimeoutError("app did not stop")
-        for child in Window.children[:]:
-            Window.remove_widget(child)
+        for child in window.children[:]:
+            window.remove_widget(child)
         context.pop()
         del app
         gc.collect()
