@@ -61,7 +61,7 @@ CIRCLE_SPAN_CELLS = 4
 POLYGON_SPAN_CELLS = 8
 _M_MIN_M = 6_335_000.0  # below the smallest meridional radius of curvature (6,335,439 m)
 _TWO_R = 2 * EARTH_MEAN_RADIUS_M
-_BATCH_CHUNK = 65_536
+_BATCH_CHUNK = 16_384
 
 
 def cell_deg(level: int) -> float:
