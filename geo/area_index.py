@@ -78,10 +78,12 @@ def cell_keys(lons: FloatArray, lats: FloatArray, level: int) -> IntArray:
     return iy * nx + ix
 
 
-def _level_for(width_deg: FloatArray, span_cells: int) -> IntArray:
+def _level_for(width_deg: FloatArray, span_cells: int, finer: bool = False) -> IntArray:
     with np.errstate(divide="ignore"):
         raw = np.floor(np.log2(360.0 * span_cells / np.maximum(width_deg, 1e-12)))
-    return np.clip(raw, LEVEL_MIN, LEVEL_MAX).astype(np.int64)
+    level = np.clip(raw, LEVEL_MIN, LEVEL_MAX).astype(np.int64)
+    # even levels only: fewer populated levels to visit per query
+    return np.minimum(level + level % 2, LEVEL_MAX) if finer else level - level % 2
 
 
 def _cell_ranges(
@@ -332,7 +334,7 @@ class AreaIndex:
 
         pb = shapely.bounds(self._poly_geom) if len(self._poly_geom) else np.zeros((0, 4))
         p_level = _level_for(np.maximum(pb[:, 2] - pb[:, 0], pb[:, 3] - pb[:, 1]),
-                             POLYGON_SPAN_CELLS)
+                             POLYGON_SPAN_CELLS, finer=True)
 
         self._levels: list[_Level] = []
         for level in sorted(set(c_level.tolist()) | set(p_level.tolist()), reverse=True):
@@ -403,13 +405,16 @@ class AreaIndex:
         half_qq = (x * x + y * y + z * z) * 0.5
         found: dict[int, float] = {}
         for lv in self._levels:
-            pos = lv.pos_of.get(lv.key(lon, lat))
+            size = lv.size
+            nx = lv.nx
+            pos = lv.pos_of.get(min(int((lat + 90.0) // size), (nx >> 1) - 1) * nx
+                                + int((lon + 180.0) // size) % nx)
             if pos is None:
                 continue
             cs, ce = lv.circ_off_l[pos], lv.circ_off_l[pos + 1]
             if ce > cs:
                 dots = lv.circ_ecef[cs:ce] @ q
-                hits = np.flatnonzero(dots >= memo.h[lv.circ_items[cs:ce]] + half_qq)
+                hits = (dots >= memo.h[lv.circ_items[cs:ce]] + half_qq).nonzero()[0]
                 for j in hits.tolist():
                     i = lv.circ_items_l[cs + j]
                     cx, cy, cz = self._circ_ecef_l[i]
@@ -433,7 +438,7 @@ class AreaIndex:
             ps, pe = lv.part_off_l[pos], lv.part_off_l[pos + 1]
             if pe > ps:
                 inside_mask = shapely.intersects_xy(lv.part_geoms[ps:pe], lon, lat)
-                for j in np.flatnonzero(inside_mask).tolist():
+                for j in inside_mask.nonzero()[0].tolist():
                     i = lv.part_items_l[ps + j]
                     if self._poly_from_l[i] <= t < self._poly_until_l[i]:
                         c = self._poly_case_l[i]
