@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     # across a crash; set it per process (backend-worker-1, -2, ...).
     worker_client_id: str = "backend-worker-1"
     session_expiry_s: int = 3600
+    # Alerting
+    proximity_k: int = 5
+    alert_ttl_s: float = 7_200.0
+    # Seconds without acknowledgement before escalating from level 0, 1 and 2.
+    escalation_timeouts_s: str = "180,300,600"
+    notice_refresh_s: float = 30.0
+    tick_s: float = 0.5
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 

@@ -39,7 +39,7 @@ class Case(Base):
     last_seen_station_id: Mapped[str | None] = mapped_column(String(64))
     assigned_volunteer_id: Mapped[str | None] = mapped_column(String(64))
     # Expanding circle: [[elapsed_s, radius_m], ...]; None = no circle part.
-    radius_schedule: Mapped[list[list[float]] | None] = mapped_column(JSON)
+    radius_schedule: Mapped[list[list[float | None]] | None] = mapped_column(JSON)
     circle_max_age_s: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

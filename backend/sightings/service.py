@@ -7,6 +7,7 @@ and returns the receipt to send *after* the commit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from backend.devices.ratelimit import RateDecision
 from backend.sightings.models import DeadLetter, Report
 from protocol import Problem, Receipt, ReceiptStatus, SightingReport, ValidationError
 from protocol import errors as codes
@@ -31,8 +33,18 @@ class IngestResult:
     report: SightingReport | None  # set when newly accepted
 
 
-def ingest_report(session: Session, topic: str, payload: bytes, now: datetime) -> IngestResult:
-    """Decide what to do with one message from ``sr/v1/devices/{id}/reports``."""
+def ingest_report(
+    session: Session,
+    topic: str,
+    payload: bytes,
+    now: datetime,
+    rate_check: Callable[[str], RateDecision] | None = None,
+) -> IngestResult:
+    """Decide what to do with one message from ``sr/v1/devices/{id}/reports``.
+
+    `rate_check` is asked only for new, valid reports (a redelivered duplicate costs the
+    device nothing).
+    """
     try:
         parsed = parse_topic(topic)
         if parsed.kind is not TopicKind.DEVICE_REPORTS:
@@ -66,15 +78,34 @@ def ingest_report(session: Session, topic: str, payload: bytes, now: datetime) -
             _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems), None
         )
 
-    inserted = _insert_report(session, report, now)
+    owner = session.execute(
+        select(Report.device_id).where(Report.report_id == report.report_id)
+    ).scalar_one_or_none()
+    if owner is None and rate_check is not None:
+        decision = rate_check(device_id)
+        if not decision.allowed:
+            problems = [
+                Problem(
+                    "",
+                    codes.RATE_LIMITED,
+                    f"too many reports from this device; try again in "
+                    f"{max(1, round(decision.retry_after_s))} s",
+                )
+            ]
+            _dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
+            receipt = _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems)
+            return IngestResult(receipt, None)
+
+    inserted = owner is None and _insert_report(session, report, now)
     if inserted:
         return IngestResult(
             _receipt(device_id, ReceiptStatus.ACCEPTED, now, report.report_id), report
         )
 
-    owner = session.execute(
-        select(Report.device_id).where(Report.report_id == report.report_id)
-    ).scalar_one()
+    if owner is None:  # inserted by a concurrent worker between our check and insert
+        owner = session.execute(
+            select(Report.device_id).where(Report.report_id == report.report_id)
+        ).scalar_one()
     if owner == device_id:
         return IngestResult(
             _receipt(device_id, ReceiptStatus.DUPLICATE, now, report.report_id), None

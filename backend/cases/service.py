@@ -1,0 +1,239 @@
+"""Case decisions: opening a case with its area parts, ending it, and turning stored cases
+into `geo` areas for the workers' in-memory index."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from geoalchemy2 import WKBElement
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.alerts.models import IndexVersion
+from backend.cases.models import Case, CaseAreaPart
+from backend.cases.scoring import CaseDescription
+from backend.devices.stations import MetroRoute, MetroStation
+from geo import (
+    TUANYUAN_SCHEDULE,
+    CaseArea,
+    ExpandingCircle,
+    PolygonArea,
+    RadiusSchedule,
+    corridor_area,
+    polygon_area,
+)
+from protocol import AgeBand, Colour, Sex
+
+OPEN = "open"
+END_STATES = frozenset({"found", "closed", "false_report"})
+CASES_VERSION = "cases"
+
+
+class CaseError(ValueError):
+    """A case request that cannot be carried out; the message says what to change."""
+
+
+def bump_version(session: Session, name: str) -> int:
+    """Tell every worker that what it keeps in memory for `name` changed."""
+    row = session.get(IndexVersion, name, with_for_update=True)
+    if row is None:
+        row = IndexVersion(name=name, version=0)
+        session.add(row)
+    row.version += 1
+    return row.version
+
+
+def current_versions(session: Session) -> dict[str, int]:
+    return {r.name: r.version for r in session.execute(select(IndexVersion)).scalars()}
+
+
+@dataclass(frozen=True, slots=True)
+class Corridor:
+    from_station: str
+    within_stations: int
+    buffer_m: float
+
+
+def open_case(
+    session: Session,
+    *,
+    case_id: str,
+    title: str,
+    public_description: str,
+    relay_contact: str,
+    last_seen_lon: float,
+    last_seen_lat: float,
+    last_seen_at: datetime,
+    now: datetime,
+    description: CaseDescription,
+    family_contact: str | None = None,
+    photo_ref: str | None = None,
+    last_seen_station_id: str | None = None,
+    assigned_volunteer_id: str | None = None,
+    radius_schedule: list[tuple[float, float]] | None = None,
+    use_circle: bool = True,
+    circle_max_age_s: float | None = None,
+    polygons: list[BaseGeometry] | None = None,
+    corridor: Corridor | None = None,
+    metro: tuple[list[MetroStation], list[MetroRoute]] | None = None,
+) -> Case:
+    """Store a new open case and its area parts (validated by `geo` first)."""
+    if session.get(Case, case_id) is not None:
+        raise CaseError(f"case {case_id!r} already exists; choose another id or update it")
+    schedule = RadiusSchedule(tuple(radius_schedule)) if radius_schedule else TUANYUAN_SCHEDULE
+    if use_circle:  # validates the point, time and schedule
+        ExpandingCircle(last_seen_lon, last_seen_lat, last_seen_at, schedule, circle_max_age_s)
+    case = Case(
+        case_id=case_id,
+        status=OPEN,
+        title=title,
+        public_description=public_description,
+        photo_ref=photo_ref,
+        relay_contact=relay_contact,
+        family_contact=family_contact,
+        age_band=description.age_band.value,
+        sex=description.sex.value,
+        height_band=description.height_band,
+        clothing_colours=[c.value for c in description.clothing_colours],
+        distinguishing_marks=description.distinguishing_marks,
+        last_seen_lon=last_seen_lon,
+        last_seen_lat=last_seen_lat,
+        last_seen_point=from_shape_point(last_seen_lon, last_seen_lat),
+        last_seen_at=last_seen_at,
+        last_seen_station_id=last_seen_station_id,
+        assigned_volunteer_id=assigned_volunteer_id,
+        radius_schedule=schedule_to_json(schedule) if use_circle else None,
+        circle_max_age_s=circle_max_age_s,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(case)
+    session.flush()
+    for geom in polygons or []:
+        part = polygon_area(geom, last_seen_at, repair=True)
+        session.add(
+            CaseAreaPart(
+                case_id=case_id,
+                kind="polygon",
+                geom=from_shape(part.geometry, 4326),
+                params={},
+                valid_from=last_seen_at,
+            )
+        )
+    if corridor is not None:
+        if metro is None:
+            raise CaseError("a corridor needs the metro stations and routes")
+        stations, routes = metro
+        lonlat = {s.station_id: (s.lon, s.lat) for s in stations}
+        part = corridor_area(
+            lonlat,
+            [r.station_ids for r in routes],
+            corridor.from_station,
+            corridor.within_stations,
+            corridor.buffer_m,
+            last_seen_at,
+        )
+        session.add(
+            CaseAreaPart(
+                case_id=case_id,
+                kind="corridor",
+                geom=from_shape(part.geometry, 4326),
+                params={
+                    "from_station": corridor.from_station,
+                    "within_stations": corridor.within_stations,
+                    "buffer_m": corridor.buffer_m,
+                },
+                valid_from=last_seen_at,
+            )
+        )
+    bump_version(session, CASES_VERSION)
+    return case
+
+
+def set_case_status(session: Session, case_id: str, status: str, now: datetime) -> Case:
+    """Mark a case found, closed or false: matching, alerts and notices stop for it."""
+    if status not in END_STATES | {OPEN}:
+        raise CaseError(f"status {status!r} is not one of open, found, closed, false_report")
+    case = session.get(Case, case_id, with_for_update=True)
+    if case is None:
+        raise CaseError(f"no case {case_id!r}")
+    case.status = status
+    case.updated_at = now
+    case.ended_at = now if status in END_STATES else None
+    bump_version(session, CASES_VERSION)
+    return case
+
+
+def schedule_to_json(schedule: RadiusSchedule) -> list[list[float | None]]:
+    """JSON has no infinity: an open-ended last step is stored as null."""
+    return [[None if math.isinf(w) else w, r] for w, r in schedule.steps]
+
+
+def schedule_from_json(steps: list[list[float | None]]) -> RadiusSchedule:
+    return RadiusSchedule(
+        tuple((math.inf if w is None else float(w), float(r or 0.0)) for w, r in steps)
+    )
+
+
+def from_shape_point(lon: float, lat: float) -> WKBElement:
+    from shapely.geometry import Point
+
+    return from_shape(Point(lon, lat), srid=4326)
+
+
+def case_description(case: Case) -> CaseDescription:
+    return CaseDescription(
+        age_band=AgeBand(case.age_band),
+        sex=Sex(case.sex),
+        clothing_colours=tuple(Colour(c) for c in case.clothing_colours),
+        height_band=case.height_band,
+        distinguishing_marks=case.distinguishing_marks,
+    )
+
+
+def case_area(case: Case, parts: list[CaseAreaPart]) -> CaseArea:
+    """The `geo` view of a stored case."""
+    geo_parts: list[ExpandingCircle | PolygonArea] = []
+    if case.radius_schedule:
+        schedule = schedule_from_json(case.radius_schedule)
+        geo_parts.append(
+            ExpandingCircle(
+                case.last_seen_lon,
+                case.last_seen_lat,
+                case.last_seen_at,
+                schedule,
+                case.circle_max_age_s,
+                case.ended_at,
+            )
+        )
+    for part in parts:
+        geo_parts.append(
+            PolygonArea(
+                to_shape(part.geom), part.valid_from, part.valid_until or case.ended_at, part.kind
+            )
+        )
+    return CaseArea(case.case_id, case.last_seen_lon, case.last_seen_lat, tuple(geo_parts))
+
+
+def load_open_cases(session: Session) -> list[tuple[Case, CaseArea]]:
+    cases = list(session.execute(select(Case).where(Case.status == OPEN)).scalars())
+    parts: dict[str, list[CaseAreaPart]] = {}
+    if cases:
+        for part in session.execute(
+            select(CaseAreaPart).where(CaseAreaPart.case_id.in_([c.case_id for c in cases]))
+        ).scalars():
+            parts.setdefault(part.case_id, []).append(part)
+    return [(c, case_area(c, parts.get(c.case_id, []))) for c in cases]
+
+
+def radius_at(case: Case, at: datetime) -> float | None:
+    """The expanding circle's radius at `at`, for scoring (None without a circle)."""
+    if not case.radius_schedule:
+        return None
+    schedule = schedule_from_json(case.radius_schedule)
+    elapsed = (at - case.last_seen_at) / timedelta(seconds=1)
+    return schedule.radius_m_at(max(0.0, elapsed))

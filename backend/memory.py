@@ -1,0 +1,144 @@
+"""What one worker process keeps in memory: the `geo` indexes and the profiles they need.
+
+- ``AreaIndex`` of open cases, rebuilt when the ``cases`` version in the database changes
+  (any process that changes a case bumps it), so every worker follows within a tick.
+- ``VolunteerIndex`` of exact volunteer positions. Every worker subscribes to locations
+  *without* a share group, so each has every position; the database only ever holds a
+  coarse, expiring position.
+- ``Jurisdiction`` of police stations.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.alerts.routing import QuietHours
+from backend.cases.models import Case
+from backend.cases.service import CASES_VERSION, current_versions, load_open_cases
+from backend.stations.models import PoliceStation
+from backend.volunteers.models import Volunteer
+from geo import AreaIndex, Jurisdiction, VolunteerIndex
+
+log = logging.getLogger(__name__)
+
+VOLUNTEERS_VERSION = "volunteers"
+STATIONS_VERSION = "stations"
+
+
+@dataclass(frozen=True, slots=True)
+class VolunteerProfile:
+    volunteer_id: str
+    on_duty: bool
+    location_opt_in: bool
+    max_alert_radius_m: float
+    quiet_hours: QuietHours | None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    lon: float
+    lat: float
+    at: datetime
+    on_duty: bool
+
+
+def _quiet(v: Volunteer) -> QuietHours | None:
+    if not v.quiet_start or not v.quiet_end:
+        return None
+    return QuietHours(
+        time.fromisoformat(v.quiet_start), time.fromisoformat(v.quiet_end), v.timezone
+    )
+
+
+class Memory:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.versions: dict[str, int] = {}
+        self.cases: dict[str, Case] = {}
+        self.area_index = AreaIndex([])
+        self.volunteers = VolunteerIndex()
+        self.positions: dict[str, Position] = {}
+        self.profiles: dict[str, VolunteerProfile] = {}
+        self.jurisdiction: Jurisdiction | None = None
+        self.loaded = False
+
+    def refresh(self, session: Session) -> set[str]:
+        """Reload whatever changed since the last call; returns the names that changed."""
+        versions = current_versions(session)
+        changed = {
+            name
+            for name in (CASES_VERSION, VOLUNTEERS_VERSION, STATIONS_VERSION)
+            if not self.loaded or versions.get(name, 0) != self.versions.get(name, 0)
+        }
+        if not changed:
+            return changed
+        with self.lock:
+            if CASES_VERSION in changed:
+                loaded = load_open_cases(session)
+                for case, _ in loaded:
+                    session.expunge(case)
+                self.cases = {c.case_id: c for c, _ in loaded}
+                self.area_index = AreaIndex([area for _, area in loaded])
+                log.info("area index rebuilt: %d open cases", len(self.cases))
+            if VOLUNTEERS_VERSION in changed:
+                self.profiles = {
+                    v.volunteer_id: VolunteerProfile(
+                        v.volunteer_id,
+                        v.on_duty,
+                        v.location_opt_in,
+                        v.max_alert_radius_m,
+                        _quiet(v),
+                    )
+                    for v in session.execute(select(Volunteer)).scalars()
+                }
+                for vid in list(self.positions):
+                    if vid not in self.profiles or not self.profiles[vid].location_opt_in:
+                        self.forget_position(vid)
+                    else:
+                        self._index(vid, self.positions[vid])
+            if STATIONS_VERSION in changed:
+                from geoalchemy2.shape import to_shape
+
+                rows = list(session.execute(select(PoliceStation)).scalars())
+                areas: list[BaseGeometry] = [to_shape(r.area) for r in rows]
+                self.jurisdiction = (
+                    Jurisdiction([r.station_id for r in rows], areas)
+                    if rows
+                    else None
+                )
+            self.versions = {**self.versions, **{n: versions.get(n, 0) for n in changed}}
+            self.loaded = True
+        return changed
+
+    def set_position(self, volunteer_id: str, position: Position) -> bool:
+        """Keep a volunteer's exact position; False when unknown or not opted in."""
+        with self.lock:
+            profile = self.profiles.get(volunteer_id)
+            if profile is None or not profile.location_opt_in:
+                return False
+            self.positions[volunteer_id] = position
+            self._index(volunteer_id, position)
+            return True
+
+    def _index(self, volunteer_id: str, p: Position) -> None:
+        profile = self.profiles[volunteer_id]
+        self.volunteers.update(
+            volunteer_id,
+            p.lon,
+            p.lat,
+            p.at,
+            on_duty=p.on_duty and profile.on_duty,
+            max_alert_radius_m=profile.max_alert_radius_m,
+        )
+
+    def forget_position(self, volunteer_id: str) -> None:
+        with self.lock:
+            self.positions.pop(volunteer_id, None)
+            self.volunteers.remove(volunteer_id)

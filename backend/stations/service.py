@@ -1,0 +1,31 @@
+"""Police stations and their jurisdictions (demo: Voronoi cells of station points)."""
+
+from __future__ import annotations
+
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Polygon, box
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from backend.cases.service import bump_version
+from backend.memory import STATIONS_VERSION
+from backend.stations.models import PoliceStation
+from geo import voronoi_jurisdictions
+
+# Shanghai's municipal area, roughly: demo jurisdictions are clipped to it.
+SHANGHAI_BOUNDARY = box(120.85, 30.67, 122.0, 31.88)
+
+
+def replace_police_stations(
+    session: Session,
+    stations: list[tuple[str, str, float, float]],
+    boundary: Polygon = SHANGHAI_BOUNDARY,
+) -> int:
+    """Replace all police stations with ``(station_id, name, lon, lat)`` points whose
+    jurisdictions are their Voronoi cells within `boundary`."""
+    cells = voronoi_jurisdictions([(lon, lat) for _, _, lon, lat in stations], boundary)
+    session.execute(delete(PoliceStation))
+    for (station_id, name, _lon, _lat), cell in zip(stations, cells, strict=True):
+        session.add(PoliceStation(station_id=station_id, name=name, area=from_shape(cell, 4326)))
+    bump_version(session, STATIONS_VERSION)
+    return len(stations)

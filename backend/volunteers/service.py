@@ -1,0 +1,72 @@
+"""Volunteer decisions: coarse, expiring storage of positions; registration for tests/demo."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from backend.cases.service import bump_version
+from backend.memory import VOLUNTEERS_VERSION
+from backend.volunteers.models import Volunteer
+from protocol import VolunteerLocation
+
+COARSE_DEG = 0.01  # about 1 km: enough for a coordinator's map, useless to a stalker
+LOCATION_TTL = timedelta(minutes=30)
+STORE_EVERY = timedelta(seconds=60)
+
+
+def coarsen(value: float) -> float:
+    return round(round(value / COARSE_DEG) * COARSE_DEG, 6)
+
+
+def store_coarse_location(
+    session: Session, volunteer_id: str, location: VolunteerLocation, now: datetime
+) -> bool:
+    """Keep only a coarse position with an expiry; write at most once a minute unless the
+    coarse cell changes. Returns whether a row was written."""
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer is None or not volunteer.location_opt_in:
+        return False
+    lon, lat = coarsen(location.lon), coarsen(location.lat)
+    same_cell = (volunteer.coarse_lon, volunteer.coarse_lat) == (lon, lat)
+    if same_cell and volunteer.location_at and now - volunteer.location_at < STORE_EVERY:
+        return False
+    volunteer.coarse_lon, volunteer.coarse_lat = lon, lat
+    volunteer.location_at = location.at
+    volunteer.location_expires_at = location.at + LOCATION_TTL
+    return True
+
+
+def expire_locations(session: Session, now: datetime) -> int:
+    result = session.execute(
+        update(Volunteer)
+        .where(Volunteer.location_expires_at < now)
+        .values(coarse_lon=None, coarse_lat=None, location_at=None, location_expires_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def register_volunteer(
+    session: Session,
+    volunteer_id: str,
+    display_name: str,
+    *,
+    on_duty: bool = True,
+    location_opt_in: bool = True,
+    max_alert_radius_m: float = 5_000.0,
+    quiet_start: str | None = None,
+    quiet_end: str | None = None,
+    timezone: str = "Asia/Shanghai",
+) -> Volunteer:
+    volunteer = session.get(Volunteer, volunteer_id) or Volunteer(volunteer_id=volunteer_id)
+    volunteer.display_name = display_name
+    volunteer.on_duty = on_duty
+    volunteer.location_opt_in = location_opt_in
+    volunteer.max_alert_radius_m = max_alert_radius_m
+    volunteer.quiet_start, volunteer.quiet_end = quiet_start, quiet_end
+    volunteer.timezone = timezone
+    session.add(volunteer)
+    bump_version(session, VOLUNTEERS_VERSION)
+    return volunteer
