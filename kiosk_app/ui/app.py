@@ -83,7 +83,7 @@ class SightingApp(App):
     rejected_count = NumericProperty(0)
     notice_list = ListProperty([])
     location_text = StringProperty("")
-    on_duty = BooleanProperty(False)
+    duty_active = BooleanProperty(False)
     user_message = StringProperty("")
     last_receipt = ObjectProperty(None, allownone=True)
 
@@ -503,8 +503,8 @@ class SightingApp(App):
     # ------------------------------------------------------------------ volunteer
 
     def toggle_duty(self) -> None:
-        self.on_duty = self.duty.toggle()
-        if not self.on_duty and self.link is not None:
+        self.duty_active = self.duty.toggle()
+        if not self.duty_active and self.link is not None:
             loc = self.current_location()  # one last message: off duty, stop routing to me
             self.link.publish_location(self.duty.location(loc.lat, loc.lon, loc.accuracy_m))
         self.duty_tick()
