@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from backend.cases.router import router as cases_router
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.settings import get_settings
 from backend.sightings.router import router as sightings_router
@@ -30,4 +31,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(sightings_router)
+    app.include_router(cases_router)
     return app

@@ -109,9 +109,7 @@ class Memory:
                 rows = list(session.execute(select(PoliceStation)).scalars())
                 areas: list[BaseGeometry] = [to_shape(r.area) for r in rows]
                 self.jurisdiction = (
-                    Jurisdiction([r.station_id for r in rows], areas)
-                    if rows
-                    else None
+                    Jurisdiction([r.station_id for r in rows], areas) if rows else None
                 )
             self.versions = {**self.versions, **{n: versions.get(n, 0) for n in changed}}
             self.loaded = True

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     escalation_timeouts_s: str = "180,300,600"
     notice_refresh_s: float = 30.0
     tick_s: float = 0.5
+    # Bearer token for the coordinator endpoints; unset = those endpoints are disabled.
+    coordinator_token: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.alerts.cap import redact_phone_numbers
 from backend.alerts.models import NoticeBoardRow
 from backend.cases.models import Case
 from backend.cases.service import case_description
@@ -45,10 +46,12 @@ def kiosk_positions(session: Session) -> list[KioskPosition]:
 
 def notice_for(case: Case) -> Notice:
     d = case_description(case)
+    # Coordinators sometimes paste a family's number into the text: scrub every number
+    # but the relay's before anything is published.
     return Notice(
         case_id=case.case_id,
-        title=case.title,
-        description=case.public_description,
+        title=redact_phone_numbers(case.title, case.relay_contact),
+        description=redact_phone_numbers(case.public_description, case.relay_contact),
         relay_contact=case.relay_contact,
         since=case.last_seen_at,
         photo_ref=case.photo_ref,
