@@ -356,3 +356,34 @@ def test_flood_from_two_devices_is_rate_limited_and_makes_one_alert_round(
     # At most the assigned volunteer plus k proximity volunteers.
     assert set(by) <= {"vol-assigned", "vol-owntracks", "vol-near", "vol-mid", "vol-far"}
     assert len(by) <= 1 + 5
+
+
+def test_two_workers_at_once_make_one_incident(broker, postgis_url, sessions, world):
+    """Reports of the same person split across two workers by the shared subscription must
+    still cluster into one incident (no race between the workers)."""
+    workers = [start_worker(broker, postgis_url, client_id=f"worker-race-{i}") for i in range(2)]
+    watcher = TestClient(broker.port, "watcher")
+    watcher.subscribe("sr/v1/devices/+/receipts")
+    try:
+        publisher = TestClient(broker.port, "crowd")
+        devices = [f"phone-crowd-{i:02d}" for i in range(40)]
+        for i, device in enumerate(devices):
+            lon, lat = offset(*PEOPLES_SQUARE, 10 * i, 5 * i)
+            data = report_dict(device, location={"lat": lat, "lon": lon})
+            publisher.client.publish(
+                f"sr/v1/devices/{device}/reports", json.dumps(data).encode(), qos=1
+            )
+        watcher.wait_for(lambda ms: len(ms) >= len(devices), timeout_s=30)
+        publisher.close()
+        logs = [w.log() for w in workers]
+    finally:
+        for w in workers:
+            w.terminate()
+        watcher.close()
+    assert all("subscribed" in log for log in logs)
+    with sessions() as session:
+        incidents = session.execute(select(Incident)).scalars().all()
+        processed_by = session.execute(select(func.count()).select_from(Report)).scalar_one()
+    assert processed_by == len(devices)
+    assert len(incidents) == 1
+    assert sorted(incidents[0].device_ids) == sorted(devices)
