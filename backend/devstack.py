@@ -8,6 +8,7 @@ started on Ctrl-C.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
@@ -19,10 +20,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.cases.models import Case
+from backend.cases.scoring import CaseDescription
+from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.migrate import upgrade
 from backend.devices.seed import kiosk_id, seed_demo_devices
-from backend.devices.stations import load_metro
+from backend.devices.stations import MetroRoute, MetroStation, load_metro
+from backend.stations.models import PoliceStation
+from backend.stations.service import replace_police_stations
+from backend.volunteers.models import Volunteer
+from backend.volunteers.service import register_volunteer
+from protocol import AgeBand, Colour, Sex
 from protocol.payloads import utc_now
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +85,14 @@ def backend_password(var: Path) -> str:
     return path.read_text().strip()
 
 
+def coordinator_token(var: Path) -> str:
+    path = var / "coordinator.token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(18))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def demo_users(var: Path, kiosks: list[str]) -> dict[str, str]:
     users = {"backend": backend_password(var), PHONE_ID: PHONE_PASSWORD}
     users.update({k: KIOSK_PASSWORD for k in kiosks})
@@ -116,6 +136,44 @@ def write_broker_config(cfg: DevStackConfig, users: dict[str, str]) -> Path:
     return conf
 
 
+def seed_demo_world(
+    session: Session, stations: list[MetroStation], routes: list[MetroRoute]
+) -> None:
+    """Kiosks at every station, a phone, volunteers, demo police stations (Voronoi cells of
+    every 12th metro station) and, once, a demo case at 人民广场 so kiosks there show a
+    notice."""
+    now = utc_now()
+    seed_demo_devices(session, stations, [PHONE_ID], now)
+    if session.execute(select(func.count()).select_from(PoliceStation)).scalar_one() == 0:
+        replace_police_stations(
+            session,
+            [
+                (f"PS-{s.station_id}", f"{s.name} 派出所 (demo)", s.lon, s.lat)
+                for s in stations[::12]
+            ],
+        )
+    for vid in VOLUNTEERS:
+        if session.get(Volunteer, vid) is None:
+            register_volunteer(session, vid, vid, max_alert_radius_m=3_000)
+    if session.get(Case, "demo-1") is None:
+        peoples_square = next(s for s in stations if s.station_id == "SH-013")
+        open_case(
+            session,
+            case_id="demo-1",
+            title="Demo: missing girl, about 4, red coat",
+            public_description="Demo case. Last seen near People's Square, exit 2.",
+            relay_contact="400-000-0000 (volunteer relay, demo)",
+            last_seen_lon=peoples_square.lon,
+            last_seen_lat=peoples_square.lat,
+            last_seen_at=now,
+            last_seen_station_id="SH-013",
+            assigned_volunteer_id="vol-1",
+            description=CaseDescription(AgeBand.PRESCHOOL, Sex.FEMALE, (Colour.RED,)),
+            radius_schedule=[(3600.0, 2_000.0), (math.inf, 3_000.0)],
+            now=now,
+        )
+
+
 def write_app_configs(cfg: DevStackConfig) -> None:
     """var/<mode>.ini, read by `make kiosk` / `make phone` / `make volunteer`."""
     for mode, device, password in (
@@ -135,10 +193,10 @@ def prepare(cfg: DevStackConfig) -> dict[str, str]:
     """Everything but the processes: files, database, demo data. Returns the broker users."""
     cfg.var.mkdir(parents=True, exist_ok=True)
     upgrade(cfg.database_url)
-    stations, _routes = load_metro()
+    stations, routes = load_metro()
     engine = make_engine(cfg.database_url)
     with make_sessionmaker(engine).begin() as session:
-        seed_demo_devices(session, stations, [PHONE_ID], utc_now())
+        seed_demo_world(session, stations, routes)
     engine.dispose()
     users = demo_users(cfg.var, [kiosk_id(s) for s in stations])
     write_broker_config(cfg, users)
@@ -179,6 +237,7 @@ def main() -> None:
         SR_MQTT_PORT=str(cfg.mqtt_port),
         SR_MQTT_USERNAME="backend",
         SR_MQTT_PASSWORD=users["backend"],
+        SR_COORDINATOR_TOKEN=coordinator_token(cfg.var),
         PYTHONUNBUFFERED="1",
     )
     procs: list[subprocess.Popen[bytes]] = []
@@ -254,6 +313,9 @@ Sighting-report stack is up (Ctrl-C stops it).
   HTTP API      http://127.0.0.1:{cfg.http_port}/docs   (OpenAPI), /health, /api/reports
   database      {cfg.database_url}
   logs          {cfg.var / "logs"}
+
+Coordinator API token (Authorization: Bearer ...): {coordinator_token(cfg.var)}
+Demo case demo-1 at 人民广场: kiosks within 2 km show its notice; alerts go to vol-1..3.
 
 Demo credentials (username = device id):
   kiosks        kiosk-SH-001 ... kiosk-SH-302 (one per metro station) / {KIOSK_PASSWORD}

@@ -69,7 +69,7 @@ def world(sessions):
     """Kiosks at all metro stations, police stations, volunteers and one open case whose
     child went missing at 人民广场 20 minutes ago."""
     now = datetime.now(UTC)
-    stations, routes = load_metro()
+    stations, _routes = load_metro()
     police = [(f"PS-{s.station_id}", f"派出所 {s.name}", s.lon, s.lat) for s in stations[::12]]
     with sessions.begin() as session:
         seed_demo_devices(session, stations, ["phone-1", "phone-2", "phone-3", "phone-4"], now)

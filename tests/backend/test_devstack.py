@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from protocol import NoticeBoard
 from tests.support.services import REPO, free_port
 
 
@@ -91,6 +92,11 @@ def test_acl_keeps_devices_in_their_own_topics(devstack) -> None:
     other = TestClient(mqtt_port, "kiosk-SH-001", "kiosk-SH-001", "kiosk-demo")
     try:
         other.subscribe("sr/v1/devices/kiosk-SH-013/receipts")  # granted, receives nothing
+        other.subscribe("sr/v1/devices/kiosk-SH-013/notices")  # likewise
+        kiosk.subscribe("sr/v1/devices/kiosk-SH-013/notices")  # its own: the retained board
+        got = kiosk.wait_for(lambda ms: any(m.topic.endswith("/notices") for m in ms), 15)
+        board = NoticeBoard.from_json(next(m for m in got if m.topic.endswith("/notices")).payload)
+        assert [n.case_id for n in board.notices] == ["demo-1"]
         own = kiosk.publish("sr/v1/devices/kiosk-SH-013/status", b'{"x":1}')
         forged = kiosk.publish("sr/v1/devices/kiosk-SH-001/reports", b"{}")
         alerts = kiosk.publish("sr/v1/volunteers/vol-1/alerts", b"{}")
@@ -108,7 +114,7 @@ def test_acl_keeps_devices_in_their_own_topics(devstack) -> None:
         )
         assert kiosk.puback_reasons[good] < 0x80
         time.sleep(1.0)
-        assert not [m for m in other.received if "receipts" in m.topic]
+        assert not other.received, "another kiosk's receipts and notices must not leak"
     finally:
         kiosk.close()
         other.close()
