@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -61,7 +62,12 @@ CIRCLE_SPAN_CELLS = 4
 POLYGON_SPAN_CELLS = 8
 _M_MIN_M = 6_335_000.0  # below the smallest meridional radius of curvature (6,335,439 m)
 _TWO_R = 2 * EARTH_MEAN_RADIUS_M
-_BATCH_CHUNK = 16_384
+_BATCH_CHUNK = 16_384  # at most 65,536: the final sort keys points as uint16
+
+# The ufunc behind ``shapely.intersects_xy`` without its Python wrapper (which only adds the
+# (x, y)-pairs form and prepares a scalar geometry): a third of the cost of a one-geometry
+# call. Every geometry passed here is prepared at build time.
+_intersects_xy = shapely.lib.intersects_xy
 
 
 def cell_deg(level: int) -> float:
@@ -124,20 +130,38 @@ def _expand_ranges(starts: IntArray, ends: IntArray) -> tuple[IntArray, IntArray
     return owner, np.arange(int(counts.sum()), dtype=np.int64) + offset
 
 
+# A circle record for the single-point path: (x, y, z, circle number).
+_CircRec = tuple[float, float, float, int]
+# A polygon-component record: (component number, min lon, min lat, max lon, max lat).
+_PolyRec = tuple[int, float, float, float, float]
+# A circle's validity and steps: (from, until, ((within, h_out, h_in, radius), ...)).
+_Sched = tuple[float, float, tuple[tuple[float, float, float, float], ...]]
+# A cell for the single-point path: (circle records, covering components, partial range).
+_Cell = tuple[tuple[_CircRec, ...], tuple[int, ...], int, int]
+
+_DENSE_MAX_RATIO = 8  # dense cell table when its box holds at most this many cells per cell
+_DENSE_MAX_CELLS = 1 << 25
+
+
 class _Level:
-    """One grid level: cells (sorted keys) with three CSR lists each."""
+    """One grid level: cells (sorted keys) with three CSR lists each.
+
+    The batch path uses the CSR arrays (and a dense cell table when the populated cells
+    are compact); the single-point path one dictionary lookup giving a cell tuple.
+    """
 
     def __init__(
         self,
         level: int,
         circ_items: IntArray,
         circ_keys: IntArray,
-        circ_ecef: FloatArray,
         full_items: IntArray,
         full_keys: IntArray,
         part_items: IntArray,
         part_keys: IntArray,
         part_geoms: npt.NDArray[np.object_],
+        circ_recs: list[_CircRec],
+        poly_recs: list[_PolyRec],
     ) -> None:
         self.level = level
         self.nx = 1 << level
@@ -145,51 +169,147 @@ class _Level:
         self.keys = np.unique(np.concatenate((circ_keys, full_keys, part_keys)))
         n = len(self.keys)
 
-        def csr(items: IntArray, keys: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+        def csr(items: IntArray, keys: IntArray) -> tuple[IntArray, IntArray]:
             order = np.argsort(keys, kind="stable")
             cell = np.searchsorted(self.keys, keys[order])
             off = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(np.bincount(cell, minlength=n), out=off[1:])
-            return items[order], off, order
+            return items[order], off
 
-        self.circ_items, self.circ_off, order = csr(circ_items, circ_keys)
-        self.circ_ecef = np.ascontiguousarray(circ_ecef[order])
-        self.full_items, self.full_off, _ = csr(full_items, full_keys)
-        self.part_items, self.part_off, order = csr(part_items, part_keys)
+        self.circ_items, self.circ_off = csr(circ_items, circ_keys)
+        self.full_items, self.full_off = csr(full_items, full_keys)
+        order = np.argsort(part_keys, kind="stable")
+        self.part_items, self.part_off = csr(part_items, part_keys)
         self.part_geoms = part_geoms[order]
-        # Python-side copies for the single-point path (list indexing beats numpy scalars).
-        self.pos_of = {k: i for i, k in enumerate(self.keys.tolist())}
-        self.circ_off_l = self.circ_off.tolist()
-        self.circ_items_l = self.circ_items.tolist()
-        self.full_off_l = self.full_off.tolist()
-        self.full_items_l = self.full_items.tolist()
-        self.part_off_l = self.part_off.tolist()
-        self.part_items_l = self.part_items.tolist()
+        self._build_dense()
+        # Single-point path: key -> (circle records, covering components, partial range).
+        circ_off = self.circ_off.tolist()
+        full_off = self.full_off.tolist()
+        part_off = self.part_off.tolist()
+        circ_l = [circ_recs[i] for i in self.circ_items.tolist()]
+        full_l = self.full_items.tolist()
+        self.part_recs: list[_PolyRec] = [poly_recs[i] for i in self.part_items.tolist()]
+        self.cells: dict[int, _Cell] = {
+            k: (tuple(circ_l[circ_off[p]:circ_off[p + 1]]),
+                tuple(full_l[full_off[p]:full_off[p + 1]]), part_off[p], part_off[p + 1])
+            for p, k in enumerate(self.keys.tolist())
+        }
 
-    def key(self, lon: float, lat: float) -> int:
-        ix = int((lon + 180.0) // self.size) % self.nx
-        iy = min(int((lat + 90.0) // self.size), (self.nx >> 1) - 1)
-        return iy * self.nx + ix
+    def _build_dense(self) -> None:
+        self.dense: npt.NDArray[np.int32] | None = None
+        n = len(self.keys)
+        if n == 0:
+            return
+        ix = self.keys % self.nx
+        iy = self.keys // self.nx
+        self.ix0, self.iy0 = int(ix.min()), int(iy.min())
+        self.w = int(ix.max()) - self.ix0 + 1
+        self.h = int(iy.max()) - self.iy0 + 1
+        cells = self.w * self.h
+        if cells > _DENSE_MAX_CELLS or cells > _DENSE_MAX_RATIO * n + 4096:
+            return
+        dense = np.full(cells, -1, dtype=np.int32)
+        dense[(iy - self.iy0) * self.w + (ix - self.ix0)] = np.arange(n, dtype=np.int32)
+        self.dense = dense
 
     def positions(self, lons: FloatArray, lats: FloatArray) -> tuple[IntArray, IntArray]:
         """(point numbers, cell positions) of the points that fall in a populated cell."""
-        keys = cell_keys(lons, lats, self.level)
-        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        hit = np.flatnonzero(self.keys[pos] == keys)
-        return hit, pos[hit]
+        if self.dense is None:
+            keys = cell_keys(lons, lats, self.level)
+            pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            hit = np.flatnonzero(self.keys[pos] == keys)
+            return hit, pos[hit]
+        nx = self.nx
+        size = self.size
+        ix = np.floor((lons + 180.0) / size).astype(np.int64) % nx - self.ix0
+        iy = np.minimum(np.floor((lats + 90.0) / size).astype(np.int64), (nx >> 1) - 1) - self.iy0
+        inside = np.flatnonzero((ix >= 0) & (ix < self.w) & (iy >= 0) & (iy < self.h))
+        pos = self.dense[iy[inside] * self.w + ix[inside]]
+        keep = pos >= 0
+        return inside[keep], pos[keep].astype(np.int64)
+
+
+_SLACK = 1.0  # m², in dot-product units: keeps the two threshold tests conservative
 
 
 @dataclass(frozen=True)
 class _RadiusMemo:
+    """Per-circle state at time ``t``, valid for every time in ``(lo, hi)`` as well.
+
+    Thresholds are on the dot product ``c·q`` of circle centre and point (ECEF): a candidate
+    with ``c·q < h_out + |q|²/2`` is surely outside (chord beyond the widened radius), one
+    with ``c·q >= h_in + |q|²/2`` surely inside (chord within the narrowed radius); between
+    them the chord distance and, in the band, the geodesic decide.
+    """
+
     t: float
     lo: float
     hi: float
     radius_m: FloatArray  # -1 where the circle is not valid
+    h_out: FloatArray  # +inf where not valid
+    h_in: FloatArray  # +inf where not valid or too small to be sure
+    poly_live: npt.NDArray[np.bool_]
     radius_l: list[float]
-    h: FloatArray  # dot-product threshold of the widened radius; +inf when not valid
+    h_out_l: list[float]
+    h_in_l: list[float]
+    poly_live_l: list[bool]
 
     def covers(self, t: float) -> bool:
         return t == self.t or self.lo < t < self.hi
+
+
+class _LazyCircles:
+    """The memo's per-circle values at one time, computed only for the circles asked for.
+
+    Used by ``match`` when its time is not the memoised one, so that a stream of queries at
+    varying times does not rebuild the whole memo (O(circles)) for every query.
+    """
+
+    def __init__(self, sched: list[_Sched], t: float) -> None:
+        self.t = t
+        self.sched = sched
+        self.cache: dict[int, tuple[float, float, float]] = {}
+
+    def get(self, i: int) -> tuple[float, float, float]:
+        got = self.cache.get(i)
+        if got is None:
+            start, end, steps = self.sched[i]
+            got = (math.inf, math.inf, -1.0)
+            if start <= self.t < end:
+                elapsed = self.t - start
+                for within, h_out, h_in, r in steps:  # noqa: B007 (last step holds after)
+                    if elapsed <= within:
+                        break
+                got = (h_out, h_in, r)
+            self.cache[i] = got
+        return got
+
+
+class _LazyField:
+    def __init__(self, circles: _LazyCircles, field: int) -> None:
+        self.get = circles.get
+        self.field = field
+
+    def __getitem__(self, i: int) -> float:
+        return self.get(i)[self.field]
+
+
+class _LazyLive:
+    def __init__(self, start: list[float], end: list[float], t: float) -> None:
+        self.t = t
+        self.start = start
+        self.end = end
+
+    def __getitem__(self, i: int) -> bool:
+        return self.start[i] <= self.t < self.end[i]
+
+
+class _FloatLookup(Protocol):
+    def __getitem__(self, i: int, /) -> float: ...
+
+
+class _BoolLookup(Protocol):
+    def __getitem__(self, i: int, /) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -252,16 +372,15 @@ class AreaIndex:
                     circles.append((pos, part))
                 else:
                     polys.append((pos, part))
-        self._build_circles(circles, case_list)
+        self._build_circles(circles)
         self._build_polygons(polys)
         self._build_levels()
         self._memo: _RadiusMemo | None = None
+        self._last_t = math.nan
 
     # ------------------------------------------------------------------ build
 
-    def _build_circles(
-        self, circles: list[tuple[int, ExpandingCircle]], cases: list[CaseArea]
-    ) -> None:
+    def _build_circles(self, circles: list[tuple[int, ExpandingCircle]]) -> None:
         n = len(circles)
         steps = max((len(c.schedule.steps) for _, c in circles), default=1)
         self._circ_case = np.array([p for p, _ in circles], dtype=np.int64)
@@ -282,18 +401,28 @@ class AreaIndex:
         self._circ_max_r = radius.max(axis=1) if n else np.zeros(0)
         self._circ_ecef = ecef_m_array(self._circ_lon, self._circ_lat).reshape(n, 3)
         self._circ_cc = np.einsum("ij,ij->i", self._circ_ecef, self._circ_ecef)
+        # dot-product thresholds of every step (time independent): see _RadiusMemo
+        cc = self._circ_cc[:, None]
+        wide = radius * (1 + CHORD_REL_ERROR_BOUND) + 0.05
+        chord = _TWO_R * np.sin(np.minimum(wide / _TWO_R, np.pi / 2))
+        self._circ_h_out = (cc - chord * chord) * 0.5 - _SLACK
+        narrow = radius * (1 - CHORD_REL_ERROR_BOUND) - 0.05
+        chord = _TWO_R * np.sin(np.clip(narrow / _TWO_R, 0.0, np.pi / 2))
+        self._circ_h_in = np.where(narrow > 1.0, (cc - chord * chord) * 0.5 + _SLACK, np.inf)
         self._circ_ecef_l = [tuple(row) for row in self._circ_ecef.tolist()]
         self._circ_lonlat_l = list(zip(self._circ_lon.tolist(), self._circ_lat.tolist(),
                                        strict=True))
-        self._circ_case_l = self._circ_case.tolist()
-        self._circ_at_last_seen = np.array(
-            [c.lon == cases[p].last_seen_lon and c.lat == cases[p].last_seen_lat
-             for p, c in circles], dtype=bool)
-        self._circ_at_last_seen_l = self._circ_at_last_seen.tolist()
-        bounds = [self._circ_from, self._circ_until,
-                  (self._circ_from[:, None] + within).ravel()]
-        b = np.concatenate(bounds) if n else np.zeros(0)
-        self._boundaries_s = np.unique(b[np.isfinite(b)])
+        self._circ_case_l: list[int] = self._circ_case.tolist()
+        self._circ_recs: list[_CircRec] = [
+            (x, y, z, i) for i, (x, y, z) in enumerate(self._circ_ecef.tolist())
+        ]
+        self._circ_sched_l: list[_Sched] = [
+            (start, end, tuple(zip(w, ho, hi, r, strict=True)))
+            for start, end, w, ho, hi, r in zip(
+                self._circ_from.tolist(), self._circ_until.tolist(), within.tolist(),
+                self._circ_h_out.tolist(), self._circ_h_in.tolist(), radius.tolist(),
+                strict=True)
+        ]
 
     def _build_polygons(self, polys: list[tuple[int, PolygonArea]]) -> None:
         comp_case: list[int] = []
@@ -313,9 +442,18 @@ class AreaIndex:
         self._poly_geom = np.empty(len(comp_geom), dtype=object)
         self._poly_geom[:] = comp_geom
         shapely.prepare(self._poly_geom)
+        self._poly_bounds = (shapely.bounds(self._poly_geom) if len(comp_geom)
+                             else np.zeros((0, 4)))
         self._poly_case_l = comp_case
         self._poly_from_l = comp_from
         self._poly_until_l = comp_until
+        # times at which some circle or component changes: the memo holds between them
+        b = np.concatenate((self._circ_from, self._circ_until, self._circ_from[:, None]
+                            + self._circ_within, self._poly_from, self._poly_until), axis=None)
+        self._boundaries_s = np.unique(b[np.isfinite(b)])
+        self._poly_recs: list[_PolyRec] = [
+            (i, x0, y0, x1, y1) for i, (x0, y0, x1, y1) in enumerate(self._poly_bounds.tolist())
+        ]
 
     def _build_levels(self) -> None:
         # Circle boxes from the largest radius, generous: a wider box only costs candidates.
@@ -332,7 +470,7 @@ class AreaIndex:
         c_lon_hi = np.where(full_lon, 180.0, self._circ_lon + dlon)
         c_level = _level_for(np.maximum(2 * dlon, 2 * dlat), CIRCLE_SPAN_CELLS)
 
-        pb = shapely.bounds(self._poly_geom) if len(self._poly_geom) else np.zeros((0, 4))
+        pb = self._poly_bounds
         p_level = _level_for(np.maximum(pb[:, 2] - pb[:, 0], pb[:, 3] - pb[:, 1]),
                              POLYGON_SPAN_CELLS, finer=True)
 
@@ -356,10 +494,14 @@ class AreaIndex:
             covers = touches & shapely.covers(geoms, boxes)
             partial = touches & ~covers
             self._levels.append(_Level(
-                level, c_items, c_keys, self._circ_ecef[c_items],
+                level, c_items, c_keys,
                 p_items[covers], p_keys[covers],
                 p_items[partial], p_keys[partial], geoms[partial],
+                self._circ_recs, self._poly_recs,
             ))
+        # single-point path: (key function inputs, cells) per level, finest first
+        self._single_levels = [(lv.size, lv.nx, (lv.nx >> 1) - 1, lv.cells, lv.part_recs,
+                                lv.part_geoms) for lv in self._levels]
 
     # ------------------------------------------------------------------ time
 
@@ -372,10 +514,11 @@ class AreaIndex:
         active = (self._circ_from <= t) & (t < self._circ_until)
         step = np.minimum((elapsed[:, None] > self._circ_within).sum(axis=1),
                           self._circ_radius.shape[1] - 1)
-        radius = np.where(active, self._circ_radius[np.arange(n), step], -1.0)
-        wide = radius * (1 + CHORD_REL_ERROR_BOUND) + 0.05
-        chord = _TWO_R * np.sin(np.minimum(wide / _TWO_R, np.pi / 2))
-        h = np.where(active, (self._circ_cc - chord * chord) * 0.5, np.inf)
+        rows = np.arange(n)
+        radius = np.where(active, self._circ_radius[rows, step], -1.0)
+        h_out = np.where(active, self._circ_h_out[rows, step], np.inf)
+        h_in = np.where(active, self._circ_h_in[rows, step], np.inf)
+        live = (self._poly_from <= t) & (t < self._poly_until)
         b = self._boundaries_s
         i = int(np.searchsorted(b, t))
         if i < len(b) and b[i] == t:
@@ -383,7 +526,8 @@ class AreaIndex:
         else:
             lo = float(b[i - 1]) if i > 0 else -math.inf
             hi = float(b[i]) if i < len(b) else math.inf
-        memo = _RadiusMemo(t, lo, hi, radius, radius.tolist(), h)
+        memo = _RadiusMemo(t, lo, hi, radius, h_out, h_in, live, radius.tolist(),
+                           h_out.tolist(), h_in.tolist(), live.tolist())
         self._memo = memo
         return memo
 
@@ -396,60 +540,71 @@ class AreaIndex:
         """Cases whose area contains ``(lon, lat)`` at ``at``: ``[(case_id, distance_m)]``,
         nearest last-seen point first."""
         t = epoch_s(at, "at")
-        check_lonlat(lon, lat)
-        if not self._levels:
-            return []
-        memo = self._memo_at(t)
+        if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+            check_lonlat(lon, lat)
+        memo = self._memo
+        h_out: _FloatLookup
+        h_in: _FloatLookup
+        radius: _FloatLookup
+        live: _BoolLookup
+        if memo is not None and (t == memo.t or memo.lo < t < memo.hi):
+            h_out, h_in, radius, live = memo.h_out_l, memo.h_in_l, memo.radius_l, memo.poly_live_l
+        elif t == self._last_t:  # a second query at this time: worth memoising all circles
+            memo = self._memo_at(t)
+            h_out, h_in, radius, live = memo.h_out_l, memo.h_in_l, memo.radius_l, memo.poly_live_l
+        else:
+            self._last_t = t
+            lazy = _LazyCircles(self._circ_sched_l, t)
+            h_out, h_in, radius = _LazyField(lazy, 0), _LazyField(lazy, 1), _LazyField(lazy, 2)
+            live = _LazyLive(self._poly_from_l, self._poly_until_l, t)
         x, y, z = ecef_m(lon, lat)
-        q = np.array((x, y, z))
-        half_qq = (x * x + y * y + z * z) * 0.5
-        found: dict[int, float] = {}
-        for lv in self._levels:
-            size = lv.size
-            nx = lv.nx
-            pos = lv.pos_of.get(min(int((lat + 90.0) // size), (nx >> 1) - 1) * nx
-                                + int((lon + 180.0) // size) % nx)
-            if pos is None:
+        hq = (x * x + y * y + z * z) * 0.5
+        found: set[int] = set()
+        circ_case = self._circ_case_l
+        poly_case = self._poly_case_l
+        lon180 = lon + 180.0
+        lat90 = lat + 90.0
+        for size, nx, top, cells, part_recs, part_geoms in self._single_levels:
+            cell = cells.get(min(int(lat90 // size), top) * nx + int(lon180 // size) % nx)
+            if cell is None:
                 continue
-            cs, ce = lv.circ_off_l[pos], lv.circ_off_l[pos + 1]
-            if ce > cs:
-                dots = lv.circ_ecef[cs:ce] @ q
-                hits = (dots >= memo.h[lv.circ_items[cs:ce]] + half_qq).nonzero()[0]
-                for j in hits.tolist():
-                    i = lv.circ_items_l[cs + j]
-                    cx, cy, cz = self._circ_ecef_l[i]
-                    d = arc_from_chord_m(math.sqrt((cx - x) ** 2 + (cy - y) ** 2 + (cz - z) ** 2))
-                    r = memo.radius_l[i]
-                    if abs(d - r) <= band_m(r):
-                        clon, clat = self._circ_lonlat_l[i]
-                        inside = geodesic_distance_m(clon, clat, lon, lat) <= r
-                    else:
-                        inside = d <= r
-                    if inside:
-                        c = self._circ_case_l[i]
-                        found[c] = d if self._circ_at_last_seen_l[i] else self._case_distance(
-                            c, x, y, z)
-            fs, fe = lv.full_off_l[pos], lv.full_off_l[pos + 1]
-            for i in lv.full_items_l[fs:fe]:
-                if self._poly_from_l[i] <= t < self._poly_until_l[i]:
-                    c = self._poly_case_l[i]
-                    if c not in found:
-                        found[c] = self._case_distance(c, x, y, z)
-            ps, pe = lv.part_off_l[pos], lv.part_off_l[pos + 1]
-            if pe > ps:
-                inside_mask = shapely.intersects_xy(lv.part_geoms[ps:pe], lon, lat)
-                for j in inside_mask.nonzero()[0].tolist():
-                    i = lv.part_items_l[ps + j]
-                    if self._poly_from_l[i] <= t < self._poly_until_l[i]:
-                        c = self._poly_case_l[i]
-                        if c not in found:
-                            found[c] = self._case_distance(c, x, y, z)
+            circs, fulls, ps, pe = cell
+            for cx, cy, cz, i in circs:
+                dot = cx * x + cy * y + cz * z - hq
+                if dot >= h_out[i] and (
+                        dot >= h_in[i] or self._circle_exact(i, radius[i], lon, lat, x, y, z)):
+                    found.add(circ_case[i])
+            for i in fulls:
+                if live[i]:
+                    found.add(poly_case[i])
+            for j in range(ps, pe):
+                i, x0, y0, x1, y1 = part_recs[j]
+                if (x0 <= lon <= x1 and y0 <= lat <= y1 and live[i]
+                        and poly_case[i] not in found
+                        and _intersects_xy(part_geoms[j:j + 1], lon, lat)[0]):
+                    found.add(poly_case[i])
+        if not found:
+            return []
         ids = self.case_ids
-        return sorted(((ids[c], d) for c, d in found.items()), key=lambda cd: cd[1])
+        ecef = self._case_ecef_l
+        out = []
+        for c in found:
+            cx, cy, cz = ecef[c]
+            out.append((ids[c], _TWO_R * math.asin(min(
+                math.sqrt((cx - x) ** 2 + (cy - y) ** 2 + (cz - z) ** 2) / _TWO_R, 1.0))))
+        if len(out) > 1:
+            out.sort(key=_second)
+        return out
 
-    def _case_distance(self, case: int, x: float, y: float, z: float) -> float:
-        cx, cy, cz = self._case_ecef_l[case]
-        return arc_from_chord_m(math.sqrt((cx - x) ** 2 + (cy - y) ** 2 + (cz - z) ** 2))
+    def _circle_exact(self, i: int, r: float, lon: float, lat: float,
+                      x: float, y: float, z: float) -> bool:
+        """Chord distance, then the geodesic inside the error band: exact containment."""
+        cx, cy, cz = self._circ_ecef_l[i]
+        d = arc_from_chord_m(math.sqrt((cx - x) ** 2 + (cy - y) ** 2 + (cz - z) ** 2))
+        if abs(d - r) <= band_m(r):
+            clon, clat = self._circ_lonlat_l[i]
+            return geodesic_distance_m(clon, clat, lon, lat) <= r
+        return d <= r
 
     def match_many(
         self, lons: npt.ArrayLike, lats: npt.ArrayLike, at: datetime
@@ -471,21 +626,19 @@ class AreaIndex:
         parts_d: list[FloatArray] = []
         for start in range(0, len(lon_a), _BATCH_CHUNK):
             sl = slice(start, start + _BATCH_CHUNK)
-            pt, case, d = self._match_chunk(lon_a[sl], lat_a[sl], t, memo)
+            pt, case, d = self._match_chunk(lon_a[sl], lat_a[sl], memo)
             parts_pt.append(pt + start)
             parts_case.append(case)
             parts_d.append(d)
-        pt = np.concatenate(parts_pt)
-        case = np.concatenate(parts_case)
-        d = np.concatenate(parts_d)
-        order = np.lexsort((d, pt))
-        return BatchMatches(pt[order], case[order], d[order], self.case_ids)
+        return BatchMatches(np.concatenate(parts_pt), np.concatenate(parts_case),
+                            np.concatenate(parts_d), self.case_ids)
 
     def _match_chunk(
-        self, lons: FloatArray, lats: FloatArray, t: float, memo: _RadiusMemo
+        self, lons: FloatArray, lats: FloatArray, memo: _RadiusMemo
     ) -> tuple[IntArray, IntArray, FloatArray]:
+        """Matches of up to ``_BATCH_CHUNK`` points, sorted by point then distance."""
         q = ecef_m_array(lons, lats)
-        half_qq = np.einsum("ij,ij->i", q, q) * 0.5
+        hq = np.einsum("ij,ij->i", q, q) * 0.5
         got_pt: list[IntArray] = []
         got_case: list[IntArray] = []
         for lv in self._levels:
@@ -497,36 +650,45 @@ class AreaIndex:
             if len(pair):
                 p = pts[owner]
                 item = lv.circ_items[pair]
-                dots = np.einsum("ij,ij->i", lv.circ_ecef[pair], q[p])
-                keep = np.flatnonzero(dots >= memo.h[item] + half_qq[p])
-                p, item = p[keep], item[keep]
-                diff = self._circ_ecef[item] - q[p]
-                d = arc_from_chord_m_array(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
-                r = memo.radius_m[item]
-                band = CHORD_REL_ERROR_BOUND * r + 0.05
-                inside = d <= r
-                unsure = np.flatnonzero(np.abs(d - r) <= band)
+                dots = np.einsum("ij,ij->i", self._circ_ecef[item], q[p]) - hq[p]
+                keep = np.flatnonzero(dots >= memo.h_out[item])
+                p, item, dots = p[keep], item[keep], dots[keep]
+                sure = dots >= memo.h_in[item]
+                got_pt.append(p[sure])
+                got_case.append(self._circ_case[item[sure]])
+                unsure = np.flatnonzero(~sure)
                 if len(unsure):
-                    exact = np.asarray(GEOD.inv(self._circ_lon[item[unsure]],
-                                                self._circ_lat[item[unsure]],
-                                                lons[p[unsure]], lats[p[unsure]])[2])
-                    inside[unsure] = exact <= r[unsure]
-                got_pt.append(p[inside])
-                got_case.append(self._circ_case[item[inside]])
+                    p, item = p[unsure], item[unsure]
+                    diff = self._circ_ecef[item] - q[p]
+                    d = arc_from_chord_m_array(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+                    r = memo.radius_m[item]
+                    inside = d <= r
+                    band = np.flatnonzero(np.abs(d - r) <= CHORD_REL_ERROR_BOUND * r + 0.05)
+                    if len(band):
+                        exact = np.asarray(GEOD.inv(self._circ_lon[item[band]],
+                                                    self._circ_lat[item[band]],
+                                                    lons[p[band]], lats[p[band]])[2])
+                        inside[band] = exact <= r[band]
+                    got_pt.append(p[inside])
+                    got_case.append(self._circ_case[item[inside]])
             # polygon components covering the whole cell
             owner, pair = _expand_ranges(lv.full_off[pos], lv.full_off[pos + 1])
             if len(pair):
                 item = lv.full_items[pair]
-                ok = (self._poly_from[item] <= t) & (t < self._poly_until[item])
+                ok = memo.poly_live[item]
                 got_pt.append(pts[owner[ok]])
                 got_case.append(self._poly_case[item[ok]])
-            # polygon components crossing the cell: exact point-in-polygon
+            # polygon components crossing the cell: bounding box, then point-in-polygon
             owner, pair = _expand_ranges(lv.part_off[pos], lv.part_off[pos + 1])
             if len(pair):
                 item = lv.part_items[pair]
-                live = np.flatnonzero((self._poly_from[item] <= t) & (t < self._poly_until[item]))
-                p = pts[owner[live]]
-                ins = shapely.intersects_xy(lv.part_geoms[pair[live]], lons[p], lats[p])
+                p = pts[owner]
+                x, y = lons[p], lats[p]
+                bb = self._poly_bounds[item]
+                live = np.flatnonzero(memo.poly_live[item] & (bb[:, 0] <= x) & (x <= bb[:, 2])
+                                      & (bb[:, 1] <= y) & (y <= bb[:, 3]))
+                p = p[live]
+                ins = _intersects_xy(lv.part_geoms[pair[live]], x[live], y[live])
                 got_pt.append(p[ins])
                 got_case.append(self._poly_case[item[live][ins]])
         if not got_pt:
@@ -535,8 +697,15 @@ class AreaIndex:
         pt = np.concatenate(got_pt)
         case = np.concatenate(got_case)
         n_cases = max(len(self.case_ids), 1)
-        _, first = np.unique(pt * n_cases + case, return_index=True)
-        pt, case = pt[first], case[first]
+        key = np.unique(pt * n_cases + case)  # sorted by point, duplicates removed
+        pt, case = key // n_cases, key % n_cases
         diff = self._case_ecef[case] - q[pt]
         d = arc_from_chord_m_array(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
-        return pt, case, d
+        # by point, then distance: distances first, then a stable (radix) sort on the point
+        order = np.argsort(d)
+        order = order[np.argsort(pt[order].astype(np.uint16), kind="stable")]
+        return pt[order], case[order], d[order]
+
+
+def _second(item: tuple[str, float]) -> float:
+    return item[1]
