@@ -25,11 +25,13 @@ geodesic. Returned distances are from the case's last-seen point, by the chord m
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Protocol
 
 import numpy as np
@@ -60,8 +62,12 @@ LEVEL_MIN = 2
 LEVEL_MAX = 16
 CIRCLE_SPAN_CELLS = 4
 POLYGON_SPAN_CELLS = 8
+_MERGE_FRACTION = 0.02  # a level's items move one level finer when that adds this share
+_MERGE_MIN_CELLS = 1024  # (or this many cells) to the finer level
+_TRIM_LEVEL = 12  # circles drop the cells of their box that their disc misses from here
 _M_MIN_M = 6_335_000.0  # below the smallest meridional radius of curvature (6,335,439 m)
 _TWO_R = 2 * EARTH_MEAN_RADIUS_M
+_BY_DISTANCE = itemgetter(1)
 _BATCH_CHUNK = 16_384  # at most 65,536: the final sort keys points as uint16
 
 # The ufunc behind ``shapely.intersects_xy`` without its Python wrapper (which only adds the
@@ -474,12 +480,33 @@ class AreaIndex:
         p_level = _level_for(np.maximum(pb[:, 2] - pb[:, 0], pb[:, 3] - pb[:, 1]),
                              POLYGON_SPAN_CELLS, finer=True)
 
+        # A sparse level costs every single-point query a lookup: move its items to the next
+        # finer level when that adds few cells there.
+        levels = sorted(set(c_level.tolist()) | set(p_level.tolist()))
+
+        def n_cells(sel_c: IntArray, sel_p: IntArray, level: int) -> int:
+            c = _cell_ranges(c_lon_lo[sel_c], c_lon_hi[sel_c], lat_lo[sel_c], lat_hi[sel_c],
+                             level)
+            p = _cell_ranges(pb[sel_p, 0], pb[sel_p, 2], pb[sel_p, 1], pb[sel_p, 3], level)
+            return int((c[1] * c[3]).sum() + (p[1] * p[3]).sum())
+
+        for coarse, fine in itertools.pairwise(levels):
+            sel_c = np.flatnonzero(c_level == coarse)
+            sel_p = np.flatnonzero(p_level == coarse)
+            base = n_cells(np.flatnonzero(c_level == fine), np.flatnonzero(p_level == fine), fine)
+            if n_cells(sel_c, sel_p, fine) <= _MERGE_FRACTION * base + _MERGE_MIN_CELLS:
+                c_level[sel_c] = fine
+                p_level[sel_p] = fine
+
         self._levels: list[_Level] = []
         for level in sorted(set(c_level.tolist()) | set(p_level.tolist()), reverse=True):
             sel = np.flatnonzero(c_level == level)
             ranges = _cell_ranges(c_lon_lo[sel], c_lon_hi[sel], lat_lo[sel], lat_hi[sel], level)
-            local, c_keys, _, _ = _expand_cells(*ranges, level)
+            local, c_keys, ix, iy = _expand_cells(*ranges, level)
             c_items = sel[local]
+            if level >= _TRIM_LEVEL and len(c_items):
+                near = self._circle_reaches_cell(c_items, ix, iy, level)
+                c_items, c_keys = c_items[near], c_keys[near]
 
             sel = np.flatnonzero(p_level == level)
             ranges = _cell_ranges(pb[sel, 0], pb[sel, 2], pb[sel, 1], pb[sel, 3], level)
@@ -502,6 +529,28 @@ class AreaIndex:
         # single-point path: (key function inputs, cells) per level, finest first
         self._single_levels = [(lv.size, lv.nx, (lv.nx >> 1) - 1, lv.cells, lv.part_recs,
                                 lv.part_geoms) for lv in self._levels]
+
+    def _circle_reaches_cell(
+        self, items: IntArray, ix: IntArray, iy: IntArray, level: int
+    ) -> npt.NDArray[np.bool_]:
+        """False where a circle's largest disc surely misses the cell (box corners).
+
+        The distance to the cell is taken to the point of the cell nearest the centre in
+        lon/lat (clamped), by the chord method. On cells of at most ``cell_deg(_TRIM_LEVEL)``
+        that point is within metres of the true nearest one; a cell is dropped only when
+        that distance exceeds the radius by 1 % plus 200 m.
+        """
+        size = cell_deg(level)
+        x0 = ix * size - 180.0
+        y0 = iy * size - 90.0
+        lon = self._circ_lon[items]
+        lat = self._circ_lat[items]
+        dlon = (lon - x0 + 180.0) % 360.0 - 180.0  # centre relative to the cell's west edge
+        nlon = np.asarray(x0 + np.clip(dlon, 0.0, size), dtype=np.float64)
+        nlat = np.clip(lat, y0, y0 + size)
+        diff = ecef_m_array(nlon, nlat) - self._circ_ecef[items]
+        d = arc_from_chord_m_array(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+        return np.asarray(d <= self._circ_max_r[items] * 1.01 + 200.0)
 
     # ------------------------------------------------------------------ time
 
@@ -593,7 +642,7 @@ class AreaIndex:
             out.append((ids[c], _TWO_R * math.asin(min(
                 math.sqrt((cx - x) ** 2 + (cy - y) ** 2 + (cz - z) ** 2) / _TWO_R, 1.0))))
         if len(out) > 1:
-            out.sort(key=_second)
+            out.sort(key=_BY_DISTANCE)
         return out
 
     def _circle_exact(self, i: int, r: float, lon: float, lat: float,
@@ -705,7 +754,3 @@ class AreaIndex:
         order = np.argsort(d)
         order = order[np.argsort(pt[order].astype(np.uint16), kind="stable")]
         return pt[order], case[order], d[order]
-
-
-def _second(item: tuple[str, float]) -> float:
-    return item[1]
