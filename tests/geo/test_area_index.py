@@ -15,6 +15,7 @@ from geo import (
     ExpandingCircle,
     GeoError,
     RadiusSchedule,
+    area_index,
     corridor_area,
     polygon_area,
 )
@@ -230,3 +231,74 @@ def test_bad_queries_refused():
 
 def test_tuanyuan_default_is_used():
     assert ExpandingCircle(121, 31, T0).schedule is TUANYUAN_SCHEDULE
+
+
+@st.composite
+def wide_cases(draw):
+    """Cases over a few degrees, mixing small and large circles and polygons, so that
+    several grid levels (and both the dense and the sorted cell lookups) are used."""
+    out = []
+    for i in range(draw(st.integers(1, 25))):
+        lon = draw(st.floats(118.0, 124.0))
+        lat = draw(st.floats(28.0, 34.0))
+        if draw(st.booleans()):
+            big = draw(st.booleans())
+            steps = RadiusSchedule(((draw(st.floats(60, 5_000)), draw(st.floats(0, 3_000))),
+                                    (math.inf, draw(st.floats(100, 400_000 if big else 8_000)))))
+            part = ExpandingCircle(lon, lat, T0 - timedelta(seconds=draw(st.floats(0, 9_000))),
+                                   steps)
+        else:
+            part = draw(polygon_parts(lon, lat))
+        out.append(CaseArea(f"w{i}", lon, lat, (part,)))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_lazy_memo_dense_and_sorted_paths_agree_with_oracle(data):
+    """match at a fresh time (lazy radii), at a repeated time (memoised radii) and
+    match_many (dense cell tables, then sorted keys) all equal the brute-force oracle."""
+    case_list = data.draw(wide_cases())
+    pts = probe_points(data.draw, case_list)
+    pts += [(data.draw(st.floats(117.5, 124.5)), data.draw(st.floats(27.5, 34.5)))
+            for _ in range(10)]
+    lons = [p[0] for p in pts]
+    lats = [p[1] for p in pts]
+    index = AreaIndex(case_list)
+    times = [T0 + timedelta(seconds=data.draw(st.floats(-100, 12_000))) for _ in range(3)]
+    for at in times:
+        expected = [oracle_match(case_list, lon, lat, at.timestamp()) for lon, lat in pts]
+        for k, (lon, lat) in enumerate(pts):
+            index._memo, index._last_t = None, math.nan  # as if every query had a new time
+            assert_same(index.match(lon, lat, at), expected[k])
+            assert index._memo is None
+        for k, (lon, lat) in enumerate(pts):
+            assert_same(index.match(lon, lat, at), expected[k])
+        assert index._memo is not None and index._memo.covers(at.timestamp())
+        batch = index.match_many(lons, lats, at)
+        for k in range(len(pts)):
+            assert_same(batch.for_point(k), expected[k])
+    dense_max = area_index._DENSE_MAX_CELLS
+    try:
+        area_index._DENSE_MAX_CELLS = 0
+        index = AreaIndex(case_list)
+    finally:
+        area_index._DENSE_MAX_CELLS = dense_max
+    assert all(lv.dense is None for lv in index._levels)
+    at = times[0]
+    batch = index.match_many(lons, lats, at)
+    for k, (lon, lat) in enumerate(pts):
+        assert_same(batch.for_point(k), oracle_match(case_list, lon, lat, at.timestamp()))
+
+
+def test_fresh_times_do_not_rebuild_the_memo():
+    center = (121.4737, 31.2304)
+    index = AreaIndex([CaseArea("c", *center, (ExpandingCircle(*center, start=T0),))])
+    lon, lat, _ = GEOD.fwd(*center, 10.0, 150_000)
+    for minutes in (30, 59, 61, 119, 121):
+        at = T0 + timedelta(minutes=minutes)
+        hit = bool(index.match(lon, lat, at))
+        assert hit is (minutes > 60)
+    assert index._memo is None  # every time was new: answered from per-candidate radii
+    at = T0 + timedelta(minutes=121)
+    assert index.match(lon, lat, at) and index._memo is not None
