@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import resource
 import sys
@@ -42,9 +43,39 @@ REGION = (116.0, 26.5, 126.0, 35.5)  # lon/lat box, about 1,000 km across
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
+# Area-matching targets of the issue (single-core figures): measure -> minimum.
+TARGETS = {
+    "single_matches_per_s": 100_000.0,
+    "batch_matches_per_s": 500_000.0,
+    "single_vs_postgis_ratio": 30.0,
+}
+_RESULTS: list[tuple[str, float, str]] = []
+
+
 def emit(measure: str, value: float, unit: str, **extra: Any) -> None:
     print(json.dumps({"measure": measure, "value": round(value, 3), "unit": unit, **extra}),
           flush=True)
+    _RESULTS.append((measure, value, unit))
+
+
+def print_table(quick: bool) -> None:
+    """The measures as a table on stderr (stdout stays one JSON object per line); targets
+    are judged on full runs only."""
+
+    def verdict(m: str, v: float) -> str:
+        if m not in TARGETS:
+            return ""
+        return "n/a (--quick)" if quick else "met" if v >= TARGETS[m] else "NOT met"
+
+    rows = [(m, f"{v:,.3f}", u, f">= {TARGETS[m]:,.0f}" if m in TARGETS else "", verdict(m, v))
+            for m, v, u in _RESULTS if u != "info"]
+    head = ("measure", "value", "unit", "target", "")
+    print(file=sys.stderr)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    for r in [head, *rows]:
+        print("  ".join(c.rjust(w) if i == 1 else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip(),
+              file=sys.stderr)
 
 
 def synthetic_points(rng: np.random.Generator, n: int) -> tuple[FloatArray, FloatArray]:
@@ -313,12 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     pg_points = 200 if quick else 2_000
     rng = np.random.default_rng(args.seed)
     emit("run", 1, "info", quick=quick, python=platform.python_version(),
-         shapely=shapely.__version__, numpy=np.__version__, machine=platform.machine())
+         shapely=shapely.__version__, numpy=np.__version__, machine=platform.machine(),
+         cpus=os.cpu_count(), affinity=len(os.sched_getaffinity(0)),
+         load_avg=[round(x, 2) for x in os.getloadavg()])
     index, cases, single_rate = bench_areas(args, rng)
     bench_volunteers(args, rng)
     if args.postgis_url:
         bench_postgis(args.postgis_url, cases, index, single_rate, pg_points, rng)
     emit("peak_memory", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")
+    print_table(quick)
     return 0
 
 
