@@ -204,6 +204,15 @@ def prepare(cfg: DevStackConfig) -> dict[str, str]:
     return users
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the parent dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+
 def _wait_for_log(path: Path, needle: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -245,9 +254,16 @@ def main() -> None:
     def spawn(name: str, args: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
         log_path = logs / f"{name}.log"
         log = open(log_path, "wb")  # noqa: SIM115 - owned by the child
-        # A new session: Ctrl-C reaches only us, and we stop the children in order.
+        # A new session: Ctrl-C reaches only us, and we stop the children in order. If we
+        # die without cleaning up (SIGKILL), the kernel stops them (parent-death signal).
         proc = subprocess.Popen(
-            args, env=env, cwd=REPO, stdout=log, stderr=log, start_new_session=True
+            args,
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         procs.append(proc)
         return proc, log_path

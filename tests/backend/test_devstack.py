@@ -37,8 +37,12 @@ def devstack(tmp_path):
         assert time.monotonic() < deadline, out.read_text()
         time.sleep(0.1)
     yield proc, out.read_text(), mqtt_port, http_port
-    if proc.poll() is None:
-        proc.kill()
+    if proc.poll() is None:  # as a person would: Ctrl-C, which stops the children too
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def banner_commands(banner: str) -> list[str]:
