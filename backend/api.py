@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from backend.alerts.router import router as alerts_router
 from backend.cases.router import router as cases_router
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.settings import get_settings
@@ -32,4 +33,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     app.include_router(sightings_router)
     app.include_router(cases_router)
+    app.include_router(alerts_router)
     return app

@@ -287,6 +287,12 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
             assert done.status_code == 200 and done.json()["status"] == "found"
             assert "family_contact" not in done.json()
             cap_cancel = http.get("/api/cases/case-42/cap")
+            station_caps = [
+                http.get(f"/api/alerts/{a.alert_id}/cap") for a in (sightings[0], level2[0])
+            ]
+            assert (
+                http.get(f"/api/alerts/{near.alert_id}/cap").status_code == 404
+            )  # volunteers' are not CAP
         get_settings.cache_clear()
         watcher.wait_for(
             lambda ms: any(m.topic.endswith("SH-013/notices") and m.payload == b"" for m in ms),
@@ -295,6 +301,12 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
         schema = xmlschema.XMLSchema(str(CAP_XSD))
         schema.validate(cap_open.content)
         schema.validate(cap_cancel.content)
+        for doc in station_caps:
+            assert doc.status_code == 200
+            schema.validate(doc.content)
+            parsed = schema.to_dict(doc.content)
+            assert parsed["scope"] == "Restricted"
+            assert FAMILY_PHONE.encode() not in doc.content
         alert_doc = schema.to_dict(cap_open.content)
         cancel_doc = schema.to_dict(cap_cancel.content)
         assert alert_doc["msgType"] == "Alert" and cancel_doc["msgType"] == "Cancel"

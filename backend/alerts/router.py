@@ -1,0 +1,41 @@
+"""HTTP for police duty desks: a station alert as OASIS CAP 1.2."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response
+
+from backend.alerts.cap import CapHeader, MsgType, station_alert_to_cap, to_xml
+from backend.alerts.models import AlertRow
+from backend.cases.models import Case
+from backend.cases.router import CAP_SENDER
+from backend.deps import SessionDep
+from protocol import Alert
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+DEFAULT_RELAY = "volunteer relay (see case)"
+
+
+@router.get("/{alert_id}/cap", response_class=Response)
+def station_alert_cap(alert_id: str, session: SessionDep) -> Response:
+    """The current revision of a police station's alert as CAP 1.2 (restricted scope).
+    Revision 1 is an ``Alert``; later revisions are ``Update``s referencing the first."""
+    row = session.get(AlertRow, alert_id)
+    if row is None or row.recipient_kind != "station":
+        raise HTTPException(404, f"no station alert {alert_id!r}")
+    alert = Alert.from_json(row.payload)
+    case = session.get(Case, alert.case_id) if alert.case_id else None
+    first = CapHeader(CAP_SENDER, f"sr-alert-{alert.alert_id}-1", row.created_at)
+    if alert.revision == 1:
+        header, msg_type, refs = first, MsgType.ALERT, []
+    else:
+        header = CapHeader(CAP_SENDER, f"sr-alert-{alert.alert_id}-{alert.revision}", alert.sent_at)
+        msg_type, refs = MsgType.UPDATE, [first]
+    root = station_alert_to_cap(
+        alert,
+        header,
+        relay_contact=case.relay_contact if case else DEFAULT_RELAY,
+        area_desc=f"Sighting of incident {alert.incident_id}",
+        msg_type=msg_type,
+        references=refs,
+    )
+    return Response(to_xml(root), media_type="application/cap+xml")
