@@ -11,6 +11,7 @@ from sqlalchemy import text
 from backend.alerts.router import router as alerts_router
 from backend.cases.router import router as cases_router
 from backend.db.engine import make_engine, make_sessionmaker
+from backend.devices.router import router as devices_router
 from backend.settings import get_settings
 from backend.sightings.router import router as sightings_router
 
@@ -34,4 +35,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(sightings_router)
     app.include_router(cases_router)
     app.include_router(alerts_router)
+    app.include_router(devices_router)
     return app

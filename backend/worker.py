@@ -45,12 +45,14 @@ from backend.cases.notices import refresh_notice_boards
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.devices.models import Device
 from backend.devices.ratelimit import DeviceKind, DeviceRateLimiter
+from backend.devices.service import record_status
 from backend.memory import Memory, Position
 from backend.mqtt import connect_properties, make_client
 from backend.settings import Settings, get_settings
 from backend.sightings.service import IngestResult, ingest_report, reject
 from backend.volunteers.service import expire_locations, store_coarse_location
 from protocol import (
+    DeviceStatus,
     Problem,
     Receipt,
     ReceiptStatus,
@@ -63,6 +65,7 @@ from protocol import errors as codes
 from protocol.payloads import utc_now
 from protocol.topics import (
     ALL_DEVICE_REPORTS,
+    ALL_DEVICE_STATUS,
     ALL_OWNTRACKS,
     ALL_VOLUNTEER_LOCATIONS,
     ALL_VOLUNTEER_RESPONSES,
@@ -108,6 +111,7 @@ class Worker:
         self.subscriptions = [
             (shared(settings.share_group, ALL_DEVICE_REPORTS), 1),
             (shared(settings.share_group, ALL_VOLUNTEER_RESPONSES), 1),
+            (shared(settings.share_group, ALL_DEVICE_STATUS), 1),
             (ALL_VOLUNTEER_LOCATIONS, 0),
             (ALL_OWNTRACKS, 0),
         ]
@@ -181,6 +185,9 @@ class Worker:
             self._handle_report(client, msg)
         elif kind is TopicKind.VOLUNTEER_RESPONSES:
             self._handle_response(msg)
+            client.ack(msg.mid, msg.qos)
+        elif kind is TopicKind.DEVICE_STATUS:
+            self._handle_status(msg.topic, bytes(msg.payload))
             client.ack(msg.mid, msg.qos)
         elif kind in (TopicKind.VOLUNTEER_LOCATION, TopicKind.OWNTRACKS):
             self._handle_location(msg.topic, bytes(msg.payload))
@@ -312,6 +319,18 @@ class Worker:
                 reject(session, topic, payload, None, problems, now)
         except Exception:
             log.exception("could not dead-letter the message on %s", topic)
+
+    def _handle_status(self, topic: str, payload: bytes) -> None:
+        """Birth message / last will of a kiosk or phone: what operators see as online."""
+        device_id = parse_topic(topic).subject_id
+        try:
+            status = DeviceStatus.from_json(payload)
+            with self.sessions.begin() as session:
+                record_status(session, device_id, status)
+        except ValidationError as exc:
+            log.info("bad status on %s: %s", topic, exc)
+        except Exception:
+            log.exception("could not record the status on %s", topic)
 
     def _handle_location(self, topic: str, payload: bytes) -> None:
         parsed = parse_topic(topic)

@@ -550,7 +550,10 @@ class Receipt:
 
     @property
     def reference(self) -> str | None:
-        return self.report_id.replace("-", "")[:8].upper() if self.report_id else None
+        """The short code of the report, when the report id was a valid UUID."""
+        if self.report_id is None or not _UUID_TEXT.match(self.report_id):
+            return None
+        return self.report_id.replace("-", "")[:8].upper()
 
     def to_dict(self) -> dict[str, Any]:
         return {

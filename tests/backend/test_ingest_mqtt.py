@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -141,3 +142,39 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_each_report_once(
     assert count(sessions, DeadLetter) == 0
     statuses = {Receipt.from_json(m.payload).status for m in listener.received}
     assert statuses <= {ReceiptStatus.ACCEPTED, ReceiptStatus.DUPLICATE}
+
+
+def test_birth_message_and_last_will_show_whether_a_kiosk_is_online(broker, postgis_url, sessions):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from backend.devices.models import Device
+    from backend.devices.seed import seed_demo_devices
+    from backend.devices.stations import load_metro
+    from protocol import DeviceState, DeviceStatus
+
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        seed_demo_devices(session, load_metro()[0][:20], [], now)
+    topic = f"sr/v1/devices/{DEVICE}/status"
+    # The will is composed at connect time, before the birth message.
+    will = DeviceStatus(
+        DEVICE, DeviceState.OFFLINE, now - timedelta(seconds=1), "1.0", "kiosk", 2, 30.0
+    )
+    birth = DeviceStatus(DEVICE, DeviceState.ONLINE, now, "1.0", "kiosk", 2, 30.0)
+    kiosk = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE, protocol=mqtt.MQTTv5)
+    kiosk.will_set(topic, will.to_json(), qos=1, retain=True)
+    with backend_worker(broker, postgis_url):
+        kiosk.connect("127.0.0.1", broker.port)
+        kiosk.loop_start()
+        kiosk.publish(topic, birth.to_json(), qos=1, retain=True).wait_for_publish(5)
+
+        def state():
+            with sessions() as session:
+                device = session.get(Device, DEVICE)
+                return device.state, device.outbox_depth
+
+        wait_until(lambda: state() == ("online", 2), 10, "the birth message")
+        kiosk.loop_stop()
+        kiosk.socket().close()  # the kiosk loses power: no DISCONNECT, the broker sends the will
+        wait_until(lambda: state()[0] == "offline", 10, "the last will")

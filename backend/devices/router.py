@@ -1,0 +1,39 @@
+"""HTTP for kiosk operators: which devices are online, their outbox depth."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from backend.deps import SessionDep
+from backend.devices.models import Device
+
+router = APIRouter(prefix="/api/devices", tags=["devices"])
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    kind: str
+    station_id: str | None
+    station_name: str | None
+    state: str | None
+    state_at: datetime | None
+    outbox_depth: int | None
+    app_version: str | None
+
+
+@router.get("")
+def list_devices(
+    session: SessionDep,
+    state: str | None = Query(None, pattern="^(online|offline)$"),
+    limit: int = Query(500, ge=1, le=5000),
+) -> list[DeviceOut]:
+    stmt = select(Device).order_by(Device.device_id).limit(limit)
+    if state is not None:
+        stmt = stmt.where(Device.state == state)
+    return [
+        DeviceOut.model_validate(d, from_attributes=True) for d in session.execute(stmt).scalars()
+    ]
