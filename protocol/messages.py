@@ -21,16 +21,14 @@ from protocol import errors as codes
 from protocol.errors import Problem, ValidationError
 from protocol.payloads import (
     FUTURE_SKEW,
-    AgeBand,
     ChildDescription,
-    Colour,
-    Sex,
     WhatSeen,
     _decode,
     _dumps,
     _Reader,
     _schema_version,
     format_time,
+    read_child,
     utc_now,
 )
 from protocol.topics import ID_PATTERN
@@ -52,23 +50,6 @@ class ResponseKind(StrEnum):
     ON_MY_WAY = "on_my_way"
     RESOLVED = "resolved"
     FALSE_ALARM = "false_alarm"
-
-
-def _child_from(reader: _Reader | None) -> ChildDescription:
-    if reader is None:
-        return ChildDescription()
-    age = reader.enum("age_band", AgeBand, required=False) or AgeBand.UNKNOWN
-    sex = reader.enum("sex", Sex, required=False) or Sex.UNKNOWN
-    colours: list[Colour] = []
-    for i, item in enumerate(reader.array("clothing_colours", 5, required=False) or []):
-        try:
-            colours.append(Colour(item))
-        except ValueError:
-            reader.problems.append(
-                Problem(f"{reader.prefix}clothing_colours[{i}]", codes.ENUM, "unknown colour")
-            )
-    reader.finish()
-    return ChildDescription(age_band=age, sex=sex, clothing_colours=tuple(colours))
 
 
 # --------------------------------------------------------------------------- Alert
@@ -153,7 +134,7 @@ def _read_alert(data: dict[str, Any], problems: list[Problem]) -> Alert | None:
     score = r.number("score", 0.0, 1.0, required=False)
     distance = r.number("distance_m", 0.0, 40_100_000.0, required=False)
     station_id = r.string("station_id", required=False, max_len=64)
-    child = _child_from(r.obj("child", required=False))
+    child = read_child(r.obj("child", required=False))
     level = r.integer("escalation_level", 0, 10, required=False) or 0
     revision = r.integer("revision", 1, 1_000_000, required=False) or 1
     r.finish()
@@ -379,7 +360,7 @@ def _read_board(data: dict[str, Any], problems: list[Problem]) -> NoticeBoard | 
         relay = n.string("relay_contact", max_len=100)
         since = n.time("since", far, check_window=False)
         photo = n.string("photo_ref", required=False, max_len=500)
-        child = _child_from(n.obj("child", required=False))
+        child = read_child(n.obj("child", required=False))
         n.finish()
         if case_id and title and description is not None and relay and since:
             notices.append(

@@ -471,6 +471,30 @@ def _check_report_invariants(report: SightingReport) -> list[Problem]:
     return problems
 
 
+def read_child(reader: _Reader | None) -> ChildDescription:
+    """The optional ``child`` object of a report, alert or notice."""
+    if reader is None:
+        return ChildDescription()
+    age = reader.enum("age_band", AgeBand, required=False) or AgeBand.UNKNOWN
+    sex = reader.enum("sex", Sex, required=False) or Sex.UNKNOWN
+    colours: list[Colour] = []
+    items = reader.array("clothing_colours", MAX_COLOURS, required=False) or []
+    for i, item in enumerate(items):
+        try:
+            colours.append(Colour(item))
+        except ValueError:
+            allowed = ", ".join(c.value for c in Colour)
+            reader.problems.append(
+                Problem(
+                    f"{reader.prefix}clothing_colours[{i}]",
+                    codes.ENUM,
+                    f"{str(item)[:40]!r} is not one of: {allowed}",
+                )
+            )
+    reader.finish()
+    return ChildDescription(age_band=age, sex=sex, clothing_colours=tuple(colours))
+
+
 def _read_report(
     data: dict[str, Any], problems: list[Problem], now: datetime
 ) -> SightingReport | None:
@@ -490,24 +514,7 @@ def _read_report(
         if lat is not None and lon is not None:
             location = Location(lat=lat, lon=lon, accuracy_m=accuracy, source=source)
     what_seen = r.enum("what_seen", WhatSeen)
-    child = ChildDescription()
-    ch = r.obj("child", required=False)
-    if ch is not None:
-        age = ch.enum("age_band", AgeBand, required=False) or AgeBand.UNKNOWN
-        sex = ch.enum("sex", Sex, required=False) or Sex.UNKNOWN
-        colours: list[Colour] = []
-        items = ch.array("clothing_colours", MAX_COLOURS, required=False) or []
-        for i, item in enumerate(items):
-            path = f"child.clothing_colours[{i}]"
-            try:
-                colours.append(Colour(item))
-            except ValueError:
-                allowed = ", ".join(c.value for c in Colour)
-                problems.append(
-                    Problem(path, codes.ENUM, f"{str(item)[:40]!r} is not one of: {allowed}")
-                )
-        ch.finish()
-        child = ChildDescription(age_band=age, sex=sex, clothing_colours=tuple(colours))
+    child = read_child(r.obj("child", required=False))
     station_id = r.string("station_id", required=False, pattern=ID_PATTERN, pattern_hint="an id")
     direction = r.string("direction", required=False)
     free_text = r.string("free_text", required=False, max_len=MAX_FREE_TEXT_CHARS)
