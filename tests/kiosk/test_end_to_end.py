@@ -61,6 +61,12 @@ def outbox_rows(data_dir) -> int:
         return db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
 
 
+def rejected_rows(data_dir) -> list[tuple[str, str]]:
+    with sqlite3.connect(data_dir / "outbox.sqlite3") as db:
+        return db.execute("SELECT report_id, problems FROM outbox WHERE state = 'rejected'"
+                          ).fetchall()
+
+
 @pytest.mark.parametrize("kivy_app", [[kiosk_with_backend]], indirect=True)
 async def test_kiosk_against_real_broker_and_backend(kivy_app, broker, postgis_url, tmp_path):
     app = kivy_app
@@ -108,6 +114,7 @@ async def test_kiosk_against_real_broker_and_backend(kivy_app, broker, postgis_u
         broker.start()
         wait_for(lambda: outbox_rows(data_dir) == 0, timeout_s=60,
                  what="restarted app drained its outbox (rows leave only on receipts)")
+        assert rejected_rows(data_dir) == []  # the backend refused none of them
         assert sorted(stored_ids(postgis_url, queued)) == sorted(queued)  # each exactly once
         assert proc.poll() is None, (tmp_path / "kiosk-restart.log").read_text()
     finally:
