@@ -553,7 +553,20 @@ class Receipt:
     received_at: datetime
     report_id: str | None = None  # None when the payload was too broken to carry one
     problems: tuple[Problem, ...] = ()
+    # Set with ``rate_limited`` only: the report was not refused for what it says; send the
+    # same report again (same id) after this many seconds.
+    retry_after_s: float | None = None
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def retryable(self) -> bool:
+        """A rejection the device should retry later instead of giving up on."""
+        return (
+            self.status is ReceiptStatus.REJECTED
+            and self.retry_after_s is not None
+            and bool(self.problems)
+            and all(p.code == codes.RATE_LIMITED for p in self.problems)
+        )
 
     @property
     def reference(self) -> str | None:
@@ -571,6 +584,7 @@ class Receipt:
             "reference": self.reference,
             "received_at": format_time(self.received_at),
             "problems": [p.to_dict() for p in self.problems],
+            **({"retry_after_s": self.retry_after_s} if self.retry_after_s is not None else {}),
         }
 
     def to_json(self) -> bytes:
@@ -589,6 +603,7 @@ def _read_receipt(data: dict[str, Any], problems: list[Problem]) -> Receipt | No
     status = r.enum("status", ReceiptStatus)
     received_at = r.time("received_at", utc_now(), check_window=False)
     r.string("reference", required=False, max_len=8)
+    retry_after = r.number("retry_after_s", 0.0, 86_400.0, required=False)
     items = r.array("problems", 1000) or []
     parsed: list[Problem] = []
     for item in items:
@@ -606,6 +621,7 @@ def _read_receipt(data: dict[str, Any], problems: list[Problem]) -> Receipt | No
         received_at=received_at,
         report_id=report_id,
         problems=tuple(parsed),
+        retry_after_s=retry_after,
     )
 
 

@@ -22,6 +22,8 @@ ldconfig -p 2>/dev/null | grep -q mod_spatialite || [ -e /usr/lib/x86_64-linux-g
 ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need+=(libegl1)
 [ -e /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so ] || [ -e /usr/lib/aarch64-linux-gnu/dri/swrast_dri.so ] \
   || need+=(libgl1-mesa-dri)
+# Kiosk screens in Chinese need a CJK font (the app finds it through fontconfig paths).
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 for extra in "$@"; do
   command -v "$extra" >/dev/null || need+=("$extra")
 done

@@ -93,7 +93,14 @@ def ingest_report(
                 )
             ]
             _dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
-            receipt = _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems)
+            receipt = Receipt(
+                device_id=device_id,
+                status=ReceiptStatus.REJECTED,
+                received_at=now,
+                report_id=report.report_id,
+                problems=tuple(problems),
+                retry_after_s=max(1.0, round(decision.retry_after_s, 1)),
+            )
             return IngestResult(receipt, None)
 
     inserted = owner is None and _insert_report(session, report, now)

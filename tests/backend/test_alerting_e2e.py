@@ -349,6 +349,7 @@ def test_flood_from_two_devices_is_rate_limited_and_makes_one_alert_round(
     rejected = [r for r in statuses if r.status is ReceiptStatus.REJECTED]
     accepted = [r for r in statuses if r.status is ReceiptStatus.ACCEPTED]
     assert {p.code for r in rejected for p in r.problems} == {"rate_limited"}
+    assert all(r.retryable and r.retry_after_s >= 1 for r in rejected)
     # Kiosk burst 6, phone burst 2 (backend.devices.ratelimit defaults); refill is minutes.
     assert 8 <= len(accepted) <= 10
     assert len(rejected) == 500 - len(accepted)

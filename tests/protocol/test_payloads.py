@@ -224,3 +224,19 @@ def test_owntracks_location_and_other_types() -> None:
 
 def test_empty_notice_board_payload_means_no_notices() -> None:
     assert NoticeBoard.from_json(b"").notices == ()
+
+
+def test_rate_limited_receipt_is_retryable_and_others_are_not() -> None:
+    limited = Receipt(
+        "k1",
+        ReceiptStatus.REJECTED,
+        NOW,
+        str(uuid.uuid4()),
+        (Problem("", "rate_limited", "too many"),),
+        retry_after_s=42.0,
+    )
+    back = Receipt.from_json(limited.to_json())
+    assert back.retry_after_s == 42.0 and back.retryable
+    bad = Receipt("k1", ReceiptStatus.REJECTED, NOW, None, (Problem("a", "range", "x"),))
+    assert not Receipt.from_json(bad.to_json()).retryable
+    assert "retry_after_s" not in json.loads(bad.to_json())
