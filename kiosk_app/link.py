@@ -83,6 +83,7 @@ class MqttLink:
         self._stopping = threading.Event()
         self._mids_lock = threading.Lock()
         self._mids: dict[int, tuple[str, str | None]] = {}  # mid -> (topic, report_id)
+        self._early_acks: dict[int, ReasonCode] = {}  # PUBACKs that beat _publish's bookkeeping
         self._last_stats: OutboxStats | None = None
         self._pump: threading.Thread | None = None
         self.client = self._make_client()
@@ -197,12 +198,22 @@ class MqttLink:
     def _publish(
         self, topic: str, payload: bytes, report_id: str | None, *, retain: bool = False
     ) -> bool:
-        """QoS 1; paho keeps it queued across a reconnect. False if not even queued."""
+        """QoS 1; paho keeps it queued across a reconnect. False if not even queued.
+
+        No lock of ours is held while paho publishes: paho calls ``on_publish`` with its
+        own message lock held, so holding ours here as well deadlocks (ABBA) the moment a
+        PUBACK arrives while another thread publishes. A PUBACK that beats the registration
+        below is parked in ``_early_acks`` and settled here.
+        """
+        info = self.client.publish(topic, payload, qos=QOS, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            return False
         with self._mids_lock:
-            info = self.client.publish(topic, payload, qos=QOS, retain=retain)
-            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                return False
-            self._mids[info.mid] = (topic, report_id)
+            early = self._early_acks.pop(info.mid, None)
+            if early is None:
+                self._mids[info.mid] = (topic, report_id)
+        if early is not None:
+            self._settle(topic, report_id, early)
         return True
 
     def _send_entry(self, entry: OutboxEntry) -> None:
@@ -322,7 +333,13 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         with self._mids_lock:
-            topic, report_id = self._mids.pop(mid, ("", None))
+            known = self._mids.pop(mid, None)
+            if known is None:
+                self._early_acks[mid] = reason_code
+                return
+        self._settle(known[0], known[1], reason_code)
+
+    def _settle(self, topic: str, report_id: str | None, reason_code: ReasonCode) -> None:
         if reason_code.is_failure:  # e.g. 0x87 Not authorized: the ACL refused this topic
             reason = f"{reason_code} ({reason_code.value:#04x})"
             log.warning("broker refused publish on %s: %s", topic, reason)

@@ -138,6 +138,19 @@ class Outbox:
         if entry is None:
             return None
         with self._lock:
+            if receipt.retryable:
+                # Refused for the rate, not for what it says: keep it and send it again
+                # (same id) when the backend says it will be taken.
+                wait_s = float(receipt.retry_after_s or self.retry_min_s)
+                self._db.execute(
+                    "UPDATE outbox SET next_attempt = ?, last_error = ? WHERE report_id = ?",
+                    (
+                        self._clock() + wait_s,
+                        f"rate limited; retrying in {wait_s:.0f} s",
+                        receipt.report_id,
+                    ),
+                )
+                return entry
             if receipt.status is ReceiptStatus.REJECTED:
                 problems = [f"{p.path}: {p.code}: {p.message}" for p in receipt.problems]
                 self._db.execute(

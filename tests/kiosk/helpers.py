@@ -173,8 +173,9 @@ class Recorder:
         self.publish_errors.append((topic, reason))
 
 
-async def wait_ui(app: Any, cond: Callable[[], Any], timeout_s: float = 10.0,
-                  what: str = "condition") -> Any:
+async def wait_ui(
+    app: Any, cond: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition"
+) -> Any:
     """Wait on a condition while the Kivy clock keeps running (never block the loop)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -37,9 +37,25 @@ def stored_ids(db_url: str, ids: set[str]) -> list[str]:
         engine.dispose()
 
 
+def provision_kiosks(db_url: str) -> None:
+    """Kiosks are provisioned devices (kiosk rate limits apply to them, not phone ones)."""
+    from backend.db.engine import make_engine, make_sessionmaker
+    from backend.devices.seed import seed_demo_devices
+    from backend.devices.stations import load_metro
+    from protocol.payloads import utc_now
+
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            seed_demo_devices(session, load_metro()[0], [], utc_now())
+    finally:
+        engine.dispose()
+
+
 def kiosk_with_backend(request):
     broker = request.getfixturevalue("broker")
     db_url = request.getfixturevalue("postgis_url")
+    provision_kiosks(db_url)
     worker = backend_worker(broker, db_url, username="backend", password=USERS["backend"])
     request.node.worker = worker.__enter__()
     request.addfinalizer(lambda: worker.__exit__(None, None, None))
@@ -63,8 +79,9 @@ def outbox_rows(data_dir) -> int:
 
 def rejected_rows(data_dir) -> list[tuple[str, str]]:
     with sqlite3.connect(data_dir / "outbox.sqlite3") as db:
-        return db.execute("SELECT report_id, problems FROM outbox WHERE state = 'rejected'"
-                          ).fetchall()
+        return db.execute(
+            "SELECT report_id, problems FROM outbox WHERE state = 'rejected'"
+        ).fetchall()
 
 
 @pytest.mark.parametrize("kivy_app", [[kiosk_with_backend]], indirect=True)
@@ -105,15 +122,22 @@ async def test_kiosk_against_real_broker_and_backend(kivy_app, broker, postgis_u
     # ... and starts again as a new process; then the broker returns
     ini = tmp_path / "kiosk.ini"
     write_ini(ini, broker.port, data_dir)
-    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1",
-               KIVY_NO_CONSOLELOG="1")
+    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
     log = open(tmp_path / "kiosk-restart.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk_app", "--mode", "kiosk",
-                             "--config", str(ini)], cwd=REPO, env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk_app", "--mode", "kiosk", "--config", str(ini)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     try:
         broker.start()
-        wait_for(lambda: outbox_rows(data_dir) == 0, timeout_s=60,
-                 what="restarted app drained its outbox (rows leave only on receipts)")
+        wait_for(
+            lambda: outbox_rows(data_dir) == 0,
+            timeout_s=60,
+            what="restarted app drained its outbox (rows leave only on receipts)",
+        )
         assert rejected_rows(data_dir) == []  # the backend refused none of them
         assert sorted(stored_ids(postgis_url, queued)) == sorted(queued)  # each exactly once
         assert proc.poll() is None, (tmp_path / "kiosk-restart.log").read_text()

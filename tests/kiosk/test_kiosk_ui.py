@@ -39,8 +39,12 @@ def kiosk_rejecting_tests(request):
     broker = request.getfixturevalue("broker")
     from tests.kiosk.helpers import Responder
 
-    responder = Responder(broker.port, reject=lambda r: "test reports are not stored here"
-                          if (r.free_text or "").startswith("[TEST]") else None)
+    responder = Responder(
+        broker.port,
+        reject=lambda r: (
+            "test reports are not stored here" if (r.free_text or "").startswith("[TEST]") else None
+        ),
+    )
     request.addfinalizer(responder.close)
     tmp = request.getfixturevalue("tmp_path")
     return make_app(app_config(Mode.KIOSK, broker.port, tmp / "kiosk"))
@@ -116,8 +120,11 @@ async def test_pickers_details_photo_and_note_reach_the_backend(kivy_app, respon
     await tap(app, screen(app, "home").ids.report_button)
     await tap(app, screen(app, "what").ids.what_child_alone)
     child = screen(app, "child")
-    chips = {c.name: c for box in (child.ids.age_box, child.ids.sex_box, child.ids.colour_box)
-             for c in box.children}
+    chips = {
+        c.name: c
+        for box in (child.ids.age_box, child.ids.sex_box, child.ids.colour_box)
+        for c in box.children
+    }
     await tap(app, chips["age_3-5"])
     await tap(app, chips["sex_female"])
     await tap(app, chips["colour_red"])
@@ -135,10 +142,12 @@ async def test_pickers_details_photo_and_note_reach_the_backend(kivy_app, respon
     await tap(app, details.ids.send_button)
     assert app.root.current == "confirm"
 
-    report = await wait_ui(app, lambda: next(iter(responder.stored.values()), None),
-                           what="report stored")
-    assert report.child == ChildDescription(AgeBand.PRESCHOOL, Sex.FEMALE,
-                                            (Colour.RED, Colour.BLUE))
+    report = await wait_ui(
+        app, lambda: next(iter(responder.stored.values()), None), what="report stored"
+    )
+    assert report.child == ChildDescription(
+        AgeBand.PRESCHOOL, Sex.FEMALE, (Colour.RED, Colour.BLUE)
+    )
     assert report.direction == "exit 2"
     assert report.free_text == "穿红色外套，往2号口去了"
     assert report.has_photo
@@ -172,8 +181,7 @@ async def test_idle_reset_wipes_a_half_filled_form(kivy_app):
 
 
 @KIOSK
-async def test_notices_of_open_cases_are_shown_from_the_retained_topic(kivy_app, broker,
-                                                                       tmp_path):
+async def test_notices_of_open_cases_are_shown_from_the_retained_topic(kivy_app, broker, tmp_path):
     app = kivy_app
     home = screen(app, "home")
     assert home.ids.no_notices.text == "本站附近暂无寻人案件"
@@ -196,8 +204,9 @@ async def test_notices_of_open_cases_are_shown_from_the_retained_topic(kivy_app,
         updated_at=utc_now(),
     )
     backend = backend_client(broker.port, "notices-publisher")
-    backend.publish(topics.device_notices(app.settings.device_id), board.to_json(), qos=1,
-                    retain=True).wait_for_publish(5)
+    backend.publish(
+        topics.device_notices(app.settings.device_id), board.to_json(), qos=1, retain=True
+    ).wait_for_publish(5)
     backend.disconnect()
     backend.loop_stop()
     box = home.ids.notices_box
@@ -263,6 +272,10 @@ async def test_offline_reports_wait_and_are_shown_as_waiting(kivy_app, broker, r
     assert home.ids.waiting_label.text == "3 条举报等待发送"
     await shoot_both(app, "home-offline")
     broker.start()
-    await wait_ui(app, lambda: home.ids.waiting_label.text == "所有举报均已发送", timeout_s=20,
-                  what="outbox drained")
+    await wait_ui(
+        app,
+        lambda: home.ids.waiting_label.text == "所有举报均已发送",
+        timeout_s=20,
+        what="outbox drained",
+    )
     assert len(responder.stored) == 3

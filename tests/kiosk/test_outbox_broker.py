@@ -193,3 +193,32 @@ def test_report_older_than_a_week_is_still_a_valid_payload_window():
     # guard for the outbox: observed_at is when the person pressed the button
     report = make_report()
     assert utc_now() - report.observed_at < timedelta(minutes=1)
+
+
+def test_rate_limited_receipt_keeps_the_report_and_retries_after_the_wait(tmp_path):
+    from protocol import Problem, Receipt
+
+    now = [1_000.0]
+    outbox = Outbox(tmp_path / "o.sqlite3", retry_min_s=2.0, clock=lambda: now[0])
+    try:
+        report = make_report()
+        outbox.add(report)
+        outbox.mark_sent(report.report_id)
+        limited = Receipt(
+            report.device_id,
+            ReceiptStatus.REJECTED,
+            utc_now(),
+            report.report_id,
+            (Problem("", "rate_limited", "too many reports"),),
+            retry_after_s=90.0,
+        )
+        outbox.apply_receipt(limited)
+        entry = outbox.get(report.report_id)
+        assert entry is not None and entry.state == "pending"
+        assert outbox.stats().pending == 1 and outbox.stats().rejected == 0
+        now[0] += 89.0
+        assert outbox.due() == []
+        now[0] += 2.0
+        assert [e.report_id for e in outbox.due()] == [report.report_id]
+    finally:
+        outbox.close()

@@ -34,30 +34,44 @@ pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.asyncio]
 def volunteer(request):
     broker = request.getfixturevalue("broker")
     tmp = request.getfixturevalue("tmp_path")
-    return make_app(app_config(Mode.VOLUNTEER, broker.port, tmp / "vol", location_interval_s=1.0,
-                               lat=31.2304, lon=121.4737, accuracy_m=25.0),
-                    notifier=DesktopNotifier(bell=False))
+    return make_app(
+        app_config(
+            Mode.VOLUNTEER,
+            broker.port,
+            tmp / "vol",
+            location_interval_s=1.0,
+            lat=31.2304,
+            lon=121.4737,
+            accuracy_m=25.0,
+        ),
+        notifier=DesktopNotifier(bell=False),
+    )
 
 
 def alert(alert_id: str, revision: int = 1, reporters: int = 1) -> Alert:
     now = utc_now()
     return Alert(
-        alert_id=alert_id, kind=AlertKind.PROXIMITY, recipient_id="vol-1",
-        incident_id="inc-1", lat=31.2348, lon=121.4699, observed_at=now - timedelta(minutes=2),
-        what_seen=WhatSeen.CARRIED_BY_BEGGAR, reporters=reporters, sent_at=now,
+        alert_id=alert_id,
+        kind=AlertKind.PROXIMITY,
+        recipient_id="vol-1",
+        incident_id="inc-1",
+        lat=31.2348,
+        lon=121.4699,
+        observed_at=now - timedelta(minutes=2),
+        what_seen=WhatSeen.CARRIED_BY_BEGGAR,
+        reporters=reporters,
+        sent_at=now,
         expires_at=now + timedelta(minutes=30),
         reason="You are on duty 450 m from a sighting at 人民广场 station.",
-        case_id="C-2024-017", score=0.8, distance_m=450.0, station_id="SH-013",
-        child=ChildDescription(AgeBand.PRESCHOOL, Sex.MALE, (Colour.YELLOW,)), revision=revision,
+        case_id="C-2024-017",
+        score=0.8,
+        distance_m=450.0,
+        station_id="SH-013",
+        child=ChildDescription(AgeBand.PRESCHOOL, Sex.MALE, (Colour.YELLOW,)),
+        revision=revision,
     )
 
 
-@pytest.mark.xfail(
-    reason="OPEN BUG: in this widget test, publishes made from Clock-interval callbacks and "
-    "from the response buttons are PUBACKed by the broker but never reach the subscriber "
-    "(an explicit duty_tick() from the test does). Under investigation; see the report.",
-    strict=False,
-)
 @pytest.mark.parametrize("kivy_app", [[volunteer]], indirect=True)
 async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
     app = kivy_app
@@ -71,8 +85,12 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         assert page.ids.sharing_label.text == "位置共享已暂停（未值班）"
         await tap(app, page.ids.duty_button)
         assert app.duty_active and page.ids.duty_button.text == "值班中"
-        locations = lambda: [VolunteerLocation.from_json(m.payload) for m in got  # noqa: E731
-                             if m.topic.endswith("/location")]
+
+        def locations():
+            return [
+                VolunteerLocation.from_json(m.payload) for m in got if m.topic.endswith("/location")
+            ]
+
         await wait_ui(app, lambda: len(locations()) >= 1, what="location on going on duty")
         assert app.duty_tick(now_s=time.monotonic() + 2)  # the interval has passed: sent again
         await wait_ui(app, lambda: len(locations()) >= 2, what="periodic location")
@@ -84,18 +102,27 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         assert page.banner.startswith("新警报") and "450 m" in page.banner
         assert app.notifier.sent  # the platform notification was raised
         # the same alert with a higher revision replaces the card, never adds one
-        backend.publish(topics.volunteer_alerts("vol-1"),
-                        alert(alert_id, revision=2, reporters=3).to_json())
+        backend.publish(
+            topics.volunteer_alerts("vol-1"), alert(alert_id, revision=2, reporters=3).to_json()
+        )
         await wait_ui(app, lambda: "3" in page.ids.inbox_box.children[0].facts, what="update")
         assert len(page.ids.inbox_box.children) == 1
         card = page.ids.inbox_box.children[0]
         assert "为什么" not in card.why and card.why.startswith("推送原因")
         await shoot_both(app, "volunteer-inbox")
-
+        # switching language rebuilds the cards: take the one on screen now, once laid out
+        await app.wait_clock_frames(5)
+        card = page.ids.inbox_box.children[0]
         on_my_way = next(b for b in card.ids.responses.children if b.kind == "on_my_way")
         await tap(app, on_my_way)
-        responses = lambda: [VolunteerResponse.from_json(m.payload) for m in got  # noqa: E731
-                             if m.topic.endswith("/responses")]
+
+        def responses():
+            return [
+                VolunteerResponse.from_json(m.payload)
+                for m in got
+                if m.topic.endswith("/responses")
+            ]
+
         await wait_ui(app, responses, what="response published")
         assert responses()[0].alert_id == alert_id
         assert responses()[0].response.value == "on_my_way"
