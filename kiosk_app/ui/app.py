@@ -237,10 +237,9 @@ class SightingApp(App):
         result = self.inbox.upsert(alert)
         if result is Upsert.STALE:
             return
+        self._banner_alert = (alert, result is Upsert.NEW)
+        self._show_alert_banner()
         title = tr("New alert" if result is Upsert.NEW else "Alert updated", self.lang)
-        self.banner(
-            f"{title}: {tr(KIND_TEXT[alert.kind], self.lang)} · {distance_text(alert.distance_m)}"
-        )
         self.notifier.notify(title, alert.reason)
         self.screens.get_screen("volunteer").refresh()
 
@@ -280,6 +279,7 @@ class SightingApp(App):
     def on_lang(self, *args: Any) -> None:
         self._update_location_text()
         self._refresh_operator()
+        self._show_alert_banner()
 
     # ------------------------------------------------------------------ report flow
 
@@ -527,6 +527,17 @@ class SightingApp(App):
         if self.link is not None:
             self.link.publish_response(response)
         self.screens.get_screen("volunteer").refresh()
+
+    def _show_alert_banner(self, *_: object) -> None:
+        """The banner of the latest alert, in the current language (re-rendered on toggle)."""
+        latest = getattr(self, "_banner_alert", None)
+        if latest is None:
+            return
+        alert, new = latest
+        title = tr("New alert" if new else "Alert updated", self.lang)
+        self.banner(
+            f"{title}: {tr(KIND_TEXT[alert.kind], self.lang)} · {distance_text(alert.distance_m)}"
+        )
 
     def banner(self, text: str) -> None:
         self.screens.get_screen("volunteer").banner = text

@@ -17,9 +17,18 @@ class Chip(Button):
     value = StringProperty("")
     label_id = StringProperty("")  # msgid of the visible text; empty: show the value itself
     selected = BooleanProperty(False)
+    # Colours by state; kv rules of subclasses set these, never background_color itself,
+    # so two rules never fight over one property.
+    normal_bg = ListProperty([0.85, 0.88, 0.92, 1])
+    selected_bg = ListProperty([0.1, 0.45, 0.8, 1])
+    normal_fg = ListProperty([0.1, 0.12, 0.15, 1])
+    selected_fg = ListProperty([1, 1, 1, 1])
 
 
 class Swatch(Chip):
+    """A colour choice: it keeps its colour when selected (a selected red must not turn
+    blue); the selection shows as a frame and a tick."""
+
     swatch = ListProperty([1, 1, 1, 1])
 
 

@@ -130,6 +130,8 @@ async def test_pickers_details_photo_and_note_reach_the_backend(kivy_app, respon
     await tap(app, chips["colour_red"])
     await tap(app, chips["colour_blue"])
     assert chips["colour_red"].selected and chips["age_3-5"].selected
+    red = chips["colour_red"]
+    assert list(red.background_color) == list(red.swatch)  # a picked red stays red
     await shoot_both(app, "report-2-child-picked")
     await tap(app, child.ids.more_button)
     details = screen(app, "details")

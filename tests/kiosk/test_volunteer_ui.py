@@ -110,6 +110,9 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         card = page.ids.inbox_box.children[0]
         assert "为什么" not in card.why and card.why.startswith("推送原因")
         await shoot_both(app, "volunteer-inbox")
+        app.toggle_language()  # the banner follows the language
+        assert page.banner.startswith("Alert updated")
+        app.toggle_language()
         # switching language rebuilds the cards: take the one on screen now, once laid out
         await app.wait_clock_frames(5)
         card = page.ids.inbox_box.children[0]
