@@ -49,6 +49,7 @@ from backend.devices.service import record_status
 from backend.memory import Memory, Position
 from backend.mqtt import connect_properties, make_client
 from backend.settings import Settings, get_settings
+from backend.sightings.photos import ingest_photo
 from backend.sightings.service import IngestResult, ingest_report, reject
 from backend.volunteers.service import expire_locations, store_coarse_location
 from protocol import (
@@ -64,6 +65,7 @@ from protocol import (
 from protocol import errors as codes
 from protocol.payloads import utc_now
 from protocol.topics import (
+    ALL_DEVICE_PHOTOS,
     ALL_DEVICE_REPORTS,
     ALL_DEVICE_STATUS,
     ALL_OWNTRACKS,
@@ -112,6 +114,7 @@ class Worker:
             (shared(settings.share_group, ALL_DEVICE_REPORTS), 1),
             (shared(settings.share_group, ALL_VOLUNTEER_RESPONSES), 1),
             (shared(settings.share_group, ALL_DEVICE_STATUS), 1),
+            (shared(settings.share_group, ALL_DEVICE_PHOTOS), 1),
             (ALL_VOLUNTEER_LOCATIONS, 0),
             (ALL_OWNTRACKS, 0),
         ]
@@ -186,6 +189,11 @@ class Worker:
         elif kind is TopicKind.VOLUNTEER_RESPONSES:
             self._handle_response(msg)
             client.ack(msg.mid, msg.qos)
+        elif kind is TopicKind.DEVICE_PHOTOS:
+            if self._handle_photo(msg.topic, bytes(msg.payload)):
+                client.ack(msg.mid, msg.qos)
+            else:
+                client.disconnect()  # database unreachable: redelivered after reconnecting
         elif kind is TopicKind.DEVICE_STATUS:
             self._handle_status(msg.topic, bytes(msg.payload))
             client.ack(msg.mid, msg.qos)
@@ -319,6 +327,21 @@ class Worker:
                 reject(session, topic, payload, None, problems, now)
         except Exception:
             log.exception("could not dead-letter the message on %s", topic)
+
+    def _handle_photo(self, topic: str, payload: bytes) -> bool:
+        """Store or dead-letter a photo; False only when the database cannot be reached."""
+        for attempt in range(1, MAX_DB_ATTEMPTS + 1):
+            try:
+                with self.sessions.begin() as session:
+                    ingest_photo(session, topic, payload, self.clock())
+                return True
+            except OperationalError as exc:
+                log.warning("database unavailable on attempt %d for %s: %s", attempt, topic, exc)
+            except Exception:
+                log.exception("could not store the photo on %s", topic)
+                return self._dead_letter_internal(topic, payload, self.clock())
+            time.sleep(min(0.2 * 2**attempt, 3.0))
+        return False
 
     def _handle_status(self, topic: str, payload: bytes) -> None:
         """Birth message / last will of a kiosk or phone: what operators see as online."""

@@ -13,7 +13,7 @@ from backend.alerts.models import (
 from backend.cases.models import Case, CaseAreaPart
 from backend.db.base import Base
 from backend.devices.models import Device
-from backend.sightings.models import DeadLetter, Report
+from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
 
@@ -33,5 +33,6 @@ __all__ = [
     "NoticeBoardRow",
     "PoliceStation",
     "Report",
+    "ReportPhoto",
     "Volunteer",
 ]

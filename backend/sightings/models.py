@@ -53,3 +53,16 @@ class DeadLetter(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     device_id: Mapped[str | None] = mapped_column(String(64), index=True)
     report_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReportPhoto(Base):
+    """A report's photo, re-encoded without metadata. Access by role only: no public URL."""
+
+    __tablename__ = "report_photos"
+
+    report_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -50,7 +50,7 @@ def ingest_report(
         if parsed.kind is not TopicKind.DEVICE_REPORTS:
             raise TopicError(topic, "not a reports topic")
     except TopicError as exc:
-        _dead_letter(session, topic, payload, [Problem("topic", codes.TOPIC, str(exc))], now)
+        dead_letter(session, topic, payload, [Problem("topic", codes.TOPIC, str(exc))], now)
         return IngestResult(receipt=None, report=None)
     device_id = parsed.subject_id
 
@@ -59,7 +59,7 @@ def ingest_report(
     except ValidationError as exc:
         problems = exc.problems
         report_id = _best_effort_report_id(payload)
-        _dead_letter(session, topic, payload, problems, now, device_id, report_id)
+        dead_letter(session, topic, payload, problems, now, device_id, report_id)
         return IngestResult(
             _receipt(device_id, ReceiptStatus.REJECTED, now, report_id, problems), None
         )
@@ -73,7 +73,7 @@ def ingest_report(
                 f"{device_id!r}; a device may only report as itself",
             )
         ]
-        _dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
+        dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
         return IngestResult(
             _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems), None
         )
@@ -92,7 +92,7 @@ def ingest_report(
                     f"{max(1, round(decision.retry_after_s))} s",
                 )
             ]
-            _dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
+            dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
             receipt = Receipt(
                 device_id=device_id,
                 status=ReceiptStatus.REJECTED,
@@ -124,7 +124,7 @@ def ingest_report(
             "this report id was already used by another device; generate a new UUID",
         )
     ]
-    _dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
+    dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
     return IngestResult(
         _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems), None
     )
@@ -140,7 +140,7 @@ def reject(
 ) -> Receipt | None:
     """Dead-letter a message for a reason decided outside validation (e.g. rate limits)."""
     report_id = _best_effort_report_id(payload)
-    _dead_letter(session, topic, payload, problems, now, device_id, report_id)
+    dead_letter(session, topic, payload, problems, now, device_id, report_id)
     if device_id is None:
         return None
     return _receipt(device_id, ReceiptStatus.REJECTED, now, report_id, problems)
@@ -181,7 +181,7 @@ def _insert_report(session: Session, report: SightingReport, now: datetime) -> b
     return session.execute(stmt).first() is not None
 
 
-def _dead_letter(
+def dead_letter(
     session: Session,
     topic: str,
     payload: bytes,

@@ -178,3 +178,51 @@ def test_birth_message_and_last_will_show_whether_a_kiosk_is_online(broker, post
         kiosk.loop_stop()
         kiosk.socket().close()  # the kiosk loses power: no DISCONNECT, the broker sends the will
         wait_until(lambda: state()[0] == "offline", 10, "the last will")
+
+
+def _jpeg_with_gps(size=(2400, 1600)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", size, (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model X serial 1234"  # Model
+    exif[0x8825] = {1: "N", 2: (31.0, 14.0, 5.0), 3: "E", 4: (121.0, 28.0, 11.0)}  # GPS
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_photos_are_stored_without_metadata_and_junk_is_dead_lettered(
+    broker, postgis_url, sessions, device
+):
+    import io
+    import uuid
+
+    from PIL import Image
+
+    from backend.sightings.models import ReportPhoto
+
+    raw = _jpeg_with_gps()
+    assert Image.open(io.BytesIO(raw)).getexif().get(0x8825) is not None  # the input has GPS
+    good_id, junk_id = str(uuid.uuid4()), str(uuid.uuid4())
+    with backend_worker(broker, postgis_url):
+        device.publish(f"sr/v1/devices/{DEVICE}/photos/{good_id}", raw)
+        device.publish(f"sr/v1/devices/{DEVICE}/photos/{good_id}", raw)  # redelivered: once
+        device.publish(f"sr/v1/devices/{DEVICE}/photos/{junk_id}", b"GIF89a not really")
+        wait_until(
+            lambda: count(sessions, ReportPhoto) == 1 and count(sessions, DeadLetter) == 1,
+            10,
+            "photo stored and junk dead-lettered",
+        )
+    with sessions() as session:
+        photo = session.get(ReportPhoto, good_id)
+        letter = session.execute(select(DeadLetter)).scalar_one()
+    stored = Image.open(io.BytesIO(photo.jpeg))
+    assert stored.format == "JPEG" and max(stored.size) == 2048
+    assert dict(stored.getexif()) == {}
+    assert b"PhoneMaker" not in photo.jpeg and b"Exif" not in photo.jpeg
+    assert letter.report_id == junk_id and letter.reasons[0]["code"] == "format"
+    assert letter.payload == b"GIF89a not really"

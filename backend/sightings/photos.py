@@ -1,0 +1,91 @@
+"""Photos of reports: checked, re-encoded without any metadata (again, after the device did),
+stored for the case file and never served publicly.
+
+A photo arrives on ``sr/v1/devices/{device_id}/photos/{report_id}``, usually just before its
+report; it is kept by report id. Anything that is not a sane image is dead-lettered whole.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from PIL import Image, ImageOps
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from backend.sightings.models import ReportPhoto
+from backend.sightings.service import dead_letter
+from protocol import Problem
+from protocol import errors as codes
+from protocol.errors import TopicError
+from protocol.topics import TopicKind, parse_topic
+
+MAX_PHOTO_BYTES = 2_000_000  # the broker's packet limit is a little above this
+MAX_PIXELS = 40_000_000  # refuse decompression bombs long before they hurt
+MAX_SIDE_PX = 2048
+
+
+class PhotoError(ValueError):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+def clean_photo(raw: bytes) -> tuple[bytes, int, int]:
+    """Re-encode from pixels: returns (JPEG bytes without EXIF/XMP/ICC, width, height)."""
+    if len(raw) > MAX_PHOTO_BYTES:
+        raise PhotoError(
+            Problem(
+                "", codes.TOO_LARGE, f"photo is {len(raw)} bytes; the limit is {MAX_PHOTO_BYTES}"
+            )
+        )
+    try:
+        with Image.open(io.BytesIO(raw)) as opened:
+            if opened.format not in ("JPEG", "PNG"):
+                raise PhotoError(
+                    Problem("", codes.FORMAT, f"photo is {opened.format}; send a JPEG")
+                )
+            if opened.width * opened.height > MAX_PIXELS:
+                raise PhotoError(Problem("", codes.TOO_LARGE, "photo has too many pixels"))
+            image = (ImageOps.exif_transpose(opened) or opened).convert("RGB")
+    except PhotoError:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise PhotoError(Problem("", codes.FORMAT, f"not a readable image: {exc}")) from None
+    image.thumbnail((MAX_SIDE_PX, MAX_SIDE_PX))
+    clean = Image.new("RGB", image.size)
+    clean.paste(image)
+    out = io.BytesIO()
+    clean.save(out, format="JPEG", quality=85, exif=b"")
+    return out.getvalue(), clean.width, clean.height
+
+
+def ingest_photo(session: Session, topic: str, payload: bytes, now: datetime) -> bool:
+    """Store the photo (idempotently, by report id) or dead-letter it; True when stored."""
+    try:
+        parsed = parse_topic(topic)
+        if parsed.kind is not TopicKind.DEVICE_PHOTOS or parsed.sub_id is None:
+            raise TopicError(topic, "not a photos topic")
+    except TopicError as exc:
+        dead_letter(session, topic, payload, [Problem("topic", codes.TOPIC, str(exc))], now)
+        return False
+    try:
+        jpeg, width, height = clean_photo(payload)
+    except PhotoError as exc:
+        dead_letter(session, topic, payload, [exc.problem], now, parsed.subject_id, parsed.sub_id)
+        return False
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(ReportPhoto)
+        .values(
+            report_id=parsed.sub_id,
+            device_id=parsed.subject_id,
+            jpeg=jpeg,
+            width=width,
+            height=height,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["report_id"])
+    )
+    return True
