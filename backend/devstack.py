@@ -189,7 +189,7 @@ def write_app_configs(cfg: DevStackConfig) -> None:
         )
 
 
-def prepare(cfg: DevStackConfig) -> dict[str, str]:
+def prepare(cfg: DevStackConfig, broker_kind: str = "mosquitto") -> dict[str, str]:
     """Everything but the processes: files, database, demo data. Returns the broker users."""
     cfg.var.mkdir(parents=True, exist_ok=True)
     upgrade(cfg.database_url)
@@ -199,9 +199,45 @@ def prepare(cfg: DevStackConfig) -> dict[str, str]:
         seed_demo_world(session, stations, routes)
     engine.dispose()
     users = demo_users(cfg.var, [kiosk_id(s) for s in stations])
-    write_broker_config(cfg, users)
+    if broker_kind == "mosquitto":
+        write_broker_config(cfg, users)
+    else:
+        (cfg.var / "broker").mkdir(parents=True, exist_ok=True)
     write_app_configs(cfg)
     return users
+
+
+def choose_broker() -> str:
+    """Mosquitto with the project's ACL when installed (``make deps`` installs it as root),
+    else the pip-installed embedded broker; ``SR_DEV_BROKER=mosquitto|embedded`` forces one."""
+    wanted = os.environ.get("SR_DEV_BROKER", "")
+    if wanted not in ("", "mosquitto", "embedded"):
+        sys.exit(f"SR_DEV_BROKER={wanted!r}: use mosquitto or embedded")
+    if wanted == "embedded" or (not wanted and shutil.which("mosquitto") is None):
+        try:
+            import iotcore  # noqa: F401
+        except ImportError:
+            sys.exit("no MQTT broker: install mosquitto (apt-get install mosquitto) or iotcore")
+        return "embedded"
+    if shutil.which("mosquitto") is None:
+        sys.exit(
+            "mosquitto is not installed: run `make deps` as root, or apt-get install mosquitto"
+        )
+    return "mosquitto"
+
+
+def write_embedded_broker_config(cfg: DevStackConfig) -> Path:
+    """rumqttd configuration: one MQTT 5 listener on loopback (it has no ACLs)."""
+    path = cfg.var / "broker" / "rumqttd.toml"
+    path.write_text(
+        "id = 0\n\n[router]\nid = 0\nmax_connections = 10010\n"
+        "max_outgoing_packet_count = 200\nmax_segment_size = 104857600\n"
+        'max_segment_count = 10\n\n[v5.1]\nname = "v5-1"\n'
+        f'listen = "127.0.0.1:{cfg.mqtt_port}"\nnext_connection_delay_ms = 1\n'
+        "    [v5.1.connections]\n    connection_timeout_ms = 60000\n"
+        "    max_payload_size = 2100000\n    max_inflight_count = 100\n"
+    )
+    return path
 
 
 def _die_with_parent() -> None:
@@ -232,11 +268,8 @@ def main() -> None:
                 f"port {port} on 127.0.0.1 is in use (another `make run`?). "
                 f"Stop that, or choose another port: {what}=<port> make run"
             )
-    if shutil.which("mosquitto") is None:
-        sys.exit(
-            "mosquitto is not installed: run `make deps` as root, or apt-get install mosquitto"
-        )
-    users = prepare(cfg)
+    broker_kind = choose_broker()
+    users = prepare(cfg, broker_kind)
     logs = cfg.var / "logs"
     logs.mkdir(exist_ok=True)
     env = dict(
@@ -283,13 +316,21 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
     try:
-        broker, _ = spawn(
-            "mosquitto", ["mosquitto", "-c", str(cfg.var / "broker" / "mosquitto.conf")]
-        )
+        if broker_kind == "mosquitto":
+            broker_args = ["mosquitto", "-c", str(cfg.var / "broker" / "mosquitto.conf")]
+        else:
+            broker_args = [
+                sys.executable,
+                "-m",
+                "iotcore",
+                "--config",
+                str(write_embedded_broker_config(cfg)),
+            ]
+        broker, _ = spawn("broker", broker_args)
         deadline = time.monotonic() + 10
         while port_is_free(cfg.mqtt_port) and time.monotonic() < deadline:
             if broker.poll() is not None:
-                raise RuntimeError(f"mosquitto exited; see {logs / 'mosquitto.log'}")
+                raise RuntimeError(f"the broker exited; see {logs / 'broker.log'}")
             time.sleep(0.05)
         worker, worker_log = spawn("worker", [sys.executable, "-m", "backend.worker"])
         _wait_for_log(worker_log, "subscribed to", worker, 20)
@@ -311,7 +352,7 @@ def main() -> None:
     except Exception as exc:
         print(f"could not start the stack: {exc}", file=sys.stderr)
         stop_all()
-    print(banner(cfg))
+    print(banner(cfg, broker_kind))
     while True:
         for proc in procs:
             if proc.poll() is not None:
@@ -320,12 +361,18 @@ def main() -> None:
         time.sleep(0.5)
 
 
-def banner(cfg: DevStackConfig) -> str:
+def banner(cfg: DevStackConfig, broker_kind: str = "mosquitto") -> str:
     p = cfg.mqtt_port
+    broker_text = (
+        "Mosquitto, ACL broker_config/acl"
+        if broker_kind == "mosquitto"
+        else "embedded rumqttd from the iotcore package: NO authentication, NO ACLs; "
+        "local development only. Install mosquitto for the real thing"
+    )
     return f"""
 Sighting-report stack is up (Ctrl-C stops it).
 
-  MQTT broker   127.0.0.1:{p}   (Mosquitto, ACL broker_config/acl)
+  MQTT broker   127.0.0.1:{p}   ({broker_text})
   HTTP API      http://127.0.0.1:{cfg.http_port}/docs   (OpenAPI), /health, /api/reports
   database      {cfg.database_url}
   logs          {cfg.var / "logs"}
