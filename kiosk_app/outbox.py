@@ -111,9 +111,11 @@ class Outbox:
                 return
             attempts = int(row[0]) + 1
             delay = min(self.retry_max_s, self.retry_min_s * 2 ** (attempts - 1))
+            # MAX: a rate-limited receipt may already have arrived for this very publish
+            # (it races the pump); its retry_after_s must not be shortened by the backoff.
             self._db.execute(
-                "UPDATE outbox SET attempts = ?, last_sent_at = ?, next_attempt = ? "
-                "WHERE report_id = ?",
+                "UPDATE outbox SET attempts = ?, last_sent_at = ?, "
+                "next_attempt = MAX(next_attempt, ?) WHERE report_id = ?",
                 (attempts, now, now + delay, report_id),
             )
 

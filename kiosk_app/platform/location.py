@@ -47,15 +47,27 @@ class FixedLocation:
         pass
 
 
+class GpsFacade(Protocol):
+    """The part of ``plyer.gps`` used here (``on_location`` gets lat, lon, accuracy, ...)."""
+
+    def configure(self, on_location: Any, on_status: Any = None) -> None: ...
+    def start(self, minTime: int, minDistance: float) -> None: ...  # noqa: N803 (plyer's names)
+    def stop(self) -> None: ...
+
+
 class GpsLocation:
     """Android: plyer's GPS facade; the latest fix wins. Thread-safe (plyer calls back on
-    the Java thread)."""
+    the Java thread). ``gps`` is plyer's facade unless another one with the same interface
+    is given (a simulated receiver in tests)."""
 
-    def __init__(self, min_time_ms: int = 5000, min_distance_m: float = 5.0) -> None:
+    def __init__(
+        self, min_time_ms: int = 5000, min_distance_m: float = 5.0, gps: GpsFacade | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._location: Location | None = None
         self._min_time_ms = min_time_ms
         self._min_distance_m = min_distance_m
+        self._facade = gps
         self._gps: Any = None
 
     def _on_location(self, **kwargs: Any) -> None:
@@ -76,7 +88,9 @@ class GpsLocation:
             return self._location
 
     def start(self) -> None:
-        from plyer import gps  # Android only; not installed on desktops
+        gps = self._facade
+        if gps is None:
+            from plyer import gps  # Android only; not installed on desktops
 
         gps.configure(on_location=self._on_location)
         gps.start(minTime=self._min_time_ms, minDistance=self._min_distance_m)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from kiosk_app.i18n import tr
+from kiosk_app.i18n import N_, tr
 from protocol import Alert, AlertKind, ResponseKind, VolunteerLocation, VolunteerResponse
 from protocol.payloads import utc_now
 
@@ -80,18 +80,18 @@ def distance_text(distance_m: float | None) -> str:
 
 
 KIND_TEXT = {
-    AlertKind.ASSIGNED_CASE: "Your case",
-    AlertKind.PROXIMITY: "Near you",
-    AlertKind.STATION_SIGHTING: "Station sighting",
-    AlertKind.ESCALATION: "Escalation",
+    AlertKind.ASSIGNED_CASE: N_("Your case"),
+    AlertKind.PROXIMITY: N_("Near you"),
+    AlertKind.STATION_SIGHTING: N_("Station sighting"),
+    AlertKind.ESCALATION: N_("Escalation"),
 }
 
 RESPONSE_TEXT = {
-    ResponseKind.ACK: "Acknowledge",
-    ResponseKind.ON_MY_WAY: "On my way",
-    ResponseKind.DECLINE: "Decline",
-    ResponseKind.RESOLVED: "Resolved",
-    ResponseKind.FALSE_ALARM: "False alarm",
+    ResponseKind.ACK: N_("Acknowledge"),
+    ResponseKind.ON_MY_WAY: N_("On my way"),
+    ResponseKind.DECLINE: N_("Decline"),
+    ResponseKind.RESOLVED: N_("Resolved"),
+    ResponseKind.FALSE_ALARM: N_("False alarm"),
 }
 
 

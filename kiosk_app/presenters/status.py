@@ -7,15 +7,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kiosk_app.i18n import ntr, tr
+from kiosk_app.i18n import N_, ntr, tr
 from kiosk_app.outbox import OutboxStats
 from protocol import Receipt, ReceiptStatus
 
 CONNECTION_TEXT = {
-    "connecting": "Connecting…",
-    "online": "Connected",
-    "offline": "Offline: reports are kept and sent later",
-    "refused": "Broker refused the login",
+    "connecting": N_("Connecting…"),
+    "online": N_("Connected"),
+    "offline": N_("Offline: reports are kept and sent later"),
+    "refused": N_("Broker refused the login"),
 }
 
 
@@ -49,6 +49,8 @@ def receipt_text(receipt: Receipt | None, lang: str) -> str:
         ReceiptStatus.DUPLICATE: tr("duplicate", lang),
         ReceiptStatus.REJECTED: tr("rejected", lang),
     }[receipt.status]
+    if receipt.retryable:  # kept in the outbox and sent again: not a refusal
+        status = tr("rate limited, sent again later", lang)
     text = f"{receipt.reference or '-'} {status} {receipt.received_at:%H:%M:%S}"
     if receipt.problems:
         text += " — " + "; ".join(f"{p.path}: {p.message}" for p in receipt.problems)

@@ -34,14 +34,21 @@ from kiosk_app.photos import PhotoError, prepare_photo
 from kiosk_app.platform.camera import Camera, camera_for
 from kiosk_app.platform.location import LocationProvider, provider_for
 from kiosk_app.platform.notify import Notifier, notifier_for
+from kiosk_app.presenters.delivery import (
+    delivery_after_send,
+    delivery_of,
+    delivery_text,
+    receipt_detail,
+    rejection_message,
+)
 from kiosk_app.presenters.idle import IdleTimer
 from kiosk_app.presenters.inbox import KIND_TEXT, AlertInbox, Duty, Upsert, distance_text
+from kiosk_app.presenters.position import location_text
 from kiosk_app.presenters.report_flow import ReportFlow
 from kiosk_app.presenters.status import (
     OperatorFacts,
     PinGate,
     connection_text,
-    receipt_text,
     waiting_text,
 )
 from kiosk_app.ui.fonts import install_default_font
@@ -62,7 +69,6 @@ from protocol import (
     Notice,
     NoticeBoard,
     Receipt,
-    ReceiptStatus,
     ResponseKind,
     SightingReport,
     WhatSeen,
@@ -84,7 +90,7 @@ class SightingApp(App):
     notice_list = ListProperty([])
     location_text = StringProperty("")
     duty_active = BooleanProperty(False)
-    user_message = StringProperty("")
+    rejected_receipt = ObjectProperty(None, allownone=True)  # phone: the last refusal
     last_receipt = ObjectProperty(None, allownone=True)
 
     def __init__(
@@ -161,6 +167,10 @@ class SightingApp(App):
         self._update_location_text()
         Window.bind(on_touch_down=self._on_any_touch)
         self._events.append(Clock.schedule_interval(lambda dt: self.check_idle(), 1.0))
+        if self.mode is not Mode.KIOSK:  # GPS fixes arrive on their own thread: poll them
+            self._events.append(
+                Clock.schedule_interval(lambda dt: self._update_location_text(), 1.0)
+            )
         if self.mode is Mode.VOLUNTEER:
             self._events.append(Clock.schedule_interval(lambda dt: self.duty_tick(), 1.0))
 
@@ -219,15 +229,10 @@ class SightingApp(App):
         if self.mode is not Mode.VOLUNTEER:
             confirm = self.screens.get_screen("confirm")
             if receipt.reference and receipt.reference == confirm.reference:
-                confirm.delivery = (
-                    "rejected" if receipt.status is ReceiptStatus.REJECTED else "delivered"
-                )
-                confirm.detail = receipt_text(receipt, self.lang)
-        if receipt.status is ReceiptStatus.REJECTED and self.mode is Mode.PHONE:
-            reasons = "; ".join(p.message for p in receipt.problems)
-            self.user_message = (
-                f"{tr('Your report was not accepted', self.lang)} ({receipt.reference}): {reasons}"
-            )
+                confirm.delivery = delivery_of(receipt).value
+                confirm.receipt = receipt
+        if self.mode is Mode.PHONE and rejection_message(receipt, self.lang):
+            self.rejected_receipt = receipt
         self._refresh_operator()
 
     def on_notices(self, board: NoticeBoard) -> None:
@@ -253,8 +258,9 @@ class SightingApp(App):
         self.idle.touch()
 
     def check_idle(self, now: float | None = None) -> bool:
-        """Wipe a half-filled form and return home after the idle timeout. True if it did."""
-        if self.mode is Mode.VOLUNTEER or not self.idle.expired(now):
+        """Wipe a half-filled form and return home after the idle timeout. True if it did.
+        Only a kiosk is shared with the next person: a phone keeps its owner's form."""
+        if self.mode is not Mode.KIOSK or not self.idle.expired(now):
             return False
         at_rest = self.screens.current == "home" and self.flow.draft.is_empty
         if at_rest and self.lang == self.default_lang:
@@ -268,12 +274,14 @@ class SightingApp(App):
         self._sync_form()
         self.screens.get_screen("pin").entered = ""
         self.lang = self.default_lang
-        self.user_message = ""
+        self.rejected_receipt = None
         self.go("home")
         self.idle.touch()
 
     def toggle_language(self) -> None:
         self.lang = LANGUAGES[(LANGUAGES.index(self.lang) + 1) % len(LANGUAGES)]
+        if self.mode is not Mode.KIOSK:  # one's own phone keeps the language one chose
+            self.set_default_language(self.lang)
         self._refresh_operator()
 
     def on_lang(self, *args: Any) -> None:
@@ -361,13 +369,22 @@ class SightingApp(App):
             return found
         return Location(self.settings.lat, self.settings.lon, None, LocationSource.MANUAL)
 
+    def report_location(self) -> Location | None:
+        """A phone reports where its GPS (or the placed point) says, never a made-up point:
+        None until there is a fix. A kiosk always has its configured position."""
+        if self.mode is Mode.PHONE:
+            return self.location.current()
+        return self.current_location()
+
     def send(self) -> SightingReport | None:
-        if not self.flow.can_send or self.link is None:
+        location = self.report_location()
+        if not self.flow.can_send or self.link is None or location is None:
+            self._update_location_text()
             return None
         photo = self.flow.draft.photo
         report = self.flow.build(
             device_id=self.settings.device_id,
-            location=self.current_location(),
+            location=location,
             station_id=self.settings.station_id if self.mode is Mode.KIOSK else None,
             app_version=self.settings.app_version,
         )
@@ -376,8 +393,8 @@ class SightingApp(App):
         self._sync_form()
         confirm = self.screens.get_screen("confirm")
         confirm.reference = report.reference
-        confirm.delivery = "sending" if self.connection == "online" else "waiting"
-        confirm.detail = ""
+        confirm.delivery = delivery_after_send(self.connection == "online").value
+        confirm.receipt = None
         self.go("confirm")
         return report
 
@@ -393,12 +410,7 @@ class SightingApp(App):
         )
 
     def _update_location_text(self) -> None:
-        loc = self.location.current()
-        if loc is None:
-            self.location_text = tr("Waiting for a GPS position…", self.lang)
-            return
-        accuracy = f" ±{loc.accuracy_m:.0f} m" if loc.accuracy_m is not None else ""
-        self.location_text = f"{loc.lat:.5f}, {loc.lon:.5f}{accuracy}"
+        self.location_text = location_text(self.location.current(), self.lang)
 
     # ------------------------------------------------------------------ notices
 
@@ -548,3 +560,12 @@ class SightingApp(App):
 
     def waiting_text(self, pending: int, lang: str) -> str:
         return waiting_text(pending, lang)
+
+    def delivery_text(self, delivery: str, lang: str) -> str:
+        return delivery_text(delivery, lang)
+
+    def receipt_detail(self, receipt: Receipt | None, lang: str) -> str:
+        return receipt_detail(receipt, lang)
+
+    def rejection_message(self, receipt: Receipt | None, lang: str) -> str:
+        return rejection_message(receipt, lang) if receipt is not None else ""

@@ -114,8 +114,8 @@ class DetailsScreen(Screen):
 
 class ConfirmScreen(Screen):
     reference = StringProperty("")
-    delivery = StringProperty("")  # sending | delivered | waiting | rejected
-    detail = StringProperty("")
+    delivery = StringProperty("")  # a presenters.delivery.Delivery value
+    receipt = ObjectProperty(None, allownone=True)  # the latest receipt of this report
 
 
 class PinScreen(Screen):
