@@ -43,13 +43,14 @@ from geo.distance import (
     CHORD_REL_ERROR_BOUND,
     EARTH_MEAN_RADIUS_M,
     GEOD,
+    WGS84_A_M,
+    WGS84_E2,
     FloatArray,
     arc_from_chord_m,
     arc_from_chord_m_array,
     band_m,
     check_lonlat,
     check_lonlat_arrays,
-    ecef_m,
     ecef_m_array,
     geodesic_distance_m,
 )
@@ -68,6 +69,9 @@ _TRIM_LEVEL = 12  # circles drop the cells of their box that their disc misses f
 _M_MIN_M = 6_335_000.0  # below the smallest meridional radius of curvature (6,335,439 m)
 _TWO_R = 2 * EARTH_MEAN_RADIUS_M
 _BY_DISTANCE = itemgetter(1)
+_RAD = math.pi / 180.0  # as math.radians
+_ONE_MINUS_E2 = 1.0 - WGS84_E2
+_sin, _cos, _sqrt, _asin = math.sin, math.cos, math.sqrt, math.asin
 _BATCH_CHUNK = 16_384  # at most 65,536: the final sort keys points as uint16
 
 # The ufunc behind ``shapely.intersects_xy`` without its Python wrapper (which only adds the
@@ -128,6 +132,30 @@ def _expand_cells(
     return item, iy * nx + ix, ix, iy
 
 
+def _copy_str(s: str) -> str:
+    """An equal string in a new object (allocated here, next to its record)."""
+    return (s + "\0")[:-1]
+
+
+def _spread_bits(v: IntArray) -> IntArray:
+    v = (v | (v << 8)) & 0x00FF00FF
+    v = (v | (v << 4)) & 0x0F0F0F0F
+    v = (v | (v << 2)) & 0x33333333
+    return (v | (v << 1)) & 0x55555555
+
+
+def _z_order(lons: list[float], lats: list[float]) -> list[int]:
+    """Positions of the points in Z-order (Morton) of their cells at ``LEVEL_MAX``."""
+    if not lons:
+        return []
+    keys = cell_keys(np.array(lons, dtype=np.float64), np.array(lats, dtype=np.float64),
+                     LEVEL_MAX)
+    nx = 1 << LEVEL_MAX
+    z = _spread_bits(keys % nx) | (_spread_bits(keys // nx) << 1)
+    order: list[int] = np.argsort(z, kind="stable").tolist()
+    return order
+
+
 def _expand_ranges(starts: IntArray, ends: IntArray) -> tuple[IntArray, IntArray]:
     """For ranges ``[starts[i], ends[i])``: (range number, position) of every element."""
     counts = ends - starts
@@ -136,14 +164,23 @@ def _expand_ranges(starts: IntArray, ends: IntArray) -> tuple[IntArray, IntArray
     return owner, np.arange(int(counts.sum()), dtype=np.int64) + offset
 
 
-# A circle record for the single-point path: (x, y, z, circle number).
-_CircRec = tuple[float, float, float, int]
-# A polygon-component record: (component number, min lon, min lat, max lon, max lat).
-_PolyRec = tuple[int, float, float, float, float]
+# A circle record for the single-point path: (x, y, z, h_max, circle number, case id, case x,
+# case y, case z): ECEF centre, the outer dot-product threshold of the circle's largest radius
+# (time independent), and the case (id, ECEF last-seen point) for the result.
+_CircRec = tuple[float, float, float, float, int, str, float, float, float]
+# A partial polygon-component record: (component number, min lon, min lat, max lon, max lat,
+# the prepared component as a one-element array for the point-in-polygon ufunc, case id,
+# case x, case y, case z).
+_PolyRec = tuple[int, float, float, float, float, "npt.NDArray[np.object_]", str, float, float,
+                 float]
+# A covering polygon-component record: (component number, case id, case x, case y, case z).
+_FullRec = tuple[int, str, float, float, float]
 # A circle's validity and steps: (from, until, ((within, h_out, h_in, radius), ...)).
 _Sched = tuple[float, float, tuple[tuple[float, float, float, float], ...]]
-# A cell for the single-point path: (circle records, covering components, partial range).
-_Cell = tuple[tuple[_CircRec, ...], tuple[int, ...], int, int]
+# A cell for the single-point path, merged over the levels (its own items and those of the
+# cells containing it at every coarser level): (circle records, covering components,
+# partial component records).
+_Cell = tuple[tuple[_CircRec, ...], tuple[_FullRec, ...], tuple[_PolyRec, ...]]
 
 _DENSE_MAX_RATIO = 8  # dense cell table when its box holds at most this many cells per cell
 _DENSE_MAX_CELLS = 1 << 25
@@ -153,7 +190,7 @@ class _Level:
     """One grid level: cells (sorted keys) with three CSR lists each.
 
     The batch path uses the CSR arrays (and a dense cell table when the populated cells
-    are compact); the single-point path one dictionary lookup giving a cell tuple.
+    are compact); the single-point path merged cell tuples built from them.
     """
 
     def __init__(
@@ -166,8 +203,6 @@ class _Level:
         part_items: IntArray,
         part_keys: IntArray,
         part_geoms: npt.NDArray[np.object_],
-        circ_recs: list[_CircRec],
-        poly_recs: list[_PolyRec],
     ) -> None:
         self.level = level
         self.nx = 1 << level
@@ -188,18 +223,6 @@ class _Level:
         self.part_items, self.part_off = csr(part_items, part_keys)
         self.part_geoms = part_geoms[order]
         self._build_dense()
-        # Single-point path: key -> (circle records, covering components, partial range).
-        circ_off = self.circ_off.tolist()
-        full_off = self.full_off.tolist()
-        part_off = self.part_off.tolist()
-        circ_l = [circ_recs[i] for i in self.circ_items.tolist()]
-        full_l = self.full_items.tolist()
-        self.part_recs: list[_PolyRec] = [poly_recs[i] for i in self.part_items.tolist()]
-        self.cells: dict[int, _Cell] = {
-            k: (tuple(circ_l[circ_off[p]:circ_off[p + 1]]),
-                tuple(full_l[full_off[p]:full_off[p + 1]]), part_off[p], part_off[p + 1])
-            for p, k in enumerate(self.keys.tolist())
-        }
 
     def _build_dense(self) -> None:
         self.dense: npt.NDArray[np.int32] | None = None
@@ -378,11 +401,22 @@ class AreaIndex:
                     circles.append((pos, part))
                 else:
                     polys.append((pos, part))
+        # Spatial (Z-order) numbering of circles and components: the records, thresholds
+        # and geometries a query touches are then near each other in memory (a random
+        # query's cost is mostly cache misses).
+        circles = [circles[k] for k in _z_order([c.lon for _, c in circles],
+                                                [c.lat for _, c in circles])]
+        if polys:
+            pb = shapely.bounds(np.array([a.geometry for _, a in polys], dtype=object))
+            polys = [polys[k] for k in _z_order(((pb[:, 0] + pb[:, 2]) * 0.5).tolist(),
+                                                ((pb[:, 1] + pb[:, 3]) * 0.5).tolist())]
         self._build_circles(circles)
         self._build_polygons(polys)
         self._build_levels()
         self._memo: _RadiusMemo | None = None
         self._last_t = math.nan
+        self._at: datetime | None = None  # the last datetime given to match, and its seconds
+        self._at_s = math.nan
 
     # ------------------------------------------------------------------ build
 
@@ -419,9 +453,6 @@ class AreaIndex:
         self._circ_lonlat_l = list(zip(self._circ_lon.tolist(), self._circ_lat.tolist(),
                                        strict=True))
         self._circ_case_l: list[int] = self._circ_case.tolist()
-        self._circ_recs: list[_CircRec] = [
-            (x, y, z, i) for i, (x, y, z) in enumerate(self._circ_ecef.tolist())
-        ]
         self._circ_sched_l: list[_Sched] = [
             (start, end, tuple(zip(w, ho, hi, r, strict=True)))
             for start, end, w, ho, hi, r in zip(
@@ -457,9 +488,6 @@ class AreaIndex:
         b = np.concatenate((self._circ_from, self._circ_until, self._circ_from[:, None]
                             + self._circ_within, self._poly_from, self._poly_until), axis=None)
         self._boundaries_s = np.unique(b[np.isfinite(b)])
-        self._poly_recs: list[_PolyRec] = [
-            (i, x0, y0, x1, y1) for i, (x0, y0, x1, y1) in enumerate(self._poly_bounds.tolist())
-        ]
 
     def _build_levels(self) -> None:
         # Circle boxes from the largest radius, generous: a wider box only costs candidates.
@@ -524,11 +552,99 @@ class AreaIndex:
                 level, c_items, c_keys,
                 p_items[covers], p_keys[covers],
                 p_items[partial], p_keys[partial], geoms[partial],
-                self._circ_recs, self._poly_recs,
             ))
-        # single-point path: (key function inputs, cells) per level, finest first
-        self._single_levels = [(lv.size, lv.nx, (lv.nx >> 1) - 1, lv.cells, lv.part_recs,
-                                lv.part_geoms) for lv in self._levels]
+        self._build_single()
+
+    def _build_single(self) -> None:
+        """Cell tuples of the single-point path, finest level first.
+
+        Each cell holds its own items and those of the cell containing it at every coarser
+        level, so a query needs the one lookup at the finest level where its cell is
+        populated (coarser cell keys come from the finest one's integers by shifts). The
+        finest level is a dense list over its bounding box when that is compact, else a
+        dictionary like the others.
+
+        A random query's cost is mostly cache misses, so the records carry what a hit needs
+        (a private copy of the case id, the case's last-seen point) and each record's
+        objects are allocated together, in the spatial order of the circles and components.
+        """
+        ids = self.case_ids
+        n_circ = len(self._circ_case)
+        circ_recs: list[_CircRec] = []
+        if n_circ:
+            h_max = self._circ_h_out.min(axis=1)  # the largest radius: h_out of any time
+            rows = np.column_stack((self._circ_ecef, h_max, self._case_ecef[self._circ_case]))
+            for i, (row, c) in enumerate(zip(rows.tolist(), self._circ_case_l, strict=True)):
+                x, y, z, h, lx, ly, lz = row
+                circ_recs.append((x, y, z, h, i, _copy_str(ids[c]), lx, ly, lz))
+        poly_recs: list[_PolyRec] = []
+        full_recs: list[_FullRec] = []
+        if len(self._poly_case):
+            rows = np.column_stack((self._poly_bounds, self._case_ecef[self._poly_case]))
+            for i, (row, c) in enumerate(zip(rows.tolist(), self._poly_case_l, strict=True)):
+                x0, y0, x1, y1, lx, ly, lz = row
+                cid = _copy_str(ids[c])
+                poly_recs.append((i, x0, y0, x1, y1, self._poly_geom[i:i + 1], cid, lx, ly, lz))
+                full_recs.append((i, cid, lx, ly, lz))
+        # coarse to fine: every cell tuple merged with the coarser ones containing it
+        merged: list[tuple[_Level, dict[int, _Cell]]] = []
+        for lv in reversed(self._levels):
+            keys = lv.keys
+            circ_l = [circ_recs[i] for i in lv.circ_items.tolist()]
+            full_l = [full_recs[i] for i in lv.full_items.tolist()]
+            part_l = [poly_recs[i] for i in lv.part_items.tolist()]
+            circ_off = lv.circ_off.tolist()
+            full_off = lv.full_off.tolist()
+            part_off = lv.part_off.tolist()
+            # the merged cell of each key at the nearest coarser level that has one
+            parent: list[_Cell | None] = [None] * len(keys)
+            missing = np.arange(len(keys))
+            ix = keys % lv.nx
+            iy = keys // lv.nx
+            for coarse_lv, coarse in reversed(merged):
+                if not len(missing):
+                    break
+                d = lv.level - coarse_lv.level
+                pk = ((iy[missing] >> d) * coarse_lv.nx + (ix[missing] >> d)).tolist()
+                still = []
+                for m, k in zip(missing.tolist(), pk, strict=True):
+                    got = coarse.get(k)
+                    if got is None:
+                        still.append(m)
+                    else:
+                        parent[m] = got
+                missing = np.array(still, dtype=np.int64)
+            cells: dict[int, _Cell] = {}
+            for p, k in enumerate(keys.tolist()):
+                own: _Cell = (tuple(circ_l[circ_off[p]:circ_off[p + 1]]),
+                              tuple(full_l[full_off[p]:full_off[p + 1]]),
+                              tuple(part_l[part_off[p]:part_off[p + 1]]))
+                up = parent[p]
+                if up is not None:
+                    own = (own[0] + up[0], own[1] + up[1], own[2] + up[2])
+                cells[k] = own
+            merged.append((lv, cells))
+        # finest first: (shift from the finest level, cells per row, cells)
+        self._single: list[tuple[int, int, dict[int, _Cell]]] = []
+        self._single_dense: list[_Cell | None] = []
+        self._single_box = (0, 0, 0, 0)
+        self._single_top = 0
+        self._single_nx = 1
+        self._single_size = 1.0
+        if not merged:
+            return
+        finest, cells = merged[-1]
+        self._single_size = finest.size
+        self._single_nx = finest.nx
+        self._single_top = (finest.nx >> 1) - 1
+        self._single = [(finest.level - lv.level, lv.nx, c) for lv, c in reversed(merged)]
+        if finest.dense is not None:
+            dense: list[_Cell | None] = [None] * (finest.w * finest.h)
+            for k, cell in cells.items():
+                dense[(k // finest.nx - finest.iy0) * finest.w + k % finest.nx - finest.ix0] = cell
+            self._single_dense = dense
+            self._single_box = (finest.ix0, finest.iy0, finest.w, finest.h)
+            del self._single[0]
 
     def _circle_reaches_cell(
         self, items: IntArray, ix: IntArray, iy: IntArray, level: int
@@ -588,7 +704,11 @@ class AreaIndex:
     def match(self, lon: float, lat: float, at: datetime) -> list[tuple[str, float]]:
         """Cases whose area contains ``(lon, lat)`` at ``at``: ``[(case_id, distance_m)]``,
         nearest last-seen point first."""
-        t = epoch_s(at, "at")
+        if at is self._at:  # the same datetime object as the last query (immutable)
+            t = self._at_s
+        else:
+            t = epoch_s(at, "at")
+            self._at, self._at_s = at, t
         if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
             check_lonlat(lon, lat)
         memo = self._memo
@@ -606,43 +726,54 @@ class AreaIndex:
             lazy = _LazyCircles(self._circ_sched_l, t)
             h_out, h_in, radius = _LazyField(lazy, 0), _LazyField(lazy, 1), _LazyField(lazy, 2)
             live = _LazyLive(self._poly_from_l, self._poly_until_l, t)
-        x, y, z = ecef_m(lon, lat)
+        # the cell: at the finest level where the point's cell is populated
+        size = self._single_size
+        fx = int((lon + 180.0) // size) & (self._single_nx - 1)
+        fy = int((lat + 90.0) // size)
+        if fy > self._single_top:
+            fy = self._single_top
+        cell = None
+        x0, y0, w, h = self._single_box
+        if 0 <= fx - x0 < w and 0 <= fy - y0 < h:
+            cell = self._single_dense[(fy - y0) * w + fx - x0]
+        if cell is None:
+            for shift, nx, cells in self._single:
+                cell = cells.get((fy >> shift) * nx + (fx >> shift))
+                if cell is not None:
+                    break
+            else:
+                return []
+        # ECEF of the point (as distance.ecef_m, inlined)
+        s = _sin(lat * _RAD)
+        n = WGS84_A_M / _sqrt(1.0 - WGS84_E2 * s * s)
+        lam = lon * _RAD
+        nc = n * _cos(lat * _RAD)
+        x = nc * _cos(lam)
+        y = nc * _sin(lam)
+        z = n * _ONE_MINUS_E2 * s
         hq = (x * x + y * y + z * z) * 0.5
-        found: set[int] = set()
-        circ_case = self._circ_case_l
-        poly_case = self._poly_case_l
-        lon180 = lon + 180.0
-        lat90 = lat + 90.0
-        for size, nx, top, cells, part_recs, part_geoms in self._single_levels:
-            cell = cells.get(min(int(lat90 // size), top) * nx + int(lon180 // size) % nx)
-            if cell is None:
-                continue
-            circs, fulls, ps, pe = cell
-            for cx, cy, cz, i in circs:
-                dot = cx * x + cy * y + cz * z - hq
-                if dot >= h_out[i] and (
-                        dot >= h_in[i] or self._circle_exact(i, radius[i], lon, lat, x, y, z)):
-                    found.add(circ_case[i])
-            for i in fulls:
-                if live[i]:
-                    found.add(poly_case[i])
-            for j in range(ps, pe):
-                i, x0, y0, x1, y1 = part_recs[j]
-                if (x0 <= lon <= x1 and y0 <= lat <= y1 and live[i]
-                        and poly_case[i] not in found
-                        and _intersects_xy(part_geoms[j:j + 1], lon, lat)[0]):
-                    found.add(poly_case[i])
+        # case id -> chord to its last-seen point
+        found: dict[str, float] = {}
+        circs, fulls, parts = cell
+        for cx, cy, cz, h_max, i, cid, lx, ly, lz in circs:
+            dot = cx * x + cy * y + cz * z - hq
+            if dot >= h_max and dot >= h_out[i] and (
+                    dot >= h_in[i] or self._circle_exact(i, radius[i], lon, lat, x, y, z)):
+                found[cid] = _sqrt((lx - x) ** 2 + (ly - y) ** 2 + (lz - z) ** 2)
+        for i, cid, lx, ly, lz in fulls:
+            if live[i]:
+                found[cid] = _sqrt((lx - x) ** 2 + (ly - y) ** 2 + (lz - z) ** 2)
+        for i, bx0, by0, bx1, by1, geom, cid, lx, ly, lz in parts:
+            if (bx0 <= lon <= bx1 and by0 <= lat <= by1 and live[i] and cid not in found
+                    and _intersects_xy(geom, lon, lat)[0]):
+                found[cid] = _sqrt((lx - x) ** 2 + (ly - y) ** 2 + (lz - z) ** 2)
         if not found:
             return []
-        ids = self.case_ids
-        ecef = self._case_ecef_l
-        out = []
-        for c in found:
-            cx, cy, cz = ecef[c]
-            out.append((ids[c], _TWO_R * math.asin(min(
-                math.sqrt((cx - x) ** 2 + (cy - y) ** 2 + (cz - z) ** 2) / _TWO_R, 1.0))))
-        if len(out) > 1:
-            out.sort(key=_BY_DISTANCE)
+        if len(found) == 1:
+            for cid, chord in found.items():
+                return [(cid, _TWO_R * _asin(min(chord / _TWO_R, 1.0)))]
+        out = [(cid, _TWO_R * _asin(min(chord / _TWO_R, 1.0))) for cid, chord in found.items()]
+        out.sort(key=_BY_DISTANCE)
         return out
 
     def _circle_exact(self, i: int, r: float, lon: float, lat: float,
