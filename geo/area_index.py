@@ -182,6 +182,9 @@ _Sched = tuple[float, float, tuple[tuple[float, float, float, float], ...]]
 # partial component records).
 _Cell = tuple[tuple[_CircRec, ...], tuple[_FullRec, ...], tuple[_PolyRec, ...]]
 
+_Single = tuple[float, int, int, int, int, int, int, list[_Cell | None],
+                tuple[tuple[int, int, dict[int, _Cell]], ...]]
+
 _DENSE_MAX_RATIO = 8  # dense cell table when its box holds at most this many cells per cell
 _DENSE_MAX_CELLS = 1 << 25
 
@@ -624,27 +627,23 @@ class AreaIndex:
                     own = (own[0] + up[0], own[1] + up[1], own[2] + up[2])
                 cells[k] = own
             merged.append((lv, cells))
-        # finest first: (shift from the finest level, cells per row, cells)
-        self._single: list[tuple[int, int, dict[int, _Cell]]] = []
-        self._single_dense: list[_Cell | None] = []
-        self._single_box = (0, 0, 0, 0)
-        self._single_top = 0
-        self._single_nx = 1
-        self._single_size = 1.0
+        # (finest cell size, cells per row - 1, top row, dense box x0, y0, w, h, dense list,
+        # ((shift from the finest level, cells per row, cells) of the levels in dictionaries))
+        self._single: _Single = (1.0, 0, 0, 0, 0, 0, 0, [], ())
         if not merged:
             return
         finest, cells = merged[-1]
-        self._single_size = finest.size
-        self._single_nx = finest.nx
-        self._single_top = (finest.nx >> 1) - 1
-        self._single = [(finest.level - lv.level, lv.nx, c) for lv, c in reversed(merged)]
+        coarser = [(finest.level - lv.level, lv.nx, c) for lv, c in reversed(merged)]
+        dense: list[_Cell | None] = []
+        box = (0, 0, 0, 0)
         if finest.dense is not None:
-            dense: list[_Cell | None] = [None] * (finest.w * finest.h)
+            dense = [None] * (finest.w * finest.h)
             for k, cell in cells.items():
                 dense[(k // finest.nx - finest.iy0) * finest.w + k % finest.nx - finest.ix0] = cell
-            self._single_dense = dense
-            self._single_box = (finest.ix0, finest.iy0, finest.w, finest.h)
-            del self._single[0]
+            box = (finest.ix0, finest.iy0, finest.w, finest.h)
+            del coarser[0]
+        self._single = (finest.size, finest.nx - 1, (finest.nx >> 1) - 1, *box, dense,
+                        tuple(coarser))
 
     def _circle_reaches_cell(
         self, items: IntArray, ix: IntArray, iy: IntArray, level: int
@@ -726,18 +725,18 @@ class AreaIndex:
             lazy = _LazyCircles(self._circ_sched_l, t)
             h_out, h_in, radius = _LazyField(lazy, 0), _LazyField(lazy, 1), _LazyField(lazy, 2)
             live = _LazyLive(self._poly_from_l, self._poly_until_l, t)
-        # the cell: at the finest level where the point's cell is populated
-        size = self._single_size
-        fx = int((lon + 180.0) // size) & (self._single_nx - 1)
-        fy = int((lat + 90.0) // size)
-        if fy > self._single_top:
-            fy = self._single_top
+        # the cell: at the finest level where the point's cell is populated (the integer
+        # arithmetic of cell_keys: true division, then floor, as in the batch path)
+        size, nx_mask, top, x0, y0, w, h, dense, coarser = self._single
+        fx = int((lon + 180.0) / size) & nx_mask
+        fy = int((lat + 90.0) / size)
+        if fy > top:
+            fy = top
         cell = None
-        x0, y0, w, h = self._single_box
         if 0 <= fx - x0 < w and 0 <= fy - y0 < h:
-            cell = self._single_dense[(fy - y0) * w + fx - x0]
+            cell = dense[(fy - y0) * w + fx - x0]
         if cell is None:
-            for shift, nx, cells in self._single:
+            for shift, nx, cells in coarser:
                 cell = cells.get((fy >> shift) * nx + (fx >> shift))
                 if cell is not None:
                     break
@@ -759,14 +758,14 @@ class AreaIndex:
             dot = cx * x + cy * y + cz * z - hq
             if dot >= h_max and dot >= h_out[i] and (
                     dot >= h_in[i] or self._circle_exact(i, radius[i], lon, lat, x, y, z)):
-                found[cid] = _sqrt((lx - x) ** 2 + (ly - y) ** 2 + (lz - z) ** 2)
+                found[cid] = _sqrt((lx - x) * (lx - x) + (ly - y) * (ly - y) + (lz - z) * (lz - z))
         for i, cid, lx, ly, lz in fulls:
             if live[i]:
-                found[cid] = _sqrt((lx - x) ** 2 + (ly - y) ** 2 + (lz - z) ** 2)
+                found[cid] = _sqrt((lx - x) * (lx - x) + (ly - y) * (ly - y) + (lz - z) * (lz - z))
         for i, bx0, by0, bx1, by1, geom, cid, lx, ly, lz in parts:
             if (bx0 <= lon <= bx1 and by0 <= lat <= by1 and live[i] and cid not in found
                     and _intersects_xy(geom, lon, lat)[0]):
-                found[cid] = _sqrt((lx - x) ** 2 + (ly - y) ** 2 + (lz - z) ** 2)
+                found[cid] = _sqrt((lx - x) * (lx - x) + (ly - y) * (ly - y) + (lz - z) * (lz - z))
         if not found:
             return []
         if len(found) == 1:
