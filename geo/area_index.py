@@ -637,11 +637,26 @@ class AreaIndex:
         dense: list[_Cell | None] = []
         box = (0, 0, 0, 0)
         if finest.dense is not None:
-            dense = [None] * (finest.w * finest.h)
-            for k, cell in cells.items():
-                dense[(k // finest.nx - finest.iy0) * finest.w + k % finest.nx - finest.ix0] = cell
-            box = (finest.ix0, finest.iy0, finest.w, finest.h)
-            del coarser[0]
+            # every slot of the finest level's box holds the merged cell of the finest level
+            # where it is populated: one list index for the points in the box
+            x0, y0, w, h = finest.ix0, finest.iy0, finest.w, finest.h
+            slots = np.arange(w * h, dtype=np.int64)
+            ix = x0 + slots % w
+            iy = y0 + slots // w
+            table = np.full(w * h, None, dtype=object)
+            for lv, lv_cells in reversed(merged):
+                if not len(slots):
+                    break
+                d = finest.level - lv.level
+                k = (iy >> d) * lv.nx + (ix >> d)
+                pos = np.minimum(np.searchsorted(lv.keys, k), len(lv.keys) - 1)
+                hit = lv.keys[pos] == k
+                values = np.fromiter(lv_cells.values(), dtype=object, count=len(lv_cells))
+                table[slots[hit]] = values[pos[hit]]
+                slots, ix, iy = slots[~hit], ix[~hit], iy[~hit]
+            dense = table.tolist()
+            box = (x0, y0, w, h)
+            del coarser[0]  # no cell of the finest level lies outside its box
         self._single = (finest.size, finest.nx - 1, (finest.nx >> 1) - 1, *box, dense,
                         tuple(coarser))
 
@@ -732,10 +747,11 @@ class AreaIndex:
         fy = int((lat + 90.0) / size)
         if fy > top:
             fy = top
-        cell = None
         if 0 <= fx - x0 < w and 0 <= fy - y0 < h:
             cell = dense[(fy - y0) * w + fx - x0]
-        if cell is None:
+            if cell is None:
+                return []
+        else:
             for shift, nx, cells in coarser:
                 cell = cells.get((fy >> shift) * nx + (fx >> shift))
                 if cell is not None:
