@@ -3,9 +3,11 @@
 Structure
 ---------
 An immutable multi-level grid in lon/lat (cells of ``360 / 2**level`` degrees, wrapping at
-±180°), the spatial index that fits this workload better than an R-tree: a point query is a
-dictionary lookup per populated level, with no tree descent, and a batch query is one
-``searchsorted`` per level.
+±180°), the spatial index that fits this workload better than an R-tree: a point query is
+one list index (a slot of the finest level's dense table, holding the cell merged over all
+levels) or a dictionary lookup per level outside that table, with no tree descent, and a
+batch query is one ``searchsorted`` per level. Circles and components are numbered in
+Z-order, so what one query touches lies close together in memory.
 
 * **Expanding circles** are indexed once by their *largest* extent (the biggest radius in
   their schedule) at the level where that box spans about four cells, and filtered exactly
