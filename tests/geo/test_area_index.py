@@ -33,16 +33,16 @@ def circle_parts(draw, lon, lat):
     steps = tuple(zip(withins, radii, strict=True))
     start_off = draw(st.floats(0, 20_000))
     max_age = draw(st.one_of(st.none(), st.floats(600, 30_000)))
-    return ExpandingCircle(lon, lat, T0 - timedelta(seconds=start_off), RadiusSchedule(steps),
-                           max_age_s=max_age)
+    return ExpandingCircle(
+        lon, lat, T0 - timedelta(seconds=start_off), RadiusSchedule(steps), max_age_s=max_age
+    )
 
 
 @st.composite
 def polygon_parts(draw, lon, lat):
     size = draw(st.floats(0.002, 0.4))
     k = draw(st.integers(3, 9))
-    angles = sorted(draw(st.lists(st.floats(0, 2 * math.pi), min_size=k, max_size=k,
-                                  unique=True)))
+    angles = sorted(draw(st.lists(st.floats(0, 2 * math.pi), min_size=k, max_size=k, unique=True)))
     ring = [(lon + size * math.cos(a), lat + size * math.sin(a)) for a in angles]
     poly = Polygon(ring)
     if not poly.is_valid or poly.area < 1e-9:
@@ -80,8 +80,9 @@ def oracle_match(case_list, lon, lat, t_s):
             if isinstance(part, ExpandingCircle):
                 start = part.start.timestamp()
                 end = start + part.max_age_s if part.max_age_s else math.inf
-                hit = circle_contains(part.lon, part.lat, start, end, part.schedule.steps,
-                                      lon, lat, t_s)
+                hit = circle_contains(
+                    part.lon, part.lat, start, end, part.schedule.steps, lon, lat, t_s
+                )
             else:
                 start = part.valid_from.timestamp()
                 end = part.valid_until.timestamp() if part.valid_until else math.inf
@@ -103,8 +104,11 @@ def probe_points(draw, case_list):
                         lon, lat, _ = GEOD.fwd(part.lon, part.lat, az, r + dr)
                         pts.append((lon, lat))
             else:
-                x, y = part.geometry.exterior.coords[0] if part.geometry.geom_type == "Polygon" \
+                x, y = (
+                    part.geometry.exterior.coords[0]
+                    if part.geometry.geom_type == "Polygon"
                     else part.geometry.geoms[0].exterior.coords[0]
+                )
                 pts.append((x, y))
     return pts
 
@@ -126,8 +130,9 @@ def test_match_equals_brute_force_oracle(data):
     times = [T0 + timedelta(seconds=data.draw(st.floats(-4000, 40_000))) for _ in range(3)]
     for at in times:
         for lon, lat in pts:
-            assert_same(index.match(lon, lat, at), oracle_match(case_list, lon, lat,
-                                                                at.timestamp()))
+            assert_same(
+                index.match(lon, lat, at), oracle_match(case_list, lon, lat, at.timestamp())
+            )
         batch = index.match_many([p[0] for p in pts], [p[1] for p in pts], at)
         for i, (lon, lat) in enumerate(pts):
             assert_same(batch.for_point(i), oracle_match(case_list, lon, lat, at.timestamp()))
@@ -159,8 +164,9 @@ def test_tuanyuan_rims_exact_against_geodesic(radius):
     at = T0 + timedelta(hours=age)
     az = np.linspace(0, 360, 24, endpoint=False)
     for sign, expect in ((-1, True), (1, False)):
-        lons, lats, _ = GEOD.fwd(np.full(24, center[0]), np.full(24, center[1]), az,
-                                 np.full(24, radius + sign * 0.01))
+        lons, lats, _ = GEOD.fwd(
+            np.full(24, center[0]), np.full(24, center[1]), az, np.full(24, radius + sign * 0.01)
+        )
         batch = index.match_many(lons, lats, at)
         for i, (lon, lat) in enumerate(zip(lons, lats, strict=True)):
             single = index.match(lon, lat, at)
@@ -202,8 +208,9 @@ def test_large_polygon_is_subdivided_and_exact():
     expected = shapely.intersects_xy(area.geometry, lons, lats)
     batch = index.match_many(lons, lats, T0)
     assert np.array_equal(batch.counts(3000) > 0, expected)
-    assert [bool(index.match(x, y, T0)) for x, y in zip(lons[:300], lats[:300],
-                                                         strict=True)] == list(expected[:300])
+    assert [
+        bool(index.match(x, y, T0)) for x, y in zip(lons[:300], lats[:300], strict=True)
+    ] == list(expected[:300])
     assert index.match(121.3, 31.2, T0)  # on the hole's edge
     assert index.match(121.3, 31.3, T0)  # hole corner
 
@@ -243,10 +250,15 @@ def wide_cases(draw):
         lat = draw(st.floats(28.0, 34.0))
         if draw(st.booleans()):
             big = draw(st.booleans())
-            steps = RadiusSchedule(((draw(st.floats(60, 5_000)), draw(st.floats(0, 3_000))),
-                                    (math.inf, draw(st.floats(100, 400_000 if big else 8_000)))))
-            part = ExpandingCircle(lon, lat, T0 - timedelta(seconds=draw(st.floats(0, 9_000))),
-                                   steps)
+            steps = RadiusSchedule(
+                (
+                    (draw(st.floats(60, 5_000)), draw(st.floats(0, 3_000))),
+                    (math.inf, draw(st.floats(100, 400_000 if big else 8_000))),
+                )
+            )
+            part = ExpandingCircle(
+                lon, lat, T0 - timedelta(seconds=draw(st.floats(0, 9_000))), steps
+            )
         else:
             part = draw(polygon_parts(lon, lat))
         out.append(CaseArea(f"w{i}", lon, lat, (part,)))
@@ -260,8 +272,9 @@ def test_lazy_memo_dense_and_sorted_paths_agree_with_oracle(data):
     match_many (dense cell tables, then sorted keys) all equal the brute-force oracle."""
     case_list = data.draw(wide_cases())
     pts = probe_points(data.draw, case_list)
-    pts += [(data.draw(st.floats(117.5, 124.5)), data.draw(st.floats(27.5, 34.5)))
-            for _ in range(10)]
+    pts += [
+        (data.draw(st.floats(117.5, 124.5)), data.draw(st.floats(27.5, 34.5))) for _ in range(10)
+    ]
     lons = [p[0] for p in pts]
     lats = [p[1] for p in pts]
     index = AreaIndex(case_list)

@@ -72,17 +72,24 @@ def test_max_age_and_case_end_close_the_circle_only():
     assert ended.radius_m_at(T0 + timedelta(minutes=10)) is None
 
 
-@pytest.mark.parametrize("steps", [(), ((10, 5), (10, 6)), ((5, -1.0),), ((5, 3e6),),
-                                   ((-1, 5),), ((5, math.nan),)])
+@pytest.mark.parametrize(
+    "steps", [(), ((10, 5), (10, 6)), ((5, -1.0),), ((5, 3e6),), ((-1, 5),), ((5, math.nan),)]
+)
 def test_bad_schedules_refused(steps):
     with pytest.raises(GeoError):
         RadiusSchedule(steps)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(1, 1e5), st.floats(0, 1e6)), min_size=1, max_size=5,
-                unique_by=lambda s: s[0]),
-       st.floats(0, 2e5))
+@given(
+    st.lists(
+        st.tuples(st.floats(1, 1e5), st.floats(0, 1e6)),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda s: s[0],
+    ),
+    st.floats(0, 2e5),
+)
 def test_schedule_matches_reference_semantics(raw, elapsed):
     steps = sorted(raw)
     sched = RadiusSchedule(tuple(steps))
@@ -117,21 +124,28 @@ def test_invalid_polygons_refused_or_repaired():
     assert not fixed.contains(121.1, 31.15, at)  # between the lobes
 
 
-@pytest.mark.parametrize("geom,match", [
-    (Point(121, 31), "Polygon"),
-    (LineString([(121, 31), (122, 31)]), "Polygon"),
-    (Polygon(), "empty"),
-    (Polygon([(31, 121), (31.1, 121), (31.1, 121.1)]), "lon/lat"),
-    (Polygon([(179, 0), (-179, 0), (-179, 1), (179, 1)]), "antimeridian"),
-])
+@pytest.mark.parametrize(
+    "geom,match",
+    [
+        (Point(121, 31), "Polygon"),
+        (LineString([(121, 31), (122, 31)]), "Polygon"),
+        (Polygon(), "empty"),
+        (Polygon([(31, 121), (31.1, 121), (31.1, 121.1)]), "lon/lat"),
+        (Polygon([(179, 0), (-179, 0), (-179, 1), (179, 1)]), "antimeridian"),
+    ],
+)
 def test_unusable_polygons_refused(geom, match):
     with pytest.raises(GeoError, match=match):
         polygon_area(geom, T0)
 
 
 def test_multipolygon_each_side_of_antimeridian_is_fine():
-    mp = MultiPolygon([Polygon([(179, 0), (180, 0), (180, 1), (179, 1)]),
-                       Polygon([(-180, 0), (-179, 0), (-179, 1), (-180, 1)])])
+    mp = MultiPolygon(
+        [
+            Polygon([(179, 0), (180, 0), (180, 1), (179, 1)]),
+            Polygon([(-180, 0), (-179, 0), (-179, 1), (-180, 1)]),
+        ]
+    )
     area = polygon_area(mp, T0)
     assert area.contains(179.5, 0.5, T0)
     assert area.contains(-179.5, 0.5, T0)
@@ -153,12 +167,13 @@ def _corridor_oracle_line(metro, station, k):
     for route in routes:
         if station in route and route[0] != route[-1]:
             i = route.index(station)
-            return [stations[s] for s in route[max(0, i - k): i + k + 1]]
+            return [stations[s] for s in route[max(0, i - k) : i + k + 1]]
     raise AssertionError
 
 
-@pytest.mark.parametrize("station,k,buffer_m", [("SH-010", 3, 500.0), ("SH-001", 2, 800.0),
-                                                ("SH-120", 0, 300.0)])
+@pytest.mark.parametrize(
+    "station,k,buffer_m", [("SH-010", 3, 500.0), ("SH-001", 2, 800.0), ("SH-120", 0, 300.0)]
+)
 def test_corridor_metric_against_brute_force(metro, station, k, buffer_m):
     stations, routes = metro
     lines = [r for r in routes if station in r]

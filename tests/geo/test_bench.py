@@ -16,8 +16,14 @@ EXPECTED = {
 
 
 def test_quick_benchmark_runs_and_reports_every_measure():
-    proc = subprocess.run([sys.executable, "-m", "geo.bench", "--quick"], cwd=REPO,
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "geo.bench", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     measures = {line["measure"]: line for line in lines}
     assert set(measures) >= EXPECTED

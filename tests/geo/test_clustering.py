@@ -15,15 +15,24 @@ def s(i, lon, lat, minutes, incident=None):
 
 
 recent_s = st.lists(
-    st.tuples(st.floats(121.40, 121.50), st.floats(31.20, 31.26), st.floats(-90, 90),
-              st.sampled_from(["A", "B", "C", None])),
+    st.tuples(
+        st.floats(121.40, 121.50),
+        st.floats(31.20, 31.26),
+        st.floats(-90, 90),
+        st.sampled_from(["A", "B", "C", None]),
+    ),
     max_size=25,
 )
 
 
 @settings(max_examples=100, deadline=None)
-@given(recent_s, st.floats(121.40, 121.50), st.floats(31.20, 31.26), st.floats(50, 3000),
-       st.floats(60, 3600))
+@given(
+    recent_s,
+    st.floats(121.40, 121.50),
+    st.floats(31.20, 31.26),
+    st.floats(50, 3000),
+    st.floats(60, 3600),
+)
 def test_assign_incident_matches_brute_force(recent, lon, lat, max_d, max_gap):
     new = s("new", lon, lat, 0)
     others = [s(i, *r[:3], r[3]) for i, r in enumerate(recent)]
@@ -55,13 +64,16 @@ def test_duplicates_form_one_incident_and_far_or_late_do_not():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.floats(120, 123), st.floats(29, 33), st.floats(0, 360), st.floats(0.5, 20),
-       st.integers(2, 8))
+@given(
+    st.floats(120, 123), st.floats(29, 33), st.floats(0, 360), st.floats(0.5, 20), st.integers(2, 8)
+)
 def test_travel_direction_recovers_a_geodesic_walk(lon, lat, az, speed, n):
     times = np.arange(n) * 60.0
     lons, lats, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), np.full(n, az), speed * times)
-    trail = [Sighting(f"t{i}", float(x), float(y), T0 + timedelta(seconds=float(t)))
-             for i, (x, y, t) in enumerate(zip(lons, lats, times, strict=True))]
+    trail = [
+        Sighting(f"t{i}", float(x), float(y), T0 + timedelta(seconds=float(t)))
+        for i, (x, y, t) in enumerate(zip(lons, lats, times, strict=True))
+    ]
     est = travel_direction(trail[::-1])  # order of input does not matter
     assert est is not None
     mid = GEOD.inv(lons[0], lats[0], lons[-1], lats[-1])

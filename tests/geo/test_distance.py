@@ -62,7 +62,8 @@ def test_within_is_exact_at_the_rim(lon, lat, az, radius):
 
 def test_geodesic_distance_is_pyproj():
     assert geodesic_distance_m(121.47, 31.23, 116.40, 39.90) == pytest.approx(
-        GEOD.inv(121.47, 31.23, 116.40, 39.90)[2], abs=1e-6)
+        GEOD.inv(121.47, 31.23, 116.40, 39.90)[2], abs=1e-6
+    )
 
 
 def test_naive_time_refused_with_value():

@@ -57,11 +57,14 @@ def test_outside_falls_back_to_nearest_area(city):
     # oracle: geodesic distance to densely sampled boundaries of every cell
     best = None
     for sid, cell in zip(ids, cells, strict=True):
-        ring = np.array(shapely.segmentize(cell.boundary, 0.0005).coords
-                        if cell.geom_type == "Polygon"
-                        else shapely.segmentize(cell.boundary, 0.0005).geoms[0].coords)
-        d = GEOD.inv(ring[:, 0], ring[:, 1], np.full(len(ring), far_lon),
-                     np.full(len(ring), far_lat))[2].min()
+        ring = np.array(
+            shapely.segmentize(cell.boundary, 0.0005).coords
+            if cell.geom_type == "Polygon"
+            else shapely.segmentize(cell.boundary, 0.0005).geoms[0].coords
+        )
+        d = GEOD.inv(
+            ring[:, 0], ring[:, 1], np.full(len(ring), far_lon), np.full(len(ring), far_lat)
+        )[2].min()
         if best is None or d < best[0]:
             best = (d, sid)
     assert station == best[1]

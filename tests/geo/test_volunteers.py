@@ -34,9 +34,15 @@ op = st.tuples(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(op, max_size=60), st.floats(121.2, 121.7), st.floats(31.0, 31.4),
-       st.integers(1, 8), st.floats(10, 30_000), st.floats(0, 900),
-       st.sampled_from([0.005, 0.02, 0.5]))
+@given(
+    st.lists(op, max_size=60),
+    st.floats(121.2, 121.7),
+    st.floats(31.0, 31.4),
+    st.integers(1, 8),
+    st.floats(10, 30_000),
+    st.floats(0, 900),
+    st.sampled_from([0.005, 0.02, 0.5]),
+)
 def test_nearest_equals_brute_force(ops, lon, lat, k, radius_m, max_age_s, cell_deg):
     index = VolunteerIndex(cell_deg=cell_deg)
     state = {}
