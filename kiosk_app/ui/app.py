@@ -166,13 +166,20 @@ class SightingApp(App):
         self.location.start()
         self._update_location_text()
         Window.bind(on_touch_down=self._on_any_touch)
-        self._events.append(Clock.schedule_interval(lambda dt: self.check_idle(), 1.0))
+        self._events.append(Clock.schedule_interval(self._tick_idle, 1.0))
         if self.mode is not Mode.KIOSK:  # GPS fixes arrive on their own thread: poll them
-            self._events.append(
-                Clock.schedule_interval(lambda dt: self._update_location_text(), 1.0)
-            )
+            self._events.append(Clock.schedule_interval(self._tick_location, 1.0))
         if self.mode is Mode.VOLUNTEER:
-            self._events.append(Clock.schedule_interval(lambda dt: self.duty_tick(), 1.0))
+            self._events.append(Clock.schedule_interval(self._tick_duty, 1.0))
+
+    def _tick_idle(self, dt: float) -> None:
+        self.check_idle()
+
+    def _tick_location(self, dt: float) -> None:
+        self._update_location_text()
+
+    def _tick_duty(self, dt: float) -> None:
+        self.duty_tick()
 
     def on_stop(self) -> None:
         Window.unbind(on_touch_down=self._on_any_touch)
@@ -274,7 +281,6 @@ class SightingApp(App):
         self._sync_form()
         self.screens.get_screen("pin").entered = ""
         self.lang = self.default_lang
-        self.rejected_receipt = None
         self.go("home")
         self.idle.touch()
 
@@ -292,6 +298,7 @@ class SightingApp(App):
     # ------------------------------------------------------------------ report flow
 
     def start_report(self) -> None:
+        self.rejected_receipt = None  # seen: the home screen kept it until a new report
         self.flow.start()
         self._sync_form()
         self.go("what")

@@ -3,6 +3,7 @@ responder for the backend (answers reports with receipts), and waiting on condit
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,15 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from kiosk_app.config import AppConfig, BrokerConfig, Mode, default_config
-from protocol import Problem, Receipt, ReceiptStatus, SightingReport, ValidationError, topics
+from protocol import (
+    Problem,
+    Receipt,
+    ReceiptStatus,
+    SightingReport,
+    ValidationError,
+    topics,
+)
+from protocol.errors import RATE_LIMITED
 from protocol.payloads import utc_now
 
 USERS = {
@@ -88,14 +97,22 @@ def backend_client(
 
 class Responder:
     """Stands in for the backend worker: stores each report id once, answers with a receipt
-    (accepted, duplicate, or rejected when ``reject`` says so), records photos and status."""
+    (accepted, duplicate, rejected when ``reject`` says so, or rate limited with a
+    ``retry_after_s`` when ``rate_limit`` gives one for the n-th delivery of that report),
+    records photos and status."""
 
     def __init__(
-        self, port: int, reject: Callable[[SightingReport], str | None] | None = None
+        self,
+        port: int,
+        reject: Callable[[SightingReport], str | None] | None = None,
+        rate_limit: Callable[[SightingReport, int], float | None] | None = None,
     ) -> None:
         self.reject = reject
+        self.rate_limit = rate_limit
         self.stored: dict[str, SightingReport] = {}
         self.deliveries: list[str] = []  # every report message received (duplicates too)
+        self.delivered_at: list[float] = []  # time.monotonic() of each delivery
+        self.raw: dict[str, dict[str, Any]] = {}  # report id -> the JSON object as received
         self.photos: dict[str, bytes] = {}
         self.status: dict[str, bytes] = {}
         self.lock = threading.Lock()
@@ -127,6 +144,21 @@ class Responder:
         reason = self.reject(report) if self.reject else None
         with self.lock:
             self.deliveries.append(report.report_id)
+            self.delivered_at.append(time.monotonic())
+            self.raw[report.report_id] = json.loads(msg.payload)
+            nth = self.deliveries.count(report.report_id)
+            retry_after_s = self.rate_limit(report, nth) if self.rate_limit else None
+            if retry_after_s is not None:
+                receipt = Receipt(
+                    report.device_id,
+                    ReceiptStatus.REJECTED,
+                    utc_now(),
+                    report.report_id,
+                    (Problem("device_id", RATE_LIMITED, "too many reports, retry later"),),
+                    retry_after_s=retry_after_s,
+                )
+                client.publish(topics.device_receipts(report.device_id), receipt.to_json(), qos=1)
+                return
             if reason:
                 status = ReceiptStatus.REJECTED
                 problems: tuple[Problem, ...] = (Problem("free_text", "policy", reason),)
