@@ -143,7 +143,10 @@ async def test_position_from_gps_with_accuracy_and_the_optional_contact(kivy_app
     statement = details.ids.contact_statement.text
     assert statement.startswith("谁能看到您的联系方式：只有警方，记录在本举报的案卷中。")
     assert "绝不会被公开" in statement
-    assert details.ids.contact_statement.height > 20  # visible, not collapsed
+    shown = details.ids.contact_statement
+    _, bottom = shown.to_window(shown.x, shown.y)
+    assert shown.height > 20  # visible, not collapsed, and in view without scrolling:
+    assert details.ids.send_button.top < bottom and bottom + shown.height < details.height
     await tap(app, details.ids.contact)  # focus the field, then type
     assert details.ids.contact.focus
     details.ids.contact.insert_text(CONTACT)
