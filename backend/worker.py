@@ -244,7 +244,7 @@ class Worker:
                         ),
                     )
                     alert_ids: list[str] = []
-                    if result.report is not None:
+                    if result.report is not None and not result.report.test:
                         self.memory.refresh(session)
                         alert_ids = handle_accepted_report(
                             session, result.report, self.memory, self.config, now

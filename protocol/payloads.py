@@ -393,6 +393,9 @@ class SightingReport:
     has_photo: bool = False
     contact: str | None = None  # phone reporters only, optional; never published
     app_version: str | None = None
+    # An operator's end-to-end check: stored and answered like any report, but never
+    # matched, clustered or alerted on (nobody is paged for a test).
+    test: bool = False
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -420,6 +423,8 @@ class SightingReport:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.test:
+            out["test"] = True
         return out
 
     def to_json(self) -> bytes:
@@ -521,6 +526,7 @@ def _read_report(
     has_photo = r.boolean("has_photo", required=False)
     contact = r.string("contact", required=False, max_len=MAX_CONTACT_CHARS)
     app_version = r.string("app_version", required=False)
+    test = r.boolean("test", required=False)
     r.finish()
     if problems:
         return None
@@ -538,6 +544,7 @@ def _read_report(
         has_photo=has_photo,
         contact=contact,
         app_version=app_version,
+        test=test,
     )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime
@@ -39,6 +39,7 @@ class Report(Base):
     # The reporter's optional contact: stored for the police, never put in any outward message.
     contact: Mapped[str | None] = mapped_column(String(100))
     app_version: Mapped[str | None] = mapped_column(String(64))
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DeadLetter(Base):

@@ -169,6 +169,7 @@ def _insert_report(session: Session, report: SightingReport, now: datetime) -> b
         "has_photo": report.has_photo,
         "contact": report.contact,
         "app_version": report.app_version,
+        "is_test": report.test,
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -501,6 +501,7 @@ class SightingApp(App):
             station_id=self.settings.station_id,
             free_text=TEST_REPORT_TEXT,
             app_version=self.settings.app_version,
+            test=True,  # stored and receipted, never matched or alerted on
         )
         self.link.submit(report)
         return report

@@ -400,3 +400,34 @@ def test_two_workers_at_once_make_one_incident(broker, postgis_url, sessions, wo
     assert processed_by == len(devices)
     assert len(incidents) == 1
     assert sorted(incidents[0].device_ids) == sorted(devices)
+
+
+def test_operator_test_report_is_receipted_but_never_alerts(broker, postgis_url, sessions, world):
+    watcher = TestClient(broker.port, "watcher")
+    watcher.subscribe("sr/v1/volunteers/+/alerts")
+    watcher.subscribe("sr/v1/stations/+/alerts")
+    watcher.subscribe("sr/v1/devices/kiosk-SH-013/receipts")
+    worker = start_worker(broker, postgis_url, client_id="worker-test-report")
+    try:
+        share_positions(broker.port, datetime.now(UTC))
+        time.sleep(0.3)
+        reporter = TestClient(broker.port, "operator")
+        test_report = report_dict("kiosk-SH-013", test=True, what_seen="other")
+        real = report_dict("kiosk-SH-013")
+        reporter.publish("sr/v1/devices/kiosk-SH-013/reports", json.dumps(test_report).encode())
+        got = watcher.wait_for(lambda ms: any(m.topic.endswith("/receipts") for m in ms))
+        time.sleep(1.0)  # any alert for the test would have arrived by now
+        alerts_after_test = [m for m in watcher.received if m.topic.endswith("/alerts")]
+        reporter.publish("sr/v1/devices/kiosk-SH-013/reports", json.dumps(real).encode())
+        watcher.wait_for(lambda ms: any(m.topic.endswith("/alerts") for m in ms))
+        reporter.close()
+    finally:
+        worker.terminate()
+        watcher.close()
+    receipt = Receipt.from_json(next(m for m in got if m.topic.endswith("/receipts")).payload)
+    assert receipt.status is ReceiptStatus.ACCEPTED
+    assert alerts_after_test == []  # nobody is paged for a test
+    with sessions() as session:
+        stored = session.get(Report, test_report["report_id"])
+        assert stored is not None and stored.is_test
+        assert session.execute(select(func.count()).select_from(Incident)).scalar_one() == 1

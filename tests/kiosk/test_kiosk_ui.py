@@ -41,9 +41,8 @@ def kiosk_rejecting_tests(request):
 
     responder = Responder(
         broker.port,
-        reject=lambda r: (
-            "test reports are not stored here" if (r.free_text or "").startswith("[TEST]") else None
-        ),
+        # keyed on the protocol's test flag: the operator's test report must carry it
+        reject=lambda r: "test reports are not stored here" if r.test else None,
     )
     request.addfinalizer(responder.close)
     tmp = request.getfixturevalue("tmp_path")
