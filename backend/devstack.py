@@ -85,8 +85,9 @@ def backend_password(var: Path) -> str:
     return path.read_text().strip()
 
 
-def coordinator_token(var: Path) -> str:
-    path = var / "coordinator.token"
+def role_token(var: Path, role: str) -> str:
+    """A bearer token per HTTP role, generated once and kept in var/<role>.token."""
+    path = var / f"{role}.token"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(18))
         path.chmod(0o600)
@@ -279,7 +280,9 @@ def main() -> None:
         SR_MQTT_PORT=str(cfg.mqtt_port),
         SR_MQTT_USERNAME="backend",
         SR_MQTT_PASSWORD=users["backend"],
-        SR_COORDINATOR_TOKEN=coordinator_token(cfg.var),
+        SR_COORDINATOR_TOKEN=role_token(cfg.var, "coordinator"),
+        SR_OPERATOR_TOKEN=role_token(cfg.var, "operator"),
+        SR_POLICE_TOKEN=role_token(cfg.var, "police"),
         PYTHONUNBUFFERED="1",
     )
     procs: list[subprocess.Popen[bytes]] = []
@@ -377,7 +380,10 @@ Sighting-report stack is up (Ctrl-C stops it).
   database      {cfg.database_url}
   logs          {cfg.var / "logs"}
 
-Coordinator API token (Authorization: Bearer ...): {coordinator_token(cfg.var)}
+HTTP tokens (Authorization: Bearer ...), also in {cfg.var}/<role>.token:
+  coordinator   {role_token(cfg.var, "coordinator")}
+  operator      {role_token(cfg.var, "operator")}
+  police        {role_token(cfg.var, "police")}
 Demo case demo-1 at 人民广场: kiosks within 2 km show its notice; alerts go to vol-1..3.
 
 Demo credentials (username = device id):

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     tick_s: float = 0.5
     # Bearer token for the coordinator endpoints; unset = those endpoints are disabled.
     coordinator_token: str | None = None
+    operator_token: str | None = None
+    police_token: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 

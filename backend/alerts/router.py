@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Response
 
 from backend.alerts.cap import CapHeader, MsgType, station_alert_to_cap, to_xml
 from backend.alerts.models import AlertRow
+from backend.auth import PoliceDep
 from backend.cases.models import Case
 from backend.cases.router import CAP_SENDER
 from backend.deps import SessionDep
@@ -16,7 +17,7 @@ DEFAULT_RELAY = "volunteer relay (see case)"
 
 
 @router.get("/{alert_id}/cap", response_class=Response)
-def station_alert_cap(alert_id: str, session: SessionDep) -> Response:
+def station_alert_cap(alert_id: str, session: SessionDep, _: PoliceDep) -> Response:
     """The current revision of a police station's alert as CAP 1.2 (restricted scope).
     Revision 1 is an ``Alert``; later revisions are ``Update``s referencing the first."""
     row = session.get(AlertRow, alert_id)

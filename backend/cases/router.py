@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import secrets
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Response
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
@@ -19,6 +17,7 @@ from backend.alerts.cap import (
     case_notice_to_cap,
     to_xml,
 )
+from backend.auth import CaseReaderDep, CoordinatorDep
 from backend.cases.models import Case, CaseAreaPart
 from backend.cases.notices import notice_for
 from backend.cases.schemas import CaseIn, CaseOut, StatusIn
@@ -32,25 +31,11 @@ from backend.cases.service import (
 )
 from backend.deps import SessionDep
 from backend.devices.stations import load_metro
-from backend.settings import get_settings
 from geo import GeoError
 from protocol.payloads import utc_now
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 CAP_SENDER = "sighting-report@volunteers.example"
-
-
-def require_coordinator(authorization: Annotated[str | None, Header()] = None) -> None:
-    """Only coordinators create or end cases (fake notices are a known abuse)."""
-    token = get_settings().coordinator_token
-    if not token:
-        raise HTTPException(503, "coordinator API disabled: set SR_COORDINATOR_TOKEN")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not secrets.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(401, "a coordinator token is required: Authorization: Bearer <token>")
-
-
-CoordinatorDep = Annotated[None, Depends(require_coordinator)]
 
 
 def _out(case: Case) -> CaseOut:
@@ -105,7 +90,7 @@ def create_case(body: CaseIn, session: SessionDep, _: CoordinatorDep) -> CaseOut
 
 
 @router.get("/{case_id}")
-def get_case(case_id: str, session: SessionDep) -> CaseOut:
+def get_case(case_id: str, session: SessionDep, _: CaseReaderDep) -> CaseOut:
     case = session.get(Case, case_id)
     if case is None:
         raise HTTPException(404, f"no case {case_id!r}")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from backend.auth import OperatorDep
 from backend.deps import SessionDep
 from backend.devices.models import Device
 
@@ -28,6 +29,7 @@ class DeviceOut(BaseModel):
 @router.get("")
 def list_devices(
     session: SessionDep,
+    _: OperatorDep,
     state: str | None = Query(None, pattern="^(online|offline)$"),
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[DeviceOut]:

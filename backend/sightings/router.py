@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
 
+from backend.auth import OperatorDep, ReportReaderDep
 from backend.deps import SessionDep
 from backend.sightings.models import DeadLetter, Report
 from backend.sightings.schemas import Counts, DeadLetterOut, ReportOut
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/api", tags=["sightings"])
 
 
 @router.get("/counts")
-def counts(session: SessionDep) -> Counts:
+def counts(session: SessionDep, _: ReportReaderDep) -> Counts:
     return Counts(
         reports=session.execute(select(func.count()).select_from(Report)).scalar_one(),
         dead_letters=session.execute(select(func.count()).select_from(DeadLetter)).scalar_one(),
@@ -21,7 +22,9 @@ def counts(session: SessionDep) -> Counts:
 
 
 @router.get("/reports")
-def recent_reports(session: SessionDep, limit: int = Query(50, ge=1, le=500)) -> list[ReportOut]:
+def recent_reports(
+    session: SessionDep, _: ReportReaderDep, limit: int = Query(50, ge=1, le=500)
+) -> list[ReportOut]:
     rows = session.execute(
         select(Report).order_by(Report.received_at.desc()).limit(limit)
     ).scalars()
@@ -29,7 +32,7 @@ def recent_reports(session: SessionDep, limit: int = Query(50, ge=1, le=500)) ->
 
 
 @router.get("/reports/{report_id}")
-def one_report(report_id: str, session: SessionDep) -> ReportOut:
+def one_report(report_id: str, session: SessionDep, _: ReportReaderDep) -> ReportOut:
     row = session.get(Report, report_id.lower())
     if row is None:
         raise HTTPException(404, detail=f"no report with id {report_id!r}")
@@ -37,7 +40,9 @@ def one_report(report_id: str, session: SessionDep) -> ReportOut:
 
 
 @router.get("/dead-letters")
-def dead_letters(session: SessionDep, limit: int = Query(50, ge=1, le=500)) -> list[DeadLetterOut]:
+def dead_letters(
+    session: SessionDep, _: OperatorDep, limit: int = Query(50, ge=1, le=500)
+) -> list[DeadLetterOut]:
     rows = session.execute(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)).scalars()
     return [
         DeadLetterOut(

@@ -273,12 +273,18 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
 
         # The coordinator marks the child found: the notice disappears, CAP says Cancel.
         monkeypatch.setenv("SR_COORDINATOR_TOKEN", "test-token")
+        monkeypatch.setenv("SR_POLICE_TOKEN", "police-token")
         get_settings.cache_clear()
+        police = {"Authorization": "Bearer police-token"}
         with HttpClient(create_app(postgis_url)) as http:
             cap_open = http.get("/api/cases/case-42/cap")
             assert cap_open.status_code == 200
             refused = http.post("/api/cases/case-42/status", json={"status": "found"})
             assert refused.status_code == 401
+            not_police = http.post(
+                "/api/cases/case-42/status", json={"status": "found"}, headers=police
+            )
+            assert not_police.status_code == 403  # only coordinators end cases
             done = http.post(
                 "/api/cases/case-42/status",
                 json={"status": "found"},
@@ -288,10 +294,12 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
             assert "family_contact" not in done.json()
             cap_cancel = http.get("/api/cases/case-42/cap")
             station_caps = [
-                http.get(f"/api/alerts/{a.alert_id}/cap") for a in (sightings[0], level2[0])
+                http.get(f"/api/alerts/{a.alert_id}/cap", headers=police)
+                for a in (sightings[0], level2[0])
             ]
+            assert http.get(f"/api/alerts/{sightings[0].alert_id}/cap").status_code == 401
             assert (
-                http.get(f"/api/alerts/{near.alert_id}/cap").status_code == 404
+                http.get(f"/api/alerts/{near.alert_id}/cap", headers=police).status_code == 404
             )  # volunteers' are not CAP
         get_settings.cache_clear()
         watcher.wait_for(

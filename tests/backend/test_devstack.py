@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -37,7 +38,7 @@ def devstack(tmp_path, request):
         assert proc.poll() is None, out.read_text()
         assert time.monotonic() < deadline, out.read_text()
         time.sleep(0.1)
-    yield proc, out.read_text(), mqtt_port, http_port
+    yield proc, out.read_text(), mqtt_port, http_port, tmp_path / "var"
     if proc.poll() is None:  # as a person would: Ctrl-C, which stops the children too
         proc.send_signal(signal.SIGINT)
         try:
@@ -54,7 +55,7 @@ def banner_commands(banner: str) -> list[str]:
 def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
     """With Mosquitto, and with the pip-installed embedded broker used where Mosquitto is
     missing (no ACLs there: the ACL test below is Mosquitto's)."""
-    proc, banner, mqtt_port, http_port = devstack
+    proc, banner, mqtt_port, http_port, devstack_var = devstack
     sub_cmd, good_cmd, bad_cmd = banner_commands(banner)
     readme = (REPO / "README.md").read_text()
     for cmd in (sub_cmd, good_cmd, bad_cmd):  # the README shows exactly these commands
@@ -75,13 +76,28 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
     assert elapsed < 2.0
     assert {p["code"] for p in receipts[1]["problems"]} >= {"format", "range", "missing"}
 
-    def get(path: str):
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}{path}", timeout=5) as resp:
+    def get(path: str, role: str | None = "operator"):
+        request = urllib.request.Request(f"http://127.0.0.1:{http_port}{path}")
+        if role is not None:
+            token = (devstack_var / f"{role}.token").read_text().strip()
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return json.loads(resp.read())
 
     assert get("/api/counts") == {"reports": 1, "dead_letters": 1}
     assert get(f"/api/reports/{receipts[0]['report_id']}")["device_id"] == "kiosk-SH-013"
     assert "contact" not in get("/api/reports")[0]
+    assert get("/api/reports", role="police")[0]["report_id"] == receipts[0]["report_id"]
+    # reading needs a role, and roles see only what is theirs
+    for path, role, status in (
+        ("/api/reports", None, 401),
+        ("/api/dead-letters", "police", 403),
+        ("/api/devices", "police", 403),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(path, role=role)
+        assert err.value.code == status, path
+    assert get("/health", role=None) == {"status": "ok"}
 
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
     pids = [int(p) for p in children.stdout.split()]
@@ -95,7 +111,7 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
 def test_acl_keeps_devices_in_their_own_topics(devstack) -> None:
     from tests.support.mqtt_client import TestClient
 
-    _proc, _banner, mqtt_port, _ = devstack
+    _proc, _banner, mqtt_port, _, _var = devstack
     kiosk = TestClient(mqtt_port, "kiosk-SH-013", "kiosk-SH-013", "kiosk-demo")
     other = TestClient(mqtt_port, "kiosk-SH-001", "kiosk-SH-001", "kiosk-demo")
     try:
