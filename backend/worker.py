@@ -43,9 +43,7 @@ from backend.alerts.service import (
 )
 from backend.cases.notices import refresh_notice_boards
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.devices.models import Device
-from backend.devices.ratelimit import DeviceKind, DeviceRateLimiter
-from backend.devices.service import record_status
+from backend.devices.service import check_rate, record_status
 from backend.memory import Memory, Position
 from backend.mqtt import connect_properties, make_client
 from backend.settings import Settings, get_settings
@@ -109,7 +107,6 @@ class Worker:
         self.clock = clock
         self.config = alerting_config(settings)
         self.memory = Memory()
-        self.limiter = DeviceRateLimiter()
         self.subscriptions = [
             (shared(settings.share_group, ALL_DEVICE_REPORTS), 1),
             (shared(settings.share_group, ALL_VOLUNTEER_RESPONSES), 1),
@@ -222,12 +219,6 @@ class Worker:
         if alert_ids:
             self.publish_alerts(alert_ids)
 
-    def _device_kind(self, session: Session, device_id: str) -> DeviceKind:
-        kind = session.execute(
-            select(Device.kind).where(Device.device_id == device_id)
-        ).scalar_one_or_none()
-        return DeviceKind.KIOSK if kind == "kiosk" else DeviceKind.PHONE
-
     def process(self, topic: str, payload: bytes) -> tuple[IngestResult, list[str]] | None:
         """Store one report and route its alerts; None only when the database is unreachable."""
         for attempt in range(1, MAX_DB_ATTEMPTS + 1):
@@ -239,9 +230,7 @@ class Worker:
                         topic,
                         payload,
                         now,
-                        rate_check=lambda device: self.limiter.check(
-                            device, self._device_kind(session, device), time.monotonic()
-                        ),
+                        rate_check=lambda device: check_rate(session, device, time.time()),
                     )
                     alert_ids: list[str] = []
                     if result.report is not None and not result.report.test:

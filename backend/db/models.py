@@ -12,7 +12,7 @@ from backend.alerts.models import (
 )
 from backend.cases.models import Case, CaseAreaPart
 from backend.db.base import Base
-from backend.devices.models import Device
+from backend.devices.models import Device, DeviceRateState
 from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
@@ -26,6 +26,7 @@ __all__ = [
     "CaseMatchRow",
     "DeadLetter",
     "Device",
+    "DeviceRateState",
     "EscalationTimer",
     "Incident",
     "IncidentReport",

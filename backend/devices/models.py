@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import Integer, String
+from sqlalchemy import Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime
@@ -29,3 +29,13 @@ class Device(Base):
     state_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outbox_depth: Mapped[int | None] = mapped_column(Integer)
     app_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class DeviceRateState(Base):
+    """GCRA state of a device's report rate, shared by every worker (one row, locked for
+    the length of the ingest transaction)."""
+
+    __tablename__ = "device_rate_state"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tat_s: Mapped[float] = mapped_column(Float)  # theoretical arrival time, epoch seconds

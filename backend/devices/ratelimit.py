@@ -51,6 +51,7 @@ __all__ = [
     "RoundDecision",
     "SpotIncident",
     "distinct_devices",
+    "gcra_step",
     "may_start_volunteer_round",
 ]
 
@@ -108,8 +109,31 @@ class RateDecision:
     problem_code: str | None = None  # protocol code for the receipt: RATE_LIMITED or None
 
 
+def gcra_step(tat: float | None, now: float, limit: RateLimit) -> tuple[RateDecision, float | None]:
+    """One GCRA decision: the device's theoretical arrival time before (None: fresh) and
+    ``now`` in, the decision and the new arrival time out (None: unchanged, refused).
+
+    Pure, so the same rule runs in memory (:class:`DeviceRateLimiter`) and against a row
+    shared by every worker (``backend.devices.service.check_rate``).
+    """
+    if not math.isfinite(now):
+        raise RateLimitError(f"now={now!r} must be finite seconds")
+    current = max(tat if tat is not None else now, now)
+    earliest = current - limit.tolerance_s
+    if now < earliest:
+        refused = RateDecision(
+            allowed=False, retry_after_s=earliest - now, remaining=0, problem_code=RATE_LIMITED
+        )
+        return refused, None
+    current += limit.interval_s
+    headroom = now + limit.tolerance_s - current
+    remaining = math.floor(headroom / limit.interval_s) + 1 if headroom >= 0.0 else 0
+    return RateDecision(allowed=True, retry_after_s=0.0, remaining=remaining), current
+
+
 class DeviceRateLimiter:
-    """Per-device GCRA limiter; one per worker process (limits are per worker, see README).
+    """Per-device GCRA limiter in memory, for one process. The backend keeps the state in
+    the database instead (``backend.devices.service.check_rate``), shared by all workers.
 
     Not thread-safe: call it from the one thread that handles reports.
     """
@@ -146,25 +170,15 @@ class DeviceRateLimiter:
             raise RateLimitError(f"now={now!r} must be finite monotonic seconds")
         limit = self.limit_for(kind)
         self._evict_idle(now)
-        tat = max(self._tat.get(device_id, now), now)
-        earliest = tat - limit.tolerance_s
-        if now < earliest:
+        decision, tat = gcra_step(self._tat.get(device_id), now, limit)
+        if tat is not None:
+            self._tat[device_id] = tat
+        if device_id in self._tat:
             self._tat.move_to_end(device_id)
-            return RateDecision(
-                allowed=False,
-                retry_after_s=earliest - now,
-                remaining=0,
-                problem_code=RATE_LIMITED,
-            )
-        tat += limit.interval_s
-        self._tat[device_id] = tat
-        self._tat.move_to_end(device_id)
         while len(self._tat) > self._max_devices:
             # Forgetting a device forgives it; only a flood of distinct ids gets here.
             self._tat.popitem(last=False)
-        headroom = now + limit.tolerance_s - tat
-        remaining = math.floor(headroom / limit.interval_s) + 1 if headroom >= 0.0 else 0
-        return RateDecision(allowed=True, retry_after_s=0.0, remaining=remaining)
+        return decision
 
     def _evict_idle(self, now: float) -> None:
         """Drop devices whose allowance is full again, from the least recently seen on.

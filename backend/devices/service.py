@@ -2,10 +2,52 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from backend.devices.models import Device
+from backend.devices.models import Device, DeviceRateState
+from backend.devices.ratelimit import (
+    DEFAULT_LIMITS,
+    DeviceKind,
+    RateDecision,
+    RateLimit,
+    gcra_step,
+)
 from protocol import DeviceStatus
+
+
+def device_kind(session: Session, device_id: str) -> DeviceKind:
+    """Provisioned kiosks get kiosk limits; anything else is treated as a phone."""
+    kind = session.execute(
+        select(Device.kind).where(Device.device_id == device_id)
+    ).scalar_one_or_none()
+    return DeviceKind.KIOSK if kind == "kiosk" else DeviceKind.PHONE
+
+
+def check_rate(
+    session: Session,
+    device_id: str,
+    now_s: float,
+    limits: dict[DeviceKind, RateLimit] | None = None,
+) -> RateDecision:
+    """Count one report of `device_id` against its limit, with the state in the database,
+    so N workers enforce one limit, not N. The row stays locked (PostgreSQL) until the
+    caller's transaction ends."""
+    limit = (limits or dict(DEFAULT_LIMITS))[device_kind(session, device_id)]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(DeviceRateState)
+        .values(device_id=device_id, tat_s=now_s)
+        .on_conflict_do_nothing(index_elements=["device_id"])
+    )
+    row = session.execute(
+        select(DeviceRateState).where(DeviceRateState.device_id == device_id).with_for_update()
+    ).scalar_one()
+    decision, tat = gcra_step(row.tat_s, now_s, limit)
+    if tat is not None:
+        row.tat_s = tat
+    return decision
 
 
 def record_status(session: Session, device_id: str, status: DeviceStatus) -> bool:

@@ -325,13 +325,18 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
         watcher.close()
 
 
+@pytest.mark.parametrize("n_workers", [1, 2])
 def test_flood_from_two_devices_is_rate_limited_and_makes_one_alert_round(
-    broker, postgis_url, sessions, world
+    broker, postgis_url, sessions, world, n_workers
 ):
+    """The limit is the device's, not each worker's: two workers sharing the flood through
+    the shared subscription accept no more than one does."""
     watcher = TestClient(broker.port, "watcher")
     watcher.subscribe("sr/v1/volunteers/+/alerts")
     watcher.subscribe("sr/v1/devices/+/receipts")
-    worker = start_worker(broker, postgis_url, client_id="worker-flood")
+    workers = [
+        start_worker(broker, postgis_url, client_id=f"worker-flood-{i}") for i in range(n_workers)
+    ]
     try:
         now = datetime.now(UTC)
         share_positions(broker.port, now)
@@ -351,7 +356,8 @@ def test_flood_from_two_devices_is_rate_limited_and_makes_one_alert_round(
         flooder.close()
         time.sleep(1.0)
     finally:
-        worker.terminate()
+        for worker in workers:
+            worker.terminate()
         watcher.close()
     statuses = [Receipt.from_json(m.payload) for m in receipts if m.topic.endswith("/receipts")]
     rejected = [r for r in statuses if r.status is ReceiptStatus.REJECTED]
