@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import or_, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.alerts.escalation import EscalationPolicy
@@ -87,6 +87,15 @@ def alerting_config(settings: Settings) -> AlertingConfig:
         escalation=EscalationPolicy(ack_timeouts=timeouts),
         alert_ttl=timedelta(seconds=settings.alert_ttl_s),
     )
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Outcome(Generic[T]):
+    value: T | None  # None: the message was dead-lettered as internal
+    now: datetime
 
 
 @dataclass
@@ -219,40 +228,55 @@ class Worker:
         if alert_ids:
             self.publish_alerts(alert_ids)
 
-    def process(self, topic: str, payload: bytes) -> tuple[IngestResult, list[str]] | None:
-        """Store one report and route its alerts; None only when the database is unreachable."""
+    def _in_transaction(
+        self, topic: str, payload: bytes, work: Callable[[Session, datetime], T]
+    ) -> _Outcome[T] | None:
+        """Run `work` in one transaction, the same way for every durable message.
+
+        Connection trouble: wait and try again. Any other failure: the database works, so
+        the input made us fail; it is dead-lettered whole, answered, and never retried
+        forever. None only when the database stays unreachable (leave the message
+        unacknowledged).
+        """
         for attempt in range(1, MAX_DB_ATTEMPTS + 1):
             now = self.clock()
             try:
                 with self.sessions.begin() as session:
-                    result = ingest_report(
-                        session,
-                        topic,
-                        payload,
-                        now,
-                        rate_check=lambda device: check_rate(session, device, time.time()),
-                    )
-                    alert_ids: list[str] = []
-                    if result.report is not None and not result.report.test:
-                        self.memory.refresh(session)
-                        alert_ids = handle_accepted_report(
-                            session, result.report, self.memory, self.config, now
-                        )
-                    return result, alert_ids
-            except OperationalError as exc:  # connection trouble: wait and try again
+                    return _Outcome(work(session, now), now)
+            except OperationalError as exc:
                 log.warning("database unavailable on attempt %d for %s: %s", attempt, topic, exc)
-            except SQLAlchemyError as exc:
-                log.warning("database error for %s: %s", topic, exc)
-                if self._dead_letter_internal(topic, payload, now):
-                    # The database works, so the input made us fail: it is kept, answered,
-                    # and never retried forever.
-                    return IngestResult(self._internal_receipt(topic, now), None), []
             except Exception:  # a bug must not kill the worker or lose the message
-                log.exception("unexpected error while ingesting %s", topic)
+                log.exception("could not process the message on %s", topic)
                 if self._dead_letter_internal(topic, payload, now):
-                    return IngestResult(self._internal_receipt(topic, now), None), []
+                    return _Outcome(None, now)
             time.sleep(min(0.2 * 2**attempt, 3.0))
         return None
+
+    def process(self, topic: str, payload: bytes) -> tuple[IngestResult, list[str]] | None:
+        """Store one report and route its alerts; None only when the database is unreachable."""
+
+        def work(session: Session, now: datetime) -> tuple[IngestResult, list[str]]:
+            result = ingest_report(
+                session,
+                topic,
+                payload,
+                now,
+                rate_check=lambda device: check_rate(session, device, time.time()),
+            )
+            alert_ids: list[str] = []
+            if result.report is not None and not result.report.test:
+                self.memory.refresh(session)
+                alert_ids = handle_accepted_report(
+                    session, result.report, self.memory, self.config, now
+                )
+            return result, alert_ids
+
+        outcome = self._in_transaction(topic, payload, work)
+        if outcome is None:
+            return None
+        if outcome.value is None:  # dead-lettered as internal
+            return IngestResult(self._internal_receipt(topic, outcome.now), None), []
+        return outcome.value
 
     def _dead_letter_internal(self, topic: str, payload: bytes, now: datetime) -> bool:
         try:
@@ -319,18 +343,10 @@ class Worker:
 
     def _handle_photo(self, topic: str, payload: bytes) -> bool:
         """Store or dead-letter a photo; False only when the database cannot be reached."""
-        for attempt in range(1, MAX_DB_ATTEMPTS + 1):
-            try:
-                with self.sessions.begin() as session:
-                    ingest_photo(session, topic, payload, self.clock())
-                return True
-            except OperationalError as exc:
-                log.warning("database unavailable on attempt %d for %s: %s", attempt, topic, exc)
-            except Exception:
-                log.exception("could not store the photo on %s", topic)
-                return self._dead_letter_internal(topic, payload, self.clock())
-            time.sleep(min(0.2 * 2**attempt, 3.0))
-        return False
+        outcome = self._in_transaction(
+            topic, payload, lambda session, now: ingest_photo(session, topic, payload, now)
+        )
+        return outcome is not None
 
     def _handle_status(self, topic: str, payload: bytes) -> None:
         """Birth message / last will of a kiosk or phone: what operators see as online."""
