@@ -9,6 +9,7 @@ what they need, asks them, and writes down the answers.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,8 +46,19 @@ from backend.devices.ratelimit import (
     may_start_volunteer_round,
 )
 from backend.memory import Memory
+from backend.sightings.models import Report
 from geo import Sighting, assign_incident, travel_direction
-from protocol import Alert, AlertKind, ChildDescription, ResponseKind, SightingReport, WhatSeen
+from protocol import (
+    AgeBand,
+    Alert,
+    AlertKind,
+    ChildDescription,
+    Colour,
+    ResponseKind,
+    Sex,
+    SightingReport,
+    WhatSeen,
+)
 from protocol.topics import station_alerts, volunteer_alerts
 
 log = logging.getLogger(__name__)
@@ -77,8 +89,6 @@ def _lock_incidents(session: Session) -> None:
 
 
 def _deg_box(lat: float, metres: float) -> tuple[float, float]:
-    import math
-
     dlat = metres / 111_000.0
     dlon = metres / (111_000.0 * max(0.05, math.cos(math.radians(lat))))
     return dlon, dlat
@@ -568,8 +578,6 @@ def _escalate(
 
 
 def _incident_child(session: Session, incident: Incident) -> ChildDescription:
-    from backend.sightings.models import Report
-
     latest = session.execute(
         select(Report)
         .join(IncidentReport, IncidentReport.report_id == Report.report_id)
@@ -579,8 +587,6 @@ def _incident_child(session: Session, incident: Incident) -> ChildDescription:
     ).scalar_one_or_none()
     if latest is None:
         return ChildDescription()
-    from protocol import AgeBand, Colour, Sex
-
     return ChildDescription(
         AgeBand(latest.age_band), Sex(latest.sex), tuple(Colour(c) for c in latest.clothing_colours)
     )

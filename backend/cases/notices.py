@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,8 +34,6 @@ class KioskPosition:
 
 
 def kiosk_positions(session: Session) -> list[KioskPosition]:
-    from geoalchemy2.shape import to_shape
-
     out = []
     for device in session.execute(
         select(Device).where(Device.kind == "kiosk", Device.location.is_not(None))

@@ -6,8 +6,10 @@ import math
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Response
+from geoalchemy2.shape import to_shape
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
 
 from backend.alerts.cap import (
     CapCircle,
@@ -113,8 +115,6 @@ def notice_header(case: Case) -> CapHeader:
 
 
 def _cap_areas(case: Case, parts: list[CaseAreaPart], at: datetime) -> list[CapCircle | CapPolygon]:
-    from geoalchemy2.shape import to_shape
-
     areas: list[CapCircle | CapPolygon] = []
     if case.radius_schedule:
         elapsed = max(0.0, (at - case.last_seen_at).total_seconds())
@@ -134,8 +134,6 @@ def _cap_areas(case: Case, parts: list[CaseAreaPart], at: datetime) -> list[CapC
 def case_cap(case_id: str, session: SessionDep) -> Response:
     """The case's public notice as CAP 1.2: ``Alert`` while open, ``Cancel`` (referencing
     the notice) once the case has ended."""
-    from sqlalchemy import select
-
     case = session.get(Case, case_id)
     if case is None:
         raise HTTPException(404, f"no case {case_id!r}")

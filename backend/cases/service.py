@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from geoalchemy2 import WKBElement
 from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -180,8 +181,6 @@ def schedule_from_json(steps: list[list[float | None]]) -> RadiusSchedule:
 
 
 def from_shape_point(lon: float, lat: float) -> WKBElement:
-    from shapely.geometry import Point
-
     return from_shape(Point(lon, lat), srid=4326)
 
 
