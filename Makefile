@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test deps venv lint typecheck importcheck bench-geo bench kiosk phone volunteer clean
 
 run: deps venv ## start broker + backend (SQLite/SpatiaLite) with demo data
-	$(PY) -m backend.devstack
+	$(PY) -m devstack
 
 test: deps venv lint typecheck importcheck ## the whole suite against a real broker and real PostGIS
 	SDL_VIDEODRIVER=offscreen KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 $(PY) -m pytest -q $(PYTEST_ARGS)

@@ -22,13 +22,13 @@ from backend.api import create_app
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.devices.seed import seed_demo_devices
 from backend.devices.stations import load_metro
 from backend.settings import get_settings
 from backend.sightings.models import DeadLetter, Report
 from backend.stations.models import PoliceStation
 from backend.stations.service import replace_police_stations
 from backend.volunteers.service import register_volunteer
+from devstack.seed import seed_demo_devices
 from protocol import (
     AgeBand,
     Alert,

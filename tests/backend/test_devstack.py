@@ -31,7 +31,7 @@ def devstack(tmp_path, request):
     out = tmp_path / "devstack.out"
     with open(out, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.devstack"], cwd=REPO, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "devstack"], cwd=REPO, env=env, stdout=log, stderr=log
         )
     deadline = time.monotonic() + 60
     while "Ctrl-C stops it" not in out.read_text(errors="replace"):

@@ -149,8 +149,8 @@ def test_birth_message_and_last_will_show_whether_a_kiosk_is_online(broker, post
     from paho.mqtt.enums import CallbackAPIVersion
 
     from backend.devices.models import Device
-    from backend.devices.seed import seed_demo_devices
     from backend.devices.stations import load_metro
+    from devstack.seed import seed_demo_devices
     from protocol import DeviceState, DeviceStatus
 
     now = datetime.now(UTC)

@@ -1,0 +1,5 @@
+"""``python -m devstack``: see devstack.supervisor."""
+
+from devstack.supervisor import main
+
+main()
