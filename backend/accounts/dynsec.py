@@ -69,14 +69,15 @@ def hash_password(
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
     return PasswordHash(
-        base64.b64encode(digest).decode("ascii"), base64.b64encode(salt).decode("ascii"),
+        base64.b64encode(digest).decode("ascii"),
+        base64.b64encode(salt).decode("ascii"),
         iterations,
     )
 
 
-def client_entry(account: Account, rolename: str, iterations: int = DEFAULT_ITERATIONS) -> dict[
-    str, Any
-]:
+def client_entry(
+    account: Account, rolename: str, iterations: int = DEFAULT_ITERATIONS
+) -> dict[str, Any]:
     hashed = hash_password(account.password, iterations=iterations)
     return {
         "username": account.username,

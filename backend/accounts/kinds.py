@@ -91,9 +91,11 @@ def _send(*names: str) -> list[Grant]:
 
 def _read_literal(*names: str) -> list[Grant]:
     """Subscribe to exactly these topics and receive what is published on them."""
-    return [g for n in names for g in (
-        Grant(AclType.SUBSCRIBE_LITERAL, n), Grant(AclType.PUBLISH_RECEIVE, n)
-    )]
+    return [
+        g
+        for n in names
+        for g in (Grant(AclType.SUBSCRIBE_LITERAL, n), Grant(AclType.PUBLISH_RECEIVE, n))
+    ]
 
 
 def device_grants(device_id: str) -> tuple[Grant, ...]:

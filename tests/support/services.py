@@ -15,9 +15,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from backend.accounts import Account, ensure_accounts, listener_lines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,18 +56,30 @@ def _chown_to(path: Path, user: str) -> None:
 class Mosquitto:
     """A Mosquitto on a free port. ``stop()``/``start()`` keep the port and the config, so a
     test can take the broker away and bring it back (persistence is off: a restart is a
-    broker that lost its memory, the harshest case for clients)."""
+    broker that lost its memory, the harshest case for clients).
+
+    Three modes: anonymous (the default); ``accounts``, the production identity model (the
+    dynamic security plugin with a file written by ``backend.accounts``, deny by default,
+    the username as client id); ``users`` + ``acl``, a password file and an ``acl_file``
+    (the old pattern ACL, which does not check subscriptions: kept only for old tests)."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
     users: dict[str, str] = field(default_factory=dict)  # name -> password; empty = anonymous
     acl: str | None = None  # ACL file text, used only with users
+    accounts: tuple[Account, ...] = ()  # dynamic security accounts; excludes users
     extra: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def conf_path(self) -> Path:
         return self.workdir / "mosquitto.conf"
+
+    @property
+    def dynsec_path(self) -> Path:
+        """The dynamic security file (accounts mode); ``ensure_accounts`` may add to it while
+        the broker is stopped."""
+        return self.workdir / "dynamic-security.json"
 
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +94,12 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
         ]
-        if self.users:
+        if self.accounts and self.users:
+            raise ValueError("give a broker either accounts or users + acl, not both")
+        if self.accounts:
+            ensure_accounts(self.dynsec_path, self.accounts)
+            lines += listener_lines(self.dynsec_path)
+        elif self.users:
             pw_file = self.workdir / "passwd"
             pw_file.write_text("")
             for name, password in self.users.items():
@@ -135,14 +154,21 @@ class Mosquitto:
 
 @contextlib.contextmanager
 def mosquitto(
-    users: dict[str, str] | None = None, acl: str | None = None, extra: str = ""
+    users: dict[str, str] | None = None,
+    acl: str | None = None,
+    extra: str = "",
+    accounts: Sequence[Account] = (),
 ) -> Iterator[Mosquitto]:
+    """A throwaway Mosquitto: anonymous, or with ``accounts`` (``backend.accounts.Account``,
+    each holding only its kind's topics, client id = username)."""
     if shutil.which("mosquitto") is None:
         raise RuntimeError(
             "mosquitto is not installed: run `make deps` (apt-get install mosquitto)"
         )
     with tempfile.TemporaryDirectory(prefix="sr-mosq-") as tmp:
-        broker = Mosquitto(workdir=Path(tmp), users=users or {}, acl=acl, extra=extra)
+        broker = Mosquitto(
+            workdir=Path(tmp), users=users or {}, acl=acl, accounts=tuple(accounts), extra=extra
+        )
         broker.start()
         try:
             yield broker
