@@ -10,14 +10,25 @@ from backend.auth import PoliceDep
 from backend.cases.models import Case
 from backend.cases.router import CAP_SENDER
 from backend.deps import SessionDep
+from backend.http_common import AUTH, INVALID, NOT_FOUND, PathId, responses
 from protocol import Alert
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 DEFAULT_RELAY = "volunteer relay (see case)"
 
 
-@router.get("/{alert_id}/cap", response_class=Response)
-def station_alert_cap(alert_id: str, session: SessionDep, _: PoliceDep) -> Response:
+@router.get(
+    "/{alert_id}/cap",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/cap+xml": {"schema": {"type": "string"}}},
+            "description": "OASIS CAP 1.2 document (restricted scope)",
+        },
+        **responses(AUTH, INVALID, NOT_FOUND),
+    },
+)
+def station_alert_cap(alert_id: PathId, session: SessionDep, _: PoliceDep) -> Response:
     """The current revision of a police station's alert as CAP 1.2 (restricted scope).
     Revision 1 is an ``Alert``; later revisions are ``Update``s referencing the first."""
     row = session.get(AlertRow, alert_id)

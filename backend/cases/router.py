@@ -33,6 +33,16 @@ from backend.cases.service import (
 )
 from backend.deps import SessionDep
 from backend.devices.stations import load_metro
+from backend.http_common import (
+    AUTH,
+    BAD_BODY,
+    CONFLICT,
+    INVALID,
+    NOT_FOUND,
+    UNAVAILABLE,
+    PathId,
+    responses,
+)
 from geo import GeoError
 from protocol.payloads import utc_now
 
@@ -44,12 +54,23 @@ def _out(case: Case) -> CaseOut:
     return CaseOut.model_validate(case, from_attributes=True)
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=responses(AUTH, BAD_BODY, INVALID, CONFLICT),
+    summary="File a case (coordinator)",
+)
 def create_case(body: CaseIn, session: SessionDep, _: CoordinatorDep) -> CaseOut:
-    try:
-        polygons: list[BaseGeometry] = [shape(g) for g in body.polygons_geojson]
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise HTTPException(422, f"polygons_geojson: not a GeoJSON geometry ({exc})") from exc
+    if session.get(Case, body.case_id) is not None:
+        raise HTTPException(409, f"case {body.case_id!r} already exists; choose another case_id")
+    polygons: list[BaseGeometry] = []
+    for i, geojson in enumerate(body.polygons_as_geojson()):
+        try:
+            polygons.append(shape(geojson))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise HTTPException(
+                422, f"body.polygons_geojson.{i}: not a valid GeoJSON geometry ({exc})"
+            ) from exc
     schedule = (
         [(math.inf if w is None else w, r) for w, r in body.radius_schedule]
         if body.radius_schedule
@@ -87,20 +108,30 @@ def create_case(body: CaseIn, session: SessionDep, _: CoordinatorDep) -> CaseOut
         session.commit()
     except (CaseError, GeoError) as exc:
         session.rollback()
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(422, f"the case was refused: {exc}") from exc
     return _out(case)
 
 
-@router.get("/{case_id}")
-def get_case(case_id: str, session: SessionDep, _: CaseReaderDep) -> CaseOut:
+@router.get(
+    "/{case_id}",
+    responses=responses(AUTH, INVALID, NOT_FOUND),
+    summary="A case, without the family contact (coordinator, police)",
+)
+def get_case(case_id: PathId, session: SessionDep, _: CaseReaderDep) -> CaseOut:
     case = session.get(Case, case_id)
     if case is None:
         raise HTTPException(404, f"no case {case_id!r}")
     return _out(case)
 
 
-@router.post("/{case_id}/status")
-def change_status(case_id: str, body: StatusIn, session: SessionDep, _: CoordinatorDep) -> CaseOut:
+@router.post(
+    "/{case_id}/status",
+    responses=responses(AUTH, BAD_BODY, INVALID, NOT_FOUND),
+    summary="Mark a case found, closed, false_report or open again (coordinator)",
+)
+def change_status(
+    case_id: PathId, body: StatusIn, session: SessionDep, _: CoordinatorDep
+) -> CaseOut:
     try:
         case = set_case_status(session, case_id, body.status, utc_now())
         session.commit()
@@ -130,8 +161,19 @@ def _cap_areas(case: Case, parts: list[CaseAreaPart], at: datetime) -> list[CapC
     return areas
 
 
-@router.get("/{case_id}/cap", response_class=Response)
-def case_cap(case_id: str, session: SessionDep) -> Response:
+@router.get(
+    "/{case_id}/cap",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/cap+xml": {"schema": {"type": "string"}}},
+            "description": "OASIS CAP 1.2 document",
+        },
+        **responses(INVALID, NOT_FOUND, UNAVAILABLE),
+    },
+    summary="The public case notice as CAP 1.2 (no token)",
+)
+def case_cap(case_id: PathId, session: SessionDep) -> Response:
     """The case's public notice as CAP 1.2: ``Alert`` while open, ``Cancel`` (referencing
     the notice) once the case has ended."""
     case = session.get(Case, case_id)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from backend.auth import OperatorDep
 from backend.deps import SessionDep
 from backend.devices.models import Device
+from backend.http_common import AUTH, INVALID, responses
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -26,7 +27,7 @@ class DeviceOut(BaseModel):
     app_version: str | None
 
 
-@router.get("")
+@router.get("", responses=responses(AUTH, INVALID))
 def list_devices(
     session: SessionDep,
     _: OperatorDep,

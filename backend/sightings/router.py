@@ -7,13 +7,14 @@ from sqlalchemy import func, select
 
 from backend.auth import OperatorDep, ReportReaderDep
 from backend.deps import SessionDep
+from backend.http_common import AUTH, INVALID, NOT_FOUND, PathId, responses
 from backend.sightings.models import DeadLetter, Report
 from backend.sightings.schemas import Counts, DeadLetterOut, ReportOut
 
 router = APIRouter(prefix="/api", tags=["sightings"])
 
 
-@router.get("/counts")
+@router.get("/counts", responses=responses(AUTH))
 def counts(session: SessionDep, _: ReportReaderDep) -> Counts:
     return Counts(
         reports=session.execute(select(func.count()).select_from(Report)).scalar_one(),
@@ -21,7 +22,7 @@ def counts(session: SessionDep, _: ReportReaderDep) -> Counts:
     )
 
 
-@router.get("/reports")
+@router.get("/reports", responses=responses(AUTH, INVALID))
 def recent_reports(
     session: SessionDep, _: ReportReaderDep, limit: int = Query(50, ge=1, le=500)
 ) -> list[ReportOut]:
@@ -31,15 +32,15 @@ def recent_reports(
     return [ReportOut.model_validate(r, from_attributes=True) for r in rows]
 
 
-@router.get("/reports/{report_id}")
-def one_report(report_id: str, session: SessionDep, _: ReportReaderDep) -> ReportOut:
+@router.get("/reports/{report_id}", responses=responses(AUTH, INVALID, NOT_FOUND))
+def one_report(report_id: PathId, session: SessionDep, _: ReportReaderDep) -> ReportOut:
     row = session.get(Report, report_id.lower())
     if row is None:
         raise HTTPException(404, detail=f"no report with id {report_id!r}")
     return ReportOut.model_validate(row, from_attributes=True)
 
 
-@router.get("/dead-letters")
+@router.get("/dead-letters", responses=responses(AUTH, INVALID))
 def dead_letters(
     session: SessionDep, _: OperatorDep, limit: int = Query(50, ge=1, le=500)
 ) -> list[DeadLetterOut]:

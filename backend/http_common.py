@@ -1,0 +1,205 @@
+"""HTTP conventions every router shares: the error body, the statuses each kind of endpoint
+declares, identifier and text types that can never reach the database as something it
+refuses (NUL, lone surrogates), and the handlers that turn every refusal into a 4xx that
+can always be serialised."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final
+
+from fastapi import FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, Strict
+from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+ID_PATTERN: Final = r"^[A-Za-z0-9_.\-]{1,64}$"
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class Problem(BaseModel):
+    """One thing wrong with a request: where (``body.last_seen_at``, ``path.case_id``), a
+    stable code (pydantic's error type, or ours) and what to do."""
+
+    field: str
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer of the API has this shape."""
+
+    detail: str
+    problems: list[Problem] = Field(default_factory=list)
+
+
+def _described(what: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": what}
+
+
+BAD_BODY: Final = {400: _described("The body is not decodable JSON (e.g. invalid UTF-8).")}
+INVALID: Final = {422: _described("A parameter or the body is invalid; see `problems`.")}
+NOT_FOUND: Final = {404: _described("No such resource.")}
+CONFLICT: Final = {409: _described("The resource already exists.")}
+UNAVAILABLE: Final = {503: _described("The database did not answer; retry later.")}
+AUTH: Final = {
+    401: _described(
+        "No `Authorization: Bearer <token>` header, or a token of no role "
+        "(see the WWW-Authenticate header)."
+    ),
+    403: _described("The token's role may not do this."),
+    503: _described(
+        "No token is configured for any role allowed here, or the database did not answer."
+    ),
+}
+
+
+def responses(*groups: dict[int, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """Merge the declared error statuses of an endpoint (``responses=responses(AUTH, ...)``)."""
+    merged: dict[int | str, dict[str, Any]] = {}
+    for group in groups:
+        merged.update(group)
+    return merged
+
+
+# --------------------------------------------------------------------------- text and ids
+
+
+def _refuse_surrogates(value: str) -> str:
+    if (m := _SURROGATE.search(value)) is not None:
+        raise ValueError(
+            f"contains a lone surrogate U+{ord(m.group()):04X} at index {m.start()}; "
+            "send valid Unicode text"
+        )
+    return value
+
+
+def _one_line(value: str) -> str:
+    _refuse_surrogates(value)
+    if (m := _CONTROL_OR_NEWLINE.search(value)) is not None:
+        raise ValueError(
+            f"contains control character U+{ord(m.group()):04X} at index {m.start()}; "
+            "a single line of printable text is expected"
+        )
+    return value
+
+
+def _multi_line(value: str) -> str:
+    _refuse_surrogates(value)
+    if (m := _CONTROL.search(value)) is not None:
+        raise ValueError(
+            f"contains control character U+{ord(m.group()):04X} at index {m.start()}; "
+            "only tab and line breaks are allowed"
+        )
+    return value
+
+
+Line = Annotated[str, Strict(), AfterValidator(_one_line)]
+"""One line of text: no control characters, no lone surrogates, never coerced from a number."""
+Paragraphs = Annotated[str, Strict(), AfterValidator(_multi_line)]
+"""Free text: tabs and line breaks allowed, other control characters and surrogates not."""
+Identifier = Annotated[str, Strict(), Field(pattern=ID_PATTERN)]
+"""1-64 characters of ``[A-Za-z0-9_.-]``, as everywhere in the protocol."""
+PathId = Annotated[str, Path(pattern=ID_PATTERN, description="1-64 characters of `[A-Za-z0-9_.-]`")]
+Finite = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+"""A JSON number (integer or not) that is finite; never a string or a boolean."""
+StrictBool = Annotated[bool, Strict()]
+StrictInt = Annotated[int, Strict()]
+
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE: Final = timedelta(minutes=5)
+
+
+def _timestamp_text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("a number is not a time: send an ISO 8601 string with a time zone")
+    return value
+
+
+def _plausible_past(value: datetime) -> datetime:
+    # The year check comes first: comparing aware datetimes near year 1 or 9999 can overflow.
+    if not 2000 <= value.year <= 2200:
+        raise ValueError(f"year {value.year} is implausible; send a time after 2000-01-01")
+    if value < EARLIEST or value > datetime.now(UTC) + FUTURE_TOLERANCE:
+        raise ValueError("must be after 2000-01-01 and not in the future")
+    return value.astimezone(UTC)
+
+
+PastTime = Annotated[
+    AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(_plausible_past)
+]
+"""An ISO 8601 time with a zone (``2026-11-28T10:11:08Z``), not in the future."""
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def printable(text: str) -> str:
+    """Text that always encodes as UTF-8 (a lone surrogate becomes ``\\udXXX``)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _field(loc: Sequence[Any]) -> str:
+    return ".".join(printable(str(part)) for part in loc)
+
+
+def _problem(error: dict[str, Any]) -> Problem:
+    message = printable(str(error.get("msg", "invalid")))
+    reason = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "json_invalid" and reason:
+        message = f"{message}: {printable(str(reason))}"
+    return Problem(field=_field(error.get("loc", ())), code=str(error.get("type")), message=message)
+
+
+def _error(
+    status: int,
+    detail: str,
+    problems: list[Problem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorOut(detail=printable(detail), problems=problems or [])
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    # The input itself is never echoed: it may be NaN (not JSON), hold a lone surrogate
+    # (not UTF-8) or personal data.
+    assert isinstance(exc, RequestValidationError)
+    problems = [_problem(e) for e in exc.errors()]
+    summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
+    return _error(422, f"invalid request: {summary}", problems)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = str(exc.detail)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        detail = "the JSON body is nested too deeply to be a request of this API"
+    return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
+    # A value the validation let through but the database refuses is still the client's input.
+    return _error(
+        422,
+        "the database refused a value of this request "
+        f"({type(getattr(exc, 'orig', exc)).__name__}); check the text and numbers sent",
+    )
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    return _error(503, "the database did not answer; retry later", headers={"Retry-After": "5"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _database_refused)
+    app.add_exception_handler(OperationalError, _database_down)
