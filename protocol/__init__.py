@@ -1,6 +1,12 @@
 """The wire contract shared by devices and the backend (standard library only)."""
 
-from protocol.errors import Problem, TopicError, ValidationError
+from protocol.decoding import (
+    MAX_NESTING_DEPTH,
+    DecodedObject,
+    best_effort_report_id,
+    decode_json_object,
+)
+from protocol.errors import Problem, TopicError, ValidationError, safe_report_id
 from protocol.messages import (
     Alert,
     AlertKind,
@@ -28,11 +34,13 @@ from protocol.payloads import (
 )
 
 __all__ = [
+    "MAX_NESTING_DEPTH",
     "AgeBand",
     "Alert",
     "AlertKind",
     "ChildDescription",
     "Colour",
+    "DecodedObject",
     "DeviceState",
     "DeviceStatus",
     "Location",
@@ -50,6 +58,9 @@ __all__ = [
     "VolunteerLocation",
     "VolunteerResponse",
     "WhatSeen",
+    "best_effort_report_id",
+    "decode_json_object",
     "new_report_id",
     "parse_owntracks",
+    "safe_report_id",
 ]

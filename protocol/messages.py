@@ -18,9 +18,11 @@ from enum import StrEnum
 from typing import Any, Final
 
 from protocol import errors as codes
+from protocol.decoding import decode_json_object
 from protocol.errors import Problem, ValidationError
 from protocol.payloads import (
     FUTURE_SKEW,
+    LATEST_TIME,
     ChildDescription,
     WhatSeen,
     _decode,
@@ -35,6 +37,9 @@ from protocol.topics import ID_PATTERN
 
 _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_OWNTRACKS_BYTES: Final = 8192
+# OwnTracks `tst` is seconds since the epoch; the same window as every other time.
+MAX_OWNTRACKS_TST: Final = int(LATEST_TIME.timestamp()) - 1
 
 
 class AlertKind(StrEnum):
@@ -266,24 +271,41 @@ def parse_owntracks(raw: bytes | str, *, now: datetime | None = None) -> Volunte
 
     Returns None for OwnTracks message types other than ``location`` (``lwt``,
     ``transition``, ``waypoint``...): those are valid and simply not locations. Raises
-    ValidationError for a broken location. Unknown OwnTracks fields are ignored (the app
-    sends many: ``batt``, ``tid``, ``conn``...), unlike our own payloads.
+    ValidationError for a broken location, and for any payload the decoder refuses (NaN,
+    duplicate names, NUL... anywhere in it). Unknown OwnTracks fields are ignored (the app
+    sends many: ``batt``, ``tid``, ``conn``...), unlike our own payloads. ``tst`` must lie in
+    1970-2099 and not be more than FUTURE_SKEW ahead of `now`.
     """
-    data = _decode(raw, 8192, lambda d, p: d)
+    decoded = decode_json_object(raw, max_bytes=MAX_OWNTRACKS_BYTES)
+    problems: list[Problem] = list(decoded.problems)
+    data = decoded.data
     if data.get("_type") != "location":
+        if problems:
+            raise ValidationError(problems)
         return None
     moment = now or utc_now()
-    problems: list[Problem] = []
     r = _Reader(data, problems)
     lat = r.number("lat", -90.0, 90.0)
     lon = r.number("lon", -180.0, 180.0)
-    tst = r.integer("tst", 0, 2**40)
+    tst = r.integer("tst", 0, MAX_OWNTRACKS_TST)
     accuracy = r.number("acc", 0.0, 100_000.0, required=False)
     at: datetime | None = None
     if tst is not None:
-        at = datetime.fromtimestamp(tst, UTC)
-        if at > moment + FUTURE_SKEW:
-            problems.append(Problem("tst", codes.FUTURE, "timestamp is in the future"))
+        try:
+            at = datetime.fromtimestamp(tst, UTC)
+        except (OverflowError, OSError, ValueError):
+            problems.append(Problem("tst", codes.RANGE, f"{tst} is not a representable time"))
+        if at is not None and at > moment + FUTURE_SKEW:
+            ahead = (at - moment).total_seconds()
+            problems.append(
+                Problem(
+                    "tst",
+                    codes.FUTURE,
+                    f"{format_time(at)} is {ahead:.0f} s in the future (more than "
+                    f"{FUTURE_SKEW.total_seconds():.0f} s of clock skew); check the phone's clock",
+                )
+            )
+            at = None
     if problems:
         raise ValidationError(problems)
     assert lat is not None and lon is not None and at is not None

@@ -20,6 +20,7 @@ from enum import Enum, StrEnum
 from typing import Any, Final, TypeVar
 
 from protocol import errors as codes
+from protocol.decoding import REFUSED, decode_json_object, display_name
 from protocol.errors import Problem, ValidationError
 from protocol.topics import ID_PATTERN
 
@@ -36,6 +37,60 @@ FUTURE_SKEW: Final = timedelta(minutes=2)
 # A report may sit in a device outbox while offline, but not forever.
 MAX_REPORT_AGE: Final = timedelta(days=7)
 MAX_ACCURACY_M: Final = 100_000.0
+# Every time on the wire lies in [EARLIEST_TIME, LATEST_TIME); outside is a `range` problem
+# (and would overflow datetime arithmetic near the years 1 and 9999).
+EARLIEST_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
+# Text fields refuse control characters: C0 (U+0000-U+001F) except tab, line feed and
+# carriage return; DEL (U+007F); C1 (U+0080-U+009F).
+_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_C0_NAMES: Final = [
+    "NUL",
+    "SOH",
+    "STX",
+    "ETX",
+    "EOT",
+    "ENQ",
+    "ACK",
+    "BEL",
+    "BS",
+    "HT",
+    "LF",
+    "VT",
+    "FF",
+    "CR",
+    "SO",
+    "SI",
+    "DLE",
+    "DC1",
+    "DC2",
+    "DC3",
+    "DC4",
+    "NAK",
+    "SYN",
+    "ETB",
+    "CAN",
+    "EM",
+    "SUB",
+    "ESC",
+    "FS",
+    "GS",
+    "RS",
+    "US",
+]
+
+
+def describe_control(char: str) -> str:
+    """``U+001B (ESC)``: a control character as a person can look it up."""
+    code = ord(char)
+    if code < 0x20:
+        name = _C0_NAMES[code]
+    elif code == 0x7F:
+        name = "DEL"
+    else:
+        name = "a C1 control"
+    return f"U+{code:04X} ({name})"
 
 
 class WhatSeen(StrEnum):
@@ -109,32 +164,12 @@ def format_time(value: datetime) -> str:
 
 
 def parse_json_object(raw: bytes | str, max_bytes: int) -> dict[str, Any]:
-    """Decode a JSON object, refusing oversize input, NaN/Infinity and non-objects."""
-    size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
-    if size > max_bytes:
-        raise ValidationError(
-            [Problem("", codes.TOO_LARGE, f"payload is {size} bytes; the limit is {max_bytes}")]
-        )
-
-    def refuse_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        data = json.loads(text, parse_constant=refuse_constant)
-    except UnicodeDecodeError as exc:
-        raise ValidationError(
-            [Problem("", codes.MALFORMED_JSON, f"payload is not UTF-8 text (byte {exc.start})")]
-        ) from None
-    except ValueError as exc:
-        raise ValidationError(
-            [Problem("", codes.MALFORMED_JSON, f"payload is not valid JSON: {exc}")]
-        ) from None
-    if not isinstance(data, dict):
-        raise ValidationError(
-            [Problem("", codes.TYPE, f"payload must be a JSON object, not {type(data).__name__}")]
-        )
-    return data
+    """Decode a JSON object with :func:`~protocol.decoding.decode_json_object`, refusing it
+    (ValidationError, with the payload's safe report id) when the decoder found any problem."""
+    decoded = decode_json_object(raw, max_bytes=max_bytes)
+    if decoded.problems:
+        raise ValidationError(decoded.problems, report_id=decoded.report_id)
+    return decoded.data
 
 
 class _Reader:
@@ -154,6 +189,8 @@ class _Reader:
 
     def _get(self, name: str, required: bool) -> tuple[bool, Any]:
         self.seen.add(name)
+        if self.data.get(name) is REFUSED:  # the decoder refused it and said why
+            return False, None
         if name not in self.data or self.data[name] is None:
             if required:
                 self.add(name, codes.MISSING, "required field is missing")
@@ -174,6 +211,26 @@ class _Reader:
             return None
         if not isinstance(value, str):
             self.add(name, codes.TYPE, f"must be a string, not {_json_type(value)}")
+            return None
+        surrogate = _SURROGATE.search(value)
+        if surrogate is not None:
+            self.add(
+                name,
+                codes.LONE_SURROGATE,
+                f"contains a lone surrogate U+{ord(surrogate.group()):04X} at position "
+                f"{surrogate.start()}; send well-formed text",
+            )
+            return None
+        control = _CONTROL.search(value)
+        if control is not None:
+            code = codes.NUL_CHARACTER if control.group() == "\x00" else codes.CONTROL_CHARACTER
+            self.add(
+                name,
+                code,
+                f"contains the control character {describe_control(control.group())} at "
+                f"position {control.start()}; text may hold tab and line breaks but no other "
+                "control characters",
+            )
             return None
         if len(value) > max_len:
             self.add(name, codes.TOO_LONG, f"is {len(value)} characters; the limit is {max_len}")
@@ -248,6 +305,18 @@ class _Reader:
         if value.tzinfo is None or value.utcoffset() is None:
             self.add(name, codes.FORMAT, "must carry a time zone, e.g. 2026-11-28T10:00:00Z")
             return None
+        try:
+            in_range = EARLIEST_TIME <= value < LATEST_TIME
+            value.astimezone(UTC)  # must be representable in UTC too
+        except (OverflowError, ValueError):
+            in_range = False
+        if not in_range:
+            self.add(
+                name,
+                codes.RANGE,
+                f"{text!r} is outside [{format_time(EARLIEST_TIME)}, {format_time(LATEST_TIME)})",
+            )
+            return None
         if check_window:
             if value > now + FUTURE_SKEW:
                 self.add(
@@ -286,7 +355,15 @@ class _Reader:
     def finish(self) -> None:
         """Unknown fields are refused: a typo must not silently lose information."""
         for name in sorted(set(self.data) - self.seen):
-            self.add(name, codes.UNKNOWN_FIELD, "unknown field; check the spelling and schema")
+            if self.data[name] is REFUSED:
+                continue  # already reported by the decoder
+            self.problems.append(
+                Problem(
+                    f"{self.prefix}{display_name(name)}",
+                    codes.UNKNOWN_FIELD,
+                    "unknown field; check the spelling and schema",
+                )
+            )
 
 
 def _json_type(value: Any) -> str:
@@ -337,11 +414,29 @@ T = TypeVar("T")
 def _decode(
     raw: bytes | str, max_bytes: int, build: Callable[[dict[str, Any], list[Problem]], T | None]
 ) -> T:
-    data = parse_json_object(raw, max_bytes)
-    problems: list[Problem] = []
-    result = build(data, problems)
+    """Decode with the one safe decoder, then build: returns the message or raises
+    ValidationError with every problem and the payload's safe report id, nothing else."""
+    decoded = decode_json_object(raw, max_bytes=max_bytes)
+    problems = list(decoded.problems)
+    result: T | None = None
+    try:
+        result = build(decoded.data, problems)
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+    except Exception as exc:  # a reader bug must still be an answer, never a crash
+        problems.append(
+            Problem(
+                "",
+                codes.INTERNAL,
+                f"the message could not be read ({type(exc).__name__}); "
+                "it was kept for an operator to look at",
+            )
+        )
     if problems or result is None:
-        raise ValidationError(problems or [Problem("", codes.INTERNAL, "could not build message")])
+        raise ValidationError(
+            problems or [Problem("", codes.INTERNAL, "could not build message")],
+            report_id=decoded.report_id,
+        )
     return result
 
 
@@ -485,6 +580,8 @@ def read_child(reader: _Reader | None) -> ChildDescription:
     colours: list[Colour] = []
     items = reader.array("clothing_colours", MAX_COLOURS, required=False) or []
     for i, item in enumerate(items):
+        if item is REFUSED:
+            continue
         try:
             colours.append(Colour(item))
         except ValueError:
@@ -605,7 +702,7 @@ class Receipt:
 def _read_receipt(data: dict[str, Any], problems: list[Problem]) -> Receipt | None:
     r = _Reader(data, problems)
     _schema_version(r)
-    report_id = r.string("report_id", required=False, max_len=36)
+    report_id = r.string("report_id", required=False, max_len=64)
     device_id = r.string("device_id")
     status = r.enum("status", ReceiptStatus)
     received_at = r.time("received_at", utc_now(), check_window=False)
@@ -614,6 +711,8 @@ def _read_receipt(data: dict[str, Any], problems: list[Problem]) -> Receipt | No
     items = r.array("problems", 1000) or []
     parsed: list[Problem] = []
     for item in items:
+        if item is REFUSED:
+            continue
         try:
             parsed.append(Problem.from_dict(item))
         except ValidationError as exc:

@@ -96,8 +96,8 @@ def test_report_id_reused_by_another_device_is_rejected(sessions) -> None:
 
 BAD_INPUTS = {
     "malformed_json": (b'{"report_id": ', {"malformed_json"}),
-    "not_utf8": (b"\xff\xfe{}", {"malformed_json"}),
-    "nan": (report_bytes().replace(b'"lat": 31.234826', b'"lat": NaN'), {"malformed_json"}),
+    "not_utf8": (b"\xff\xfe{}", {"not_utf8"}),
+    "nan": (report_bytes().replace(b'"lat": 31.234826', b'"lat": NaN'), {"not_finite"}),
     "wrong_types": (
         report_bytes(has_photo="yes", location={"lat": "31.2", "lon": 121.4}),
         {"type"},
