@@ -13,18 +13,20 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
+from enum import Enum
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.alerts.routing import QuietHours
+from backend.alerts.routing import DEFAULT_POLICY, QuietHours
 from backend.cases.models import Case
 from backend.cases.service import CASES_VERSION, current_versions, load_open_cases
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
 from geo import AreaIndex, Jurisdiction, VolunteerIndex
+from protocol.payloads import FUTURE_SKEW
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,20 @@ class VolunteerProfile:
     location_opt_in: bool
     max_alert_radius_m: float
     quiet_hours: QuietHours | None
+
+
+class PositionOutcome(Enum):
+    """What :meth:`Memory.set_position` did with a fix. Truthy only when it was kept, so
+    ``if not memory.set_position(...)`` still means "nothing to store"."""
+
+    ACCEPTED = "accepted"
+    NOT_OPTED_IN = "not_opted_in"  # unknown volunteer, or location sharing is off
+    NOT_NEWER = "not_newer"  # no newer than the position held (late, duplicate or replayed)
+    FUTURE = "future"  # more than FUTURE_SKEW ahead of now: a wrong clock
+    STALE = "stale"  # older than the freshness window proximity uses
+
+    def __bool__(self) -> bool:
+        return self is PositionOutcome.ACCEPTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +74,10 @@ def _quiet(v: Volunteer) -> QuietHours | None:
 
 
 class Memory:
-    def __init__(self) -> None:
+    def __init__(self, *, max_position_age_s: float = DEFAULT_POLICY.max_location_age_s) -> None:
+        # The freshness window of proximity alerts (RoutingPolicy.max_location_age_s): an
+        # older fix could never make a volunteer eligible, so it never replaces anything.
+        self.max_position_age = timedelta(seconds=max_position_age_s)
         self.lock = threading.RLock()
         self.versions: dict[str, int] = {}
         self.cases: dict[str, Case] = {}
@@ -115,15 +134,30 @@ class Memory:
             self.loaded = True
         return changed
 
-    def set_position(self, volunteer_id: str, position: Position) -> bool:
-        """Keep a volunteer's exact position; False when unknown or not opted in."""
+    def set_position(
+        self, volunteer_id: str, position: Position, *, now: datetime | None = None
+    ) -> PositionOutcome:
+        """Keep a volunteer's exact position if it moves forward in time.
+
+        The fix replaces the held one only when the volunteer opted in, it is not more than
+        FUTURE_SKEW ahead of `now`, not older than the freshness window, and strictly newer
+        than the held fix. Otherwise nothing changes and the outcome says why (falsy).
+        """
+        moment = now or datetime.now(UTC)
         with self.lock:
             profile = self.profiles.get(volunteer_id)
             if profile is None or not profile.location_opt_in:
-                return False
+                return PositionOutcome.NOT_OPTED_IN
+            if position.at > moment + FUTURE_SKEW:
+                return PositionOutcome.FUTURE
+            if position.at < moment - self.max_position_age:
+                return PositionOutcome.STALE
+            held = self.positions.get(volunteer_id)
+            if held is not None and position.at <= held.at:
+                return PositionOutcome.NOT_NEWER
             self.positions[volunteer_id] = position
             self._index(volunteer_id, position)
-            return True
+            return PositionOutcome.ACCEPTED
 
     def _index(self, volunteer_id: str, p: Position) -> None:
         profile = self.profiles[volunteer_id]
