@@ -21,6 +21,14 @@ class Settings(BaseSettings):
     # across a crash; set it per process (backend-worker-1, -2, ...).
     worker_client_id: str = "backend-worker-1"
     session_expiry_s: int = 3600
+    # Flow control: at most this many unacknowledged QoS 1 messages from the broker (MQTT 5
+    # Receive Maximum); the rest of a backlog waits at the broker.
+    receive_maximum: int = 500
+    batch_max: int = 500  # messages handled in one transaction
+    inbox_size: int = 20_000  # QoS 0 locations are bounded only by this (then TCP pushes back)
+    # Readiness and metrics over HTTP (GET /readyz, /healthz, /metrics); unset = none.
+    worker_health_port: int | None = None
+    worker_health_host: str = "127.0.0.1"
     # Alerting
     proximity_k: int = 5
     alert_ttl_s: float = 7_200.0

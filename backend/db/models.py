@@ -13,6 +13,7 @@ from backend.alerts.models import (
 from backend.cases.models import Case, CaseAreaPart
 from backend.db.base import Base
 from backend.devices.models import Device, DeviceRateState
+from backend.messaging.models import MessageAttempt
 from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
@@ -28,6 +29,7 @@ __all__ = [
     "Device",
     "DeviceRateState",
     "EscalationTimer",
+    "MessageAttempt",
     "Incident",
     "IncidentReport",
     "IndexVersion",

@@ -20,9 +20,7 @@ from backend.devices.ratelimit import RateDecision
 from backend.sightings.models import DeadLetter, Report
 from protocol import Problem, Receipt, ReceiptStatus, SightingReport, ValidationError
 from protocol import errors as codes
-from protocol.errors import TopicError
-from protocol.payloads import parse_json_object
-from protocol.topics import TopicKind, parse_topic
+from protocol import best_effort_report_id
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +33,24 @@ class IngestResult:
 
 def ingest_report(
     session: Session,
+    device_id: str,
     topic: str,
     payload: bytes,
     now: datetime,
     rate_check: Callable[[str], RateDecision] | None = None,
 ) -> IngestResult:
-    """Decide what to do with one message from ``sr/v1/devices/{id}/reports``.
+    """Decide what to do with one message from ``sr/v1/devices/{device_id}/reports`` (the
+    caller parsed the topic once). The payload is decoded once: a rejected payload's report
+    id comes from that same decode.
 
     `rate_check` is asked only for new, valid reports (a redelivered duplicate costs the
     device nothing).
     """
     try:
-        parsed = parse_topic(topic)
-        if parsed.kind is not TopicKind.DEVICE_REPORTS:
-            raise TopicError(topic, "not a reports topic")
-    except TopicError as exc:
-        dead_letter(session, topic, payload, [Problem("topic", codes.TOPIC, str(exc))], now)
-        return IngestResult(receipt=None, report=None)
-    device_id = parsed.subject_id
-
-    try:
         report = SightingReport.from_json(payload, now=now)
     except ValidationError as exc:
         problems = exc.problems
-        report_id = _best_effort_report_id(payload)
+        report_id = exc.report_id
         dead_letter(session, topic, payload, problems, now, device_id, report_id)
         return IngestResult(
             _receipt(device_id, ReceiptStatus.REJECTED, now, report_id, problems), None
@@ -139,7 +131,7 @@ def reject(
     now: datetime,
 ) -> Receipt | None:
     """Dead-letter a message for a reason decided outside validation (e.g. rate limits)."""
-    report_id = _best_effort_report_id(payload)
+    report_id = best_effort_report_id(payload)
     dead_letter(session, topic, payload, problems, now, device_id, report_id)
     if device_id is None:
         return None
@@ -202,17 +194,6 @@ def dead_letter(
             report_id=report_id[:64] if report_id else None,
         )
     )
-
-
-def _best_effort_report_id(payload: bytes) -> str | None:
-    """The report id of a rejected payload, when one can be read, so the device can match
-    the receipt to its outbox row."""
-    try:
-        data = parse_json_object(payload, 1 << 20)
-    except ValidationError:
-        return None
-    value = data.get("report_id")
-    return value[:36] if isinstance(value, str) else None
 
 
 def _receipt(

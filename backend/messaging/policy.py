@@ -1,0 +1,246 @@
+"""One transaction-and-retry policy for every message the worker takes.
+
+A batch is handled in one transaction. Then, by cause of failure:
+
+- **The database is unreachable** (a connection error, confirmed by a probe on a fresh
+  connection): :class:`DatabaseDownError` is raised; the caller keeps the messages
+  unacknowledged, keeps its broker connection, backs off and tries the same batch again.
+- **Anything else** (the database works, so the input or a bug made us fail): the batch is
+  rolled back and each message is tried alone; a message that fails alone is dead-lettered
+  whole with the problem code ``internal`` and answered. If even that dead letter cannot be
+  written, a minimal one (topic, raw bytes, the code) is written instead.
+- **A message that keeps coming back**: a redelivered message (MQTT DUP flag, i.e. it was
+  sent to a worker before and never acknowledged: that worker died or wedged on it) has its
+  attempts counted in ``message_attempts``; past ``max_attempts`` it is quarantined (dead
+  letter with code ``quarantined``, answered, acknowledged) without being processed again.
+
+Nothing here publishes or acknowledges: the caller does both, after :meth:`Policy.run`
+returned, i.e. after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import Engine, delete, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.alerts.service import AlertingConfig
+from backend.memory import Memory
+from backend.messaging.connection import Inbound
+from backend.messaging.handlers import (
+    BatchContext,
+    Outcome,
+    dispatch,
+    reject_message,
+    rejection,
+)
+from backend.messaging.models import MessageAttempt
+from backend.sightings.models import DeadLetter
+from protocol import Problem
+from protocol import errors as codes
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+T = TypeVar("T")
+ATTEMPTS_KEPT = timedelta(days=1)
+
+
+class DatabaseDownError(RuntimeError):
+    """The database cannot be reached; try the same messages again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    message: Inbound
+    outcome: Outcome
+
+
+def internal_problem() -> Problem:
+    return Problem(
+        "",
+        codes.INTERNAL,
+        "the server could not process this message; it has been kept for review. "
+        "Sending it again will not help; a new report will be processed",
+    )
+
+
+def quarantined_problem(attempts: int) -> Problem:
+    return Problem(
+        "",
+        codes.QUARANTINED,
+        f"this message was delivered {attempts} times without being processed; it has been "
+        "set aside for review so that it cannot block other reports",
+    )
+
+
+def digest(message: Inbound) -> str:
+    h = hashlib.sha256(message.topic.encode("utf-8", "surrogatepass"))
+    h.update(b"\0")
+    h.update(message.payload)
+    return h.hexdigest()
+
+
+class Policy:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        memory: Memory,
+        config: AlertingConfig,
+        clock: Callable[[], datetime],
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.sessions = sessions
+        self.memory = memory
+        self.config = config
+        self.clock = clock
+        self.max_attempts = max_attempts
+
+    # ------------------------------------------------------------------ entry point
+
+    def run(self, batch: Sequence[Inbound]) -> list[Handled]:
+        """Handle `batch`, committed; raises DatabaseDownError and nothing else."""
+        now = self.clock()
+        fresh = [m for m in batch if not m.dup]
+        handled: list[Handled] = []
+        if fresh:
+            try:
+                handled += self._guard(lambda: self._in_one_transaction(fresh, now))
+            except DatabaseDownError:
+                raise
+            except Exception:
+                log.exception("a batch of %d failed; trying its messages one by one", len(fresh))
+                handled += [self._alone(m, now) for m in fresh]
+        # Redelivered messages, one by one: count the attempt (committed) before trying, so a
+        # message that kills the worker accumulates attempts and nothing else does.
+        for message in batch:
+            if message.dup:
+                handled.append(self._redelivered(message, now))
+        return handled
+
+    def probe(self) -> bool:
+        """Whether the database answers, on a fresh connection."""
+        engine: Engine = self.sessions.kw["bind"]
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------------ internals
+
+    def _guard(self, work: Callable[[], T]) -> T:
+        """Run `work`; a connection-level failure with an unreachable database becomes
+        DatabaseDownError, anything else propagates."""
+        try:
+            return work()
+        except (OperationalError, DBAPIError) as exc:
+            connection_level = isinstance(exc, OperationalError) or exc.connection_invalidated
+            if connection_level and not self.probe():
+                raise DatabaseDownError(str(exc).splitlines()[0]) from exc
+            raise
+
+    def _context(self, session: Session, now: datetime) -> BatchContext:
+        self.memory.refresh(session)
+        return BatchContext(self.memory, self.config, now)
+
+    def _in_one_transaction(self, batch: Sequence[Inbound], now: datetime) -> list[Handled]:
+        handled: list[Handled] = []
+        with self.sessions.begin() as session:
+            ctx = self._context(session, now)
+            for message in batch:
+                handled.append(Handled(message, dispatch(session, message, ctx)))
+                if message.dup:
+                    session.execute(
+                        delete(MessageAttempt).where(MessageAttempt.digest == digest(message))
+                    )
+            ctx.flush(session)
+        return handled
+
+    def _redelivered(self, message: Inbound, now: datetime) -> Handled:
+        tried = self._guard(lambda: self._count_attempt(message, now))
+        if tried > self.max_attempts:
+            log.error("quarantined a message on %s after %d deliveries", message.topic, tried)
+            return self._guard(lambda: self._quarantine(message, tried, now))[0]
+        return self._alone(message, now)
+
+    def _quarantine(self, message: Inbound, tried: int, now: datetime) -> list[Handled]:
+        with self.sessions.begin() as session:
+            outcome = reject_message(session, message, [quarantined_problem(tried)], now)
+            session.execute(delete(MessageAttempt).where(MessageAttempt.digest == digest(message)))
+        outcome.label = "quarantined"
+        return [Handled(message, outcome)]
+
+    def _alone(self, message: Inbound, now: datetime) -> Handled:
+        try:
+            return self._guard(lambda: self._in_one_transaction([message], now))[0]
+        except DatabaseDownError:
+            raise
+        except Exception:
+            log.exception("could not process the message on %s; dead-lettering it", message.topic)
+        try:
+            return self._guard(lambda: self._dead_letter(message, now))[0]
+        except DatabaseDownError:
+            raise
+        except Exception:
+            log.exception("could not dead-letter the message on %s either", message.topic)
+        return self._guard(lambda: self._minimal_dead_letter(message, now))[0]
+
+    def _dead_letter(self, message: Inbound, now: datetime) -> list[Handled]:
+        with self.sessions.begin() as session:
+            outcome = reject_message(session, message, [internal_problem()], now)
+        outcome.label = "internal"
+        return [Handled(message, outcome)]
+
+    def _minimal_dead_letter(self, message: Inbound, now: datetime) -> list[Handled]:
+        """Topic, raw bytes and the code: nothing decoded from the payload goes in."""
+        with self.sessions.begin() as session:
+            session.add(
+                DeadLetter(
+                    topic=message.topic[:512],
+                    payload=message.payload,
+                    reasons=[internal_problem().to_dict()],
+                    received_at=now,
+                    device_id=None,
+                    report_id=None,
+                )
+            )
+        outcome = rejection(message, [internal_problem()], now, None)
+        outcome.label = "internal"
+        return [Handled(message, outcome)]
+
+    def _count_attempt(self, message: Inbound, now: datetime) -> int:
+        """Add one to the attempts of `message`, committed; the new count."""
+        with self.sessions.begin() as session:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            key = digest(message)
+            stmt = insert(MessageAttempt).values(
+                digest=key, topic=message.topic[:512], attempts=1, last_at=now
+            )
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["digest"],
+                    set_={"attempts": MessageAttempt.attempts + 1, "last_at": now},
+                )
+            )
+            return int(
+                session.execute(
+                    select(MessageAttempt.attempts).where(MessageAttempt.digest == key)
+                ).scalar_one()
+            )
+
+    def forget_old_attempts(self, now: datetime) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                delete(MessageAttempt).where(MessageAttempt.last_at < now - ATTEMPTS_KEPT)
+            )

@@ -1,0 +1,340 @@
+"""The backend worker process: ``python -m backend.worker``.
+
+Three threads: paho's network thread puts messages into a bounded inbox (the broker sends at
+most Receive Maximum unacknowledged QoS 1 messages, so a backlog waits at the broker, not
+here); the processor takes what has arrived as one batch, hands it to the policy (one
+transaction), then publishes receipts and alert revisions and acknowledges each message, all
+after the commit; the ticker publishes what the alert outbox still holds, records deliveries,
+runs due escalations, follows case/volunteer/station changes and refreshes kiosk notices.
+
+Nothing a message does can stop this: the policy answers or dead-letters every input; a
+database outage keeps the messages unacknowledged while the connection stays up and the batch
+is retried with backoff; the connection reconnects forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Hashable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.alerts.escalation import EscalationPolicy
+from backend.alerts.models import AlertRow
+from backend.alerts.routing import RoutingPolicy
+from backend.alerts.service import AlertingConfig, run_due_escalations
+from backend.cases.notices import refresh_notice_boards
+from backend.db.engine import make_engine, make_sessionmaker
+from backend.memory import Memory
+from backend.messaging.connection import BrokerSettings, Connection, Inbound
+from backend.messaging.health import Health, HealthServer
+from backend.messaging.policy import DatabaseDownError, Handled, Policy
+from backend.settings import Settings, get_settings
+from backend.volunteers.service import expire_locations
+from protocol.payloads import utc_now
+from protocol.topics import (
+    ALL_DEVICE_PHOTOS,
+    ALL_DEVICE_REPORTS,
+    ALL_DEVICE_STATUS,
+    ALL_OWNTRACKS,
+    ALL_VOLUNTEER_LOCATIONS,
+    ALL_VOLUNTEER_RESPONSES,
+    shared,
+)
+
+log = logging.getLogger(__name__)
+
+MESSAGES = "sr_worker_messages_total"
+BACKOFF_MAX_S = 5.0
+
+
+def alerting_config(settings: Settings) -> AlertingConfig:
+    timeouts = tuple(timedelta(seconds=float(s)) for s in settings.escalation_timeouts_s.split(","))
+    return AlertingConfig(
+        routing=RoutingPolicy(k=settings.proximity_k),
+        escalation=EscalationPolicy(ack_timeouts=timeouts),
+        alert_ttl=timedelta(seconds=settings.alert_ttl_s),
+    )
+
+
+def subscriptions(settings: Settings) -> list[tuple[str, int]]:
+    group = settings.share_group
+    return [
+        (shared(group, ALL_DEVICE_REPORTS), 1),
+        (shared(group, ALL_VOLUNTEER_RESPONSES), 1),
+        (shared(group, ALL_DEVICE_STATUS), 1),
+        (shared(group, ALL_DEVICE_PHOTOS), 1),
+        # Every worker keeps every exact volunteer position: no share group.
+        (ALL_VOLUNTEER_LOCATIONS, 1),
+        (ALL_OWNTRACKS, 1),
+    ]
+
+
+def broker_settings(settings: Settings) -> BrokerSettings:
+    return BrokerSettings(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        # Brokers bind the client id to the account (use_username_as_clientid): a worker's
+        # persistent session is its account's.
+        client_id=settings.mqtt_username or settings.worker_client_id,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
+        session_expiry_s=settings.session_expiry_s,
+        receive_maximum=settings.receive_maximum,
+    )
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.clock = clock
+        self.config = alerting_config(settings)
+        self.memory = Memory()
+        self.health = Health()
+        self.policy = Policy(sessions, self.memory, self.config, clock)
+        self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.inbox_size)
+        self.connection = Connection(
+            broker_settings(settings),
+            subscriptions(settings),
+            self.health,
+            on_inbound=self.inbox.put,
+            on_delivered=self._delivered_alert,
+        )
+        self._delivered: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._processor = threading.Thread(target=self._process_loop, name="processor", daemon=True)
+        self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
+        self._last_notice_refresh = 0.0
+        self._last_attempts_cleanup = 0.0
+        self.health_server: HealthServer | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self.settings.worker_health_port is not None:
+            self.health_server = HealthServer(
+                self.health, self.settings.worker_health_host, self.settings.worker_health_port
+            )
+            self.health_server.start()
+            log.info(
+                "health on http://%s:%d/readyz",
+                self.settings.worker_health_host,
+                self.health_server.port,
+            )
+        self.health.set(database=self.policy.probe())
+        self._processor.start()
+        self._ticker.start()
+        self.connection.open()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.connection.close()
+        for thread in (self._processor, self._ticker):
+            if thread.is_alive():
+                thread.join(10)
+        if self.health_server is not None:
+            self.health_server.stop()
+
+    # ------------------------------------------------------------------ processing
+
+    def _take_batch(self) -> list[Inbound]:
+        try:
+            first = self.inbox.get(timeout=1.0)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < self.settings.batch_max:
+            try:
+                batch.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _process_loop(self) -> None:
+        backoff = 0.2
+        batch: list[Inbound] = []
+        while not self._stop.is_set():
+            self.health.beat()
+            if not batch:
+                batch = self._take_batch()
+                if not batch:
+                    continue
+            # Messages of a connection that has since dropped will be redelivered: skip them.
+            batch = [m for m in batch if m.qos == 0 or self.connection.current(m.generation)]
+            if not batch:
+                continue
+            try:
+                handled = self.policy.run(batch)
+            except DatabaseDownError as exc:
+                self.health.set(database=False)
+                log.warning(
+                    "database unreachable (%s); %d messages wait unacknowledged; retrying in "
+                    "%.1f s",
+                    exc,
+                    len(batch),
+                    backoff,
+                )
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            except Exception:  # the policy raises nothing else; never let the loop die
+                log.exception("unexpected failure handling a batch; retrying it")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            backoff = 0.2
+            self.health.set(database=True)
+            self._after_commit(handled)
+            batch = []
+
+    def _after_commit(self, handled: list[Handled]) -> None:
+        alert_ids: list[str] = []
+        for item in handled:
+            for pub in item.outcome.publications:
+                self.connection.publish(pub.topic, pub.payload, qos=1, retain=pub.retain)
+            alert_ids += item.outcome.alert_ids
+        if alert_ids:
+            try:
+                self.publish_alerts(alert_ids)
+            except Exception:  # committed: the ticker's sweep publishes them later
+                log.exception("could not publish %d alerts now; the sweeper will", len(alert_ids))
+        for item in handled:
+            self.connection.ack(item.message)
+            kind = item.message.parsed.kind.value if item.message.parsed else "unknown"
+            self.health.count(MESSAGES, kind=kind, outcome=item.outcome.label)
+
+    # ------------------------------------------------------------------ alert outbox
+
+    def publish_alerts(self, alert_ids: list[str]) -> None:
+        with self.sessions() as session:
+            rows = session.execute(select(AlertRow).where(AlertRow.alert_id.in_(alert_ids)))
+            for row in rows.scalars():
+                self._publish_row(row)
+
+    def _publish_row(self, row: AlertRow) -> None:
+        self.connection.publish(
+            row.topic, row.payload.encode("utf-8"), qos=1, track=(row.alert_id, row.revision)
+        )
+        self.health.count("sr_worker_alerts_published_total")
+
+    def _delivered_alert(self, track: Hashable, ok: bool) -> None:
+        if ok and isinstance(track, tuple):
+            self._delivered.put(track)
+
+    def _sweep_outbox(self, now: datetime) -> None:
+        """Publish what is committed but undelivered and not claimed (crash recovery)."""
+        with self.sessions.begin() as session:
+            stmt = (
+                select(AlertRow)
+                .where(
+                    AlertRow.delivered_revision < AlertRow.revision,
+                    AlertRow.expires_at > now,
+                    or_(AlertRow.claimed_until.is_(None), AlertRow.claimed_until < now),
+                )
+                .limit(200)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = session.execute(stmt).scalars().all()
+            for row in rows:
+                row.claimed_until = now + timedelta(seconds=30)
+        if self.health.connected:
+            for row in rows:
+                self._publish_row(row)
+
+    def _mark_delivered(self, now: datetime) -> None:
+        delivered: list[tuple[str, int]] = []
+        while True:
+            try:
+                delivered.append(self._delivered.get_nowait())
+            except queue.Empty:
+                break
+        if not delivered:
+            return
+        try:
+            with self.sessions.begin() as session:
+                for alert_id, revision in delivered:
+                    row = session.get(AlertRow, alert_id, with_for_update=True)
+                    if row is not None and row.delivered_revision < revision:
+                        row.delivered_revision, row.delivered_at = revision, now
+        except Exception:
+            for item in delivered:  # keep them for the next tick
+                self._delivered.put(item)
+            raise
+
+    # ------------------------------------------------------------------ ticker
+
+    def tick(self) -> None:
+        now = self.clock()
+        self._mark_delivered(now)
+        with self.sessions.begin() as session:
+            changed = self.memory.refresh(session)
+            to_send = run_due_escalations(session, self.memory, self.config, now)
+        self.health.set(database=True)
+        if to_send:
+            self.publish_alerts(to_send)
+        self._sweep_outbox(now)
+        due = time.monotonic() - self._last_notice_refresh > self.settings.notice_refresh_s
+        if changed or due:
+            self._last_notice_refresh = time.monotonic()
+            with self.sessions.begin() as session:
+                boards = refresh_notice_boards(session, self.memory, now)
+                expire_locations(session, now)
+            for topic, payload in boards:
+                self.connection.publish(topic, payload, qos=1, retain=True)
+        if time.monotonic() - self._last_attempts_cleanup > 3600:
+            self._last_attempts_cleanup = time.monotonic()
+            self.policy.forget_old_attempts(now)
+        self.health.gauge("sr_worker_inbox_depth", self.inbox.qsize())
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:
+                if not self.policy.probe():
+                    self.health.set(database=False)
+                    log.warning("ticker: database unreachable (%s)", str(exc).splitlines()[0])
+                else:
+                    log.exception("ticker failed; trying again")
+            self._wake.wait(self.settings.tick_s)
+            self._wake.clear()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    worker = Worker(settings, make_sessionmaker(engine))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    log.info(
+        "worker %s running against %s",
+        broker_settings(settings).client_id,
+        settings.database_url.split("@")[-1],
+    )
+    threading.Thread(target=_announce_ready, args=(worker, stop), daemon=True).start()
+    stop.wait()
+    worker.stop()
+    engine.dispose()
+
+
+def _announce_ready(worker: Worker, stop: threading.Event) -> None:
+    if worker.health.became_ready.wait() and not stop.is_set():
+        log.info("worker ready: connected, subscribed, database reachable")
