@@ -119,8 +119,9 @@ def _case_text(**overrides: str) -> str:
     sent["case_id"] = f"hostile-{uuid.uuid4().hex[:8]}"
     text = json.dumps(sent)
     for field, raw in overrides.items():
+        replacement = f'"{field}": {raw}'
         text, n = re.subn(
-            rf'"{field}": ("[^"]*"|[^,}}]+)', lambda _: f'"{field}": {raw}', text, count=1
+            rf'"{field}": ("[^"]*"|[^,}}]+)', lambda _, r=replacement: r, text, count=1
         )
         assert n == 1, field
     return text
