@@ -7,8 +7,20 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test deps venv lint typecheck importcheck bench-geo bench kiosk phone volunteer clean
 
-run: deps venv ## start broker + backend (SQLite/SpatiaLite) with demo data
-	$(PY) -m devstack
+# `make run` ends when make is stopped, however it is stopped. Make forwards no signal to
+# its child (SIGINT: it waits for it; SIGTERM: it exits and leaves it running), but it
+# deletes the target file of an interrupted recipe. So the target is a real file, the
+# supervisor's pid file: the supervisor writes it once started and stops the stack when it
+# is gone; `exec` keeps make its direct parent, whose death it also notices (PR_SET_PDEATHSIG).
+STACK_PID := $(or $(SR_DEV_VAR),var)/run/stack.pid
+
+run: $(STACK_PID) ## start broker + backend (SQLite/SpatiaLite) with demo data
+
+$(STACK_PID): deps venv FORCE
+	@mkdir -p $(@D)
+	exec $(PY) -m devstack --pidfile $@
+
+FORCE:
 
 test: deps venv lint typecheck importcheck ## the whole suite against a real broker and real PostGIS
 	SDL_VIDEODRIVER=offscreen KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 $(PY) -m pytest -q $(PYTEST_ARGS)

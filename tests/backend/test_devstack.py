@@ -4,47 +4,68 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from devstack.config import port_is_free
 from protocol import NoticeBoard
 from tests.support.services import REPO, free_port
 
+BANNER_UP = "Ctrl-C stops it"
 
-@pytest.fixture
-def devstack(tmp_path, request):
+
+def stack_env(tmp_path, **extra: str) -> tuple[dict[str, str], int, int]:
     mqtt_port, http_port = free_port(), free_port()
     env = dict(
         os.environ,
-        SR_DEV_BROKER=getattr(request, "param", "mosquitto"),
         SR_DEV_VAR=str(tmp_path / "var"),
         SR_DEV_MQTT_PORT=str(mqtt_port),
         SR_DEV_HTTP_PORT=str(http_port),
+        **extra,
     )
-    out = tmp_path / "devstack.out"
+    return env, mqtt_port, http_port
+
+
+def start_stack(cmd: list[str], env: dict[str, str], out, **popen) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` and wait for the banner (the stack is up) or its exit."""
     with open(out, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "devstack"], cwd=REPO, env=env, stdout=log, stderr=log
-        )
-    deadline = time.monotonic() + 60
-    while "Ctrl-C stops it" not in out.read_text(errors="replace"):
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log, **popen)
+    deadline = time.monotonic() + 120  # `make run` may have to install first
+    while BANNER_UP not in out.read_text(errors="replace"):
         assert proc.poll() is None, out.read_text()
         assert time.monotonic() < deadline, out.read_text()
         time.sleep(0.1)
-    yield proc, out.read_text(), mqtt_port, http_port, tmp_path / "var"
+    return proc
+
+
+def stop_stack(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:  # as a person would: Ctrl-C, which stops the children too
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def devstack(tmp_path, request):
+    env, mqtt_port, http_port = stack_env(
+        tmp_path, SR_DEV_BROKER=getattr(request, "param", "mosquitto")
+    )
+    out = tmp_path / "devstack.out"
+    proc = start_stack([sys.executable, "-m", "devstack"], env, out)
+    yield proc, out.read_text(), mqtt_port, http_port, tmp_path / "var"
+    stop_stack(proc)
 
 
 def banner_commands(banner: str) -> list[str]:
@@ -56,25 +77,32 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
     """With Mosquitto, and with the pip-installed embedded broker used where Mosquitto is
     missing (no ACLs there: the ACL test below is Mosquitto's)."""
     proc, banner, mqtt_port, http_port, devstack_var = devstack
-    sub_cmd, good_cmd, bad_cmd = banner_commands(banner)
+    console_cmd, good_cmd, bad_cmd = banner_commands(banner)
     readme = (REPO / "README.md").read_text()
-    for cmd in (sub_cmd, good_cmd, bad_cmd):  # the README shows exactly these commands
+    for cmd in (console_cmd, good_cmd, bad_cmd):  # the README shows exactly these commands
         assert cmd.replace(str(mqtt_port), "11883") in readme, cmd
-    sub = subprocess.Popen(
-        [*shlex.split(sub_cmd.rstrip("&").replace(" -v", "")), "-C", "2", "-W", "10"],
+    # the police console of the demo kiosk's station; -d prints its SUBACK, so the test
+    # knows when it listens (payload lines are the JSON ones)
+    console = subprocess.Popen(
+        [*shlex.split(console_cmd.rstrip("&")), "-d", "-C", "1", "-W", "20"],
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.5)
+    assert console.stdout is not None
+    for line in console.stdout:
+        if "received SUBACK" in line:
+            break
     started = time.monotonic()
-    subprocess.run(good_cmd, shell=True, check=True, cwd=REPO)
-    subprocess.run(bad_cmd, shell=True, check=True, cwd=REPO)
-    out, _ = sub.communicate(timeout=15)
+    good = subprocess.run(good_cmd, shell=True, check=True, cwd=REPO, capture_output=True)
     elapsed = time.monotonic() - started
-    receipts = [json.loads(line) for line in out.splitlines() if line.strip()]
+    bad = subprocess.run(bad_cmd, shell=True, check=True, cwd=REPO, capture_output=True)
+    receipts = [json.loads(good.stdout), json.loads(bad.stdout)]  # mosquitto_rr prints them
     assert [r["status"] for r in receipts] == ["accepted", "rejected"]
     assert elapsed < 2.0
     assert {p["code"] for p in receipts[1]["problems"]} >= {"format", "range", "missing"}
+    out, _ = console.communicate(timeout=25)
+    alerts = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [a["recipient_id"] for a in alerts] == ["PS-SH-013"], out
 
     def get(path: str, role: str | None = "operator"):
         request = urllib.request.Request(f"http://127.0.0.1:{http_port}{path}")
@@ -109,14 +137,19 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
 
 
 def test_acl_keeps_devices_in_their_own_topics(devstack) -> None:
-    from tests.support.mqtt_client import TestClient
+    from tests.support.mqtt_client import TestClient, suback_codes
 
     _proc, _banner, mqtt_port, _, _var = devstack
     kiosk = TestClient(mqtt_port, "kiosk-SH-013", "kiosk-SH-013", "kiosk-demo")
     other = TestClient(mqtt_port, "kiosk-SH-001", "kiosk-SH-001", "kiosk-demo")
     try:
-        other.subscribe("sr/v1/devices/kiosk-SH-013/receipts")  # granted, receives nothing
-        other.subscribe("sr/v1/devices/kiosk-SH-013/notices")  # likewise
+        for refused in (  # another device's topics, the workers' group, a police desk's alerts
+            "sr/v1/devices/kiosk-SH-013/receipts",
+            "sr/v1/devices/kiosk-SH-013/notices",
+            "$share/backend/sr/v1/devices/+/reports",
+            "sr/v1/stations/PS-SH-001/alerts",
+        ):
+            assert suback_codes(other.client, refused) == [0x87], refused
         kiosk.subscribe("sr/v1/devices/kiosk-SH-013/notices")  # its own: the retained board
         got = kiosk.wait_for(lambda ms: any(m.topic.endswith("/notices") for m in ms), 15)
         board = NoticeBoard.from_json(next(m for m in got if m.topic.endswith("/notices")).payload)
@@ -144,3 +177,178 @@ def test_acl_keeps_devices_in_their_own_topics(devstack) -> None:
         other.close()
     with pytest.raises(TimeoutError):
         TestClient(mqtt_port, "kiosk-SH-013b", "kiosk-SH-013", "wrong-password")
+
+
+# --- `make run` as a service manager ---------------------------------------------------------
+
+
+def is_gone(pid: int) -> bool:
+    """Exited (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def wait_until(cond, timeout_s: float, what: str):
+    """For a final, stable state only (a process gone, a line written to a log)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def started_pids(var: Path, name: str) -> list[int]:
+    """Every pid the supervisor started ``name`` with, in order (var/logs/supervisor.log)."""
+    journal = var / "logs" / "supervisor.log"
+    text = journal.read_text() if journal.exists() else ""
+    return [int(p) for p in re.findall(rf"\b{name} started: pid (\d+)", text)]
+
+
+def ready_pids(var: Path, name: str) -> list[int]:
+    journal = var / "logs" / "supervisor.log"
+    text = journal.read_text() if journal.exists() else ""
+    return [int(p) for p in re.findall(rf"\b{name} ready: pid (\d+)", text)]
+
+
+def receipt_round_trip(mqtt_port: int) -> dict:
+    """The demo kiosk sends the example report; the worker's receipt comes back."""
+    from devstack.config import DEMO_KIOSK, KIOSK_PASSWORD
+    from tests.support.mqtt_client import TestClient
+
+    kiosk = TestClient(mqtt_port, f"{DEMO_KIOSK}-check", DEMO_KIOSK, KIOSK_PASSWORD)
+    try:
+        kiosk.subscribe(f"sr/v1/devices/{DEMO_KIOSK}/receipts")
+        report = subprocess.run(
+            [sys.executable, "-m", "protocol.example", DEMO_KIOSK],
+            capture_output=True,
+            check=True,
+            cwd=REPO,
+        ).stdout
+        kiosk.publish(f"sr/v1/devices/{DEMO_KIOSK}/reports", report)
+        report_id = json.loads(report)["report_id"]
+        got = kiosk.wait_for(
+            lambda ms: any(json.loads(m.payload).get("report_id") == report_id for m in ms), 20
+        )
+        return next(
+            r for r in map(lambda m: json.loads(m.payload), got) if r["report_id"] == report_id
+        )
+    finally:
+        kiosk.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_make_alone_stops_the_whole_stack(tmp_path, sig) -> None:
+    """`kill -INT <make>` (make forwards nothing and would wait for ever) and `kill -TERM
+    <make>` (make exits): make deletes its target, the supervisor's pid file, and the
+    supervisor stops the API, the worker and the broker."""
+    env, _mqtt, http_port = stack_env(tmp_path)
+    out = tmp_path / "make.out"
+    # a session of its own: the signal reaches make alone, as `kill <pid>` from elsewhere
+    make = start_stack(["make", "--no-print-directory", "run"], env, out, start_new_session=True)
+    try:
+        pidfile = tmp_path / "var" / "run" / "stack.pid"
+        supervisor = int(pidfile.read_text())
+        children = [
+            int(p)
+            for p in subprocess.run(
+                ["pgrep", "-P", str(supervisor)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        assert len(children) == 3, "broker, worker and API run under the supervisor"
+        assert int(Path(f"/proc/{supervisor}/stat").read_text().split()[3]) == make.pid
+        make.send_signal(sig)
+        make.wait(40)
+        for pid in [supervisor, *children]:
+            wait_until(lambda pid=pid: is_gone(pid), 20, f"process {pid} to stop")
+        assert not pidfile.exists()
+        assert port_is_free(http_port)
+        said = out.read_text()
+        assert "stopped api, worker, broker" in said
+        if sig == signal.SIGINT:  # make forwards no SIGINT: the pid file's removal told us
+            assert "stack.pid was removed (make was interrupted)" in said
+    finally:
+        if make.poll() is None:
+            make.kill()
+
+
+def test_a_failed_start_exits_non_zero_and_names_the_process_and_its_log(tmp_path) -> None:
+    # a setting the worker cannot read: it exits while starting
+    env, _mqtt, http_port = stack_env(tmp_path, SR_PROXIMITY_K="not-a-number")
+    result = subprocess.run(
+        ["make", "--no-print-directory", "run"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode != 0
+    log = tmp_path / "var" / "logs" / "worker.log"
+    reason = [line for line in result.stderr.splitlines() if line.startswith("make run: ")]
+    assert reason == [
+        f"make run: could not start the stack: the worker exited with status 1 while "
+        f"starting; see {log}"
+    ], result.stderr
+    assert "not-a-number" in log.read_text()  # the worker's own words are in its log
+    assert BANNER_UP not in result.stdout
+    assert port_is_free(http_port), "nothing is left running"
+    for pid in started_pids(tmp_path / "var", "broker") + started_pids(tmp_path / "var", "worker"):
+        wait_until(lambda pid=pid: is_gone(pid), 20, f"process {pid} to stop")
+
+
+def test_a_port_in_use_is_refused_with_the_variable_to_change(tmp_path) -> None:
+    env, mqtt_port, _http = stack_env(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", mqtt_port))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {mqtt_port} on 127.0.0.1 is in use" in result.stderr
+    assert "SR_DEV_MQTT_PORT=<port> make run" in result.stderr
+
+
+def test_a_stuck_or_dead_worker_is_restarted_and_receipts_flow_again(tmp_path) -> None:
+    """A frozen worker (SIGSTOP: its /readyz stops answering) is replaced; so is a killed
+    one. After each, a report gets its receipt again."""
+    env, mqtt_port, _http = stack_env(tmp_path, SR_DEV_UNANSWERED_RESTART_S="3")
+    var = tmp_path / "var"
+    out = tmp_path / "devstack.out"
+    proc = start_stack([sys.executable, "-m", "devstack"], env, out)
+    try:
+        assert receipt_round_trip(mqtt_port)["status"] == "accepted"
+        (first,) = started_pids(var, "worker")
+        os.kill(first, signal.SIGSTOP)
+        second = wait_until(
+            lambda: next((p for p in ready_pids(var, "worker") if p != first), None),
+            60,
+            "a new worker, ready",
+        )
+        wait_until(lambda: is_gone(first), 20, "the frozen worker to be stopped")
+        assert f"worker (pid {first}) health endpoint silent for 3 s" in out.read_text()
+        assert receipt_round_trip(mqtt_port)["status"] == "accepted"
+
+        os.kill(second, signal.SIGKILL)
+        third = wait_until(
+            lambda: next((p for p in ready_pids(var, "worker") if p not in (first, second)), None),
+            60,
+            "a worker started after the kill, ready",
+        )
+        assert f"worker (pid {second}) exited with status -9" in out.read_text()
+        assert receipt_round_trip(mqtt_port)["status"] == "accepted"
+        assert proc.poll() is None, "the stack kept running"
+        journal = (var / "logs" / "supervisor.log").read_text()
+        assert f"worker started: pid {third}" in journal
+    finally:
+        stop_stack(proc)
