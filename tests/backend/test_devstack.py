@@ -352,3 +352,31 @@ def test_a_stuck_or_dead_worker_is_restarted_and_receipts_flow_again(tmp_path) -
         assert f"worker started: pid {third}" in journal
     finally:
         stop_stack(proc)
+
+
+def test_the_compose_healthchecks_ask_readyz(devstack) -> None:
+    """docker-compose.yml's worker and API healthchecks, run against this stack's processes
+    (their ports swapped in): they pass on a ready process and fail where none answers."""
+    import yaml
+
+    _proc, _banner, _mqtt, http_port, var = devstack
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    (worker,) = started_pids(var, "worker")
+    worker_env = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{worker}/environ").read_text().split("\0")
+        if "=" in item
+    )
+    health_port = int(worker_env["SR_WORKER_HEALTH_PORT"])
+    assert services["worker-1"]["environment"]["SR_WORKER_HEALTH_PORT"] == "8081"
+
+    def check(service: str, container_port: str, port: int) -> int:
+        cmd = services[service]["healthcheck"]["test"]
+        assert cmd[:2] == ["CMD", "python"] and "/readyz" in cmd[-1], cmd
+        argv = [sys.executable, *cmd[2:-1], cmd[-1].replace(f":{container_port}/", f":{port}/")]
+        return subprocess.run(argv, capture_output=True, timeout=10).returncode
+
+    assert check("worker-1", "8081", health_port) == 0
+    assert check("worker-2", "8081", health_port) == 0
+    assert check("api", "8000", http_port) == 0
+    assert check("worker-1", "8081", free_port()) != 0  # nothing there: unhealthy
