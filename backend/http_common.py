@@ -101,9 +101,23 @@ def _multi_line(value: str) -> str:
     return value
 
 
-Line = Annotated[str, Strict(), AfterValidator(_one_line)]
+# The patterns are for the schema's readers (and schemathesis); the validators give the
+# specific message and also refuse lone surrogates, which a JSON Schema cannot express.
+Line = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_one_line),
+    Field(json_schema_extra={"pattern": "^[^\\u0000-\\u001f\\u007f]*$"}),
+]
 """One line of text: no control characters, no lone surrogates, never coerced from a number."""
-Paragraphs = Annotated[str, Strict(), AfterValidator(_multi_line)]
+Paragraphs = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_multi_line),
+    Field(
+        json_schema_extra={"pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"}
+    ),
+]
 """Free text: tabs and line breaks allowed, other control characters and surrogates not."""
 Identifier = Annotated[str, Strict(), Field(pattern=ID_PATTERN)]
 """1-64 characters of ``[A-Za-z0-9_.-]``, as everywhere in the protocol."""
@@ -133,7 +147,10 @@ def _plausible_past(value: datetime) -> datetime:
 
 
 PastTime = Annotated[
-    AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(_plausible_past)
+    AwareDatetime,
+    BeforeValidator(_timestamp_text),
+    AfterValidator(_plausible_past),
+    Field(json_schema_extra={"pattern": "^2[01][0-9]{2}-"}),
 ]
 """An ISO 8601 time with a zone (``2026-11-28T10:11:08Z``), not in the future."""
 
