@@ -6,47 +6,75 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import select
+
+from backend.accounts import Account, AccountKind, ensure_accounts, listener_lines
+from backend.db.engine import make_engine
+from backend.stations.models import PoliceStation
 from devstack.config import (
     KIOSK_PASSWORD,
     PHONE_ID,
     PHONE_PASSWORD,
-    REPO,
     VOLUNTEER_PASSWORD,
     VOLUNTEERS,
     DevStackConfig,
 )
 
-ACL_FILE = REPO / "broker_config" / "acl"
+#: The worker's broker account; the worker uses its username as its MQTT client id.
+WORKER_ACCOUNT = "backend-worker-1"
+ADMIN_ACCOUNT = "admin"
+STATION_PASSWORD = "station-demo"
+DYNSEC_FILE = "dynamic-security.json"
 
 
-def backend_password(var: Path) -> str:
-    """Generated once and kept in var/, so restarts keep working with the same broker data."""
-    path = var / "backend.secret"
+def account_secret(var: Path, username: str) -> str:
+    """A generated password kept in ``var/<username>.secret``, so every restart of
+    ``make run`` uses the same one (the account itself is created once)."""
+    path = var / f"{username}.secret"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(18))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
-def demo_users(var: Path, kiosks: list[str]) -> dict[str, str]:
-    users = {"backend": backend_password(var), PHONE_ID: PHONE_PASSWORD}
-    users.update({k: KIOSK_PASSWORD for k in kiosks})
-    users.update({v: VOLUNTEER_PASSWORD for v in VOLUNTEERS})
-    return users
+def police_station_ids(database_url: str) -> list[str]:
+    """The police stations seeded into the database (``PS-<metro station>``): each gets a
+    duty-desk console account."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return sorted(conn.execute(select(PoliceStation.station_id)).scalars())
+    finally:
+        engine.dispose()
 
 
-def write_broker_config(cfg: DevStackConfig, users: dict[str, str]) -> Path:
+def demo_accounts(cfg: DevStackConfig, kiosks: list[str]) -> list[Account]:
+    """Every demo account: kiosks, the phone, volunteers, one console per police station,
+    the worker and an admin (``mosquitto_ctrl``); generated passwords for the last two."""
+    return [
+        Account(WORKER_ACCOUNT, account_secret(cfg.var, WORKER_ACCOUNT), AccountKind.WORKER),
+        Account(ADMIN_ACCOUNT, account_secret(cfg.var, "broker-admin"), AccountKind.ADMIN),
+        Account(PHONE_ID, PHONE_PASSWORD, AccountKind.PHONE),
+        *(Account(k, KIOSK_PASSWORD, AccountKind.KIOSK) for k in kiosks),
+        *(Account(v, VOLUNTEER_PASSWORD, AccountKind.VOLUNTEER) for v in VOLUNTEERS),
+        *(
+            Account(s, STATION_PASSWORD, AccountKind.STATION)
+            for s in police_station_ids(cfg.database_url)
+        ),
+    ]
+
+
+def write_broker_config(cfg: DevStackConfig, accounts: list[Account]) -> Path:
+    """``var/broker/mosquitto.conf`` with the dynamic security plugin; the accounts missing
+    from ``var/broker/dynamic-security.json`` are added, the others (an account added by
+    hand, a changed password) are kept as they are."""
     broker_dir = cfg.var / "broker"
     broker_dir.mkdir(parents=True, exist_ok=True)
-    passwd = broker_dir / "passwd"
-    passwd.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))
-    subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True)
-    acl = broker_dir / "acl"
-    shutil.copyfile(ACL_FILE, acl)
+    dynsec = broker_dir / DYNSEC_FILE
+    ensure_accounts(dynsec, accounts)
     conf = broker_dir / "mosquitto.conf"
     conf.write_text(
         "\n".join(
@@ -56,9 +84,8 @@ def write_broker_config(cfg: DevStackConfig, users: dict[str, str]) -> Path:
                 *(["user root"] if os.geteuid() == 0 else []),
                 "per_listener_settings true",
                 f"listener {cfg.mqtt_port} 127.0.0.1",
-                "allow_anonymous false",
-                f"password_file {passwd}",
-                f"acl_file {acl}",
+                # accounts of backend.accounts, deny by default, client id = username
+                *listener_lines(dynsec),
                 "set_tcp_nodelay true",
                 "max_packet_size 2100000",
                 "max_queued_messages 100000",
@@ -71,12 +98,11 @@ def write_broker_config(cfg: DevStackConfig, users: dict[str, str]) -> Path:
             ]
         )
     )
-    passwd.chmod(0o600)
     return conf
 
 
 def choose_broker() -> str:
-    """Mosquitto with the project's ACL when installed (``make deps`` installs it as root),
+    """Mosquitto with the project's accounts when installed (``make deps`` installs it as root),
     else the pip-installed embedded broker; ``SR_DEV_BROKER=mosquitto|embedded`` forces one."""
     wanted = os.environ.get("SR_DEV_BROKER", "")
     if wanted not in ("", "mosquitto", "embedded"):

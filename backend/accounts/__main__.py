@@ -9,10 +9,14 @@ python -m backend.accounts ensure /mosquitto/data/dynamic-security.json \\
 
 # what an account of a kind may do, as the plugin's ACL list (JSON)
 python -m backend.accounts grants station PS-SH-013
+
+# the same as ``mosquitto_ctrl dynsec`` arguments, for a running broker (after createClient)
+python -m backend.accounts ctrl kiosk kiosk-SH-400 | while read -r args; do
+    mosquitto_ctrl -p 11883 -u admin -P "$ADMIN_PASSWORD" dynsec $args; done
 ```
 
 Run ``ensure`` while the broker is stopped (it owns the file while it runs); on a running
-broker provision with ``mosquitto_ctrl`` as the admin account instead.
+broker provision with ``mosquitto_ctrl`` as the admin account instead (``ctrl``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,29 @@ def _parser() -> argparse.ArgumentParser:
     grants.add_argument("kind", choices=[k.value for k in AccountKind])
     grants.add_argument("username")
     grants.add_argument("--share-group", default=DEFAULT_SHARE_GROUP)
+    ctrl = commands.add_parser(
+        "ctrl", help="print mosquitto_ctrl dynsec arguments giving an existing client its role"
+    )
+    ctrl.add_argument("kind", choices=[k.value for k in AccountKind])
+    ctrl.add_argument("username")
+    ctrl.add_argument("--share-group", default=DEFAULT_SHARE_GROUP)
     return parser
+
+
+def ctrl_lines(account: Account, share_group: str = DEFAULT_SHARE_GROUP) -> list[str]:
+    """``mosquitto_ctrl dynsec`` arguments, one command a line: create the account's role
+    with its grants and give it to the client (create the client first: ``createClient``).
+    Topics never contain spaces (identifiers are ``[A-Za-z0-9_.-]``), so a shell can split
+    the lines on blanks."""
+    rolename = role_name(account, share_group)
+    return [
+        f"createRole {rolename}",
+        *(
+            f"addRoleACL {rolename} {g.acltype} {g.topic} allow"
+            for g in grants_for(account, share_group)
+        ),
+        f"addClientRole {account.username} {rolename}",
+    ]
 
 
 def _account(kind: str, username: str, password_env: str) -> Account:
@@ -72,6 +98,10 @@ def _account(kind: str, username: str, password_env: str) -> Account:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "ctrl":
+        account = Account(args.username, "unused", AccountKind(args.kind))
+        print("\n".join(ctrl_lines(account, args.share_group)))
+        return 0
     if args.command == "grants":
         account = Account(args.username, "unused", AccountKind(args.kind))
         role = {

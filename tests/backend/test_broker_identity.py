@@ -5,6 +5,8 @@ real worker on PostGIS, and clients that try to be someone else."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -24,8 +26,8 @@ from devstack.seed import seed_demo_devices
 from protocol import Receipt, ReceiptStatus, topics
 from protocol.payloads import utc_now
 from tests.backend.helpers import report_bytes
-from tests.support.mqtt_client import TestClient
-from tests.support.services import Mosquitto, mosquitto
+from tests.support.mqtt_client import TestClient, suback_codes
+from tests.support.services import REPO, Mosquitto, mosquitto
 from tests.support.stack import backend_worker
 
 NOT_AUTHORIZED = 0x87
@@ -85,21 +87,6 @@ def stored_ids(sessions: Any) -> set[str]:
 def count_reports(sessions: Any) -> int:
     with sessions() as session:
         return int(session.execute(select(func.count()).select_from(Report)).scalar_one())
-
-
-def suback_codes(client: mqtt.Client, topic_filter: str) -> list[int]:
-    """Subscribe and return the SUBACK reason codes."""
-    done = threading.Event()
-    codes: list[int] = []
-
-    def on_subscribe(c: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
-        codes.extend(r.value for r in reasons)
-        done.set()
-
-    client.on_subscribe = on_subscribe
-    client.subscribe(topic_filter, qos=1)
-    assert done.wait(10), f"no SUBACK for {topic_filter}"
-    return codes
 
 
 def test_a_kiosk_with_the_workers_client_id_gets_its_own_id_and_the_worker_stays(
@@ -355,3 +342,32 @@ def test_a_station_console_receives_only_its_own_stations_alerts(broker) -> None
     finally:
         for c in (console, kiosk, worker):
             c.close()
+
+
+def test_a_device_provisioned_on_the_running_broker_as_the_readme_says_can_report(
+    broker,
+) -> None:
+    """``mosquitto_ctrl`` as admin with the lines of ``python -m backend.accounts ctrl``."""
+    ctrl = ["mosquitto_ctrl", "-p", str(broker.port), "-u", "admin", "-P", "admin-pw", "dynsec"]
+    subprocess.run([*ctrl, "createClient", "kiosk-SH-400", "-p", "new-pw"], check=True)
+    lines = subprocess.run(
+        [sys.executable, "-m", "backend.accounts", "ctrl", "kiosk", "kiosk-SH-400"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    ).stdout.splitlines()
+    for line in lines:
+        subprocess.run([*ctrl, *line.split()], check=True, capture_output=True)
+    kiosk = TestClient(broker.port, "kiosk-SH-400", "kiosk-SH-400", "new-pw")
+    try:
+        own = kiosk.publish(topics.device_reports("kiosk-SH-400"), report_bytes("kiosk-SH-400"))
+        other = kiosk.publish(topics.device_reports("kiosk-SH-013"), report_bytes("kiosk-SH-013"))
+        assert kiosk.puback_reasons[own] < 0x80
+        assert kiosk.puback_reasons[other] == NOT_AUTHORIZED
+        assert suback_codes(kiosk.client, topics.device_receipts("kiosk-SH-400")) == [1]
+        assert suback_codes(kiosk.client, topics.device_receipts("kiosk-SH-013")) == [
+            NOT_AUTHORIZED
+        ]
+    finally:
+        kiosk.close()

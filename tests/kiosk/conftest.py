@@ -1,4 +1,4 @@
-"""Fixtures of the kiosk app tests: a broker with the contract's ACL, a stand-in responder
+"""Fixtures of the kiosk app tests: a broker with the project's accounts, a stand-in responder
 for the backend, and a Kivy app fixture (offscreen, one window for the whole process,
 a fresh App, Clock, Builder and Factory context per test)."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.kiosk.helpers import ACL, USERS, Responder
+from tests.kiosk.helpers import ACCOUNTS, Responder
 from tests.support.services import REPO, mosquitto
 
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
@@ -27,7 +27,7 @@ WINDOW_SIZE = (1280, 800)
 
 @pytest.fixture()
 def broker():
-    with mosquitto(users=USERS, acl=ACL) as server:
+    with mosquitto(accounts=ACCOUNTS) as server:
         yield server
 
 

@@ -1,4 +1,4 @@
-"""Test-side helpers for the kiosk app tests: a broker with the contract's ACL, a stand-in
+"""Test-side helpers for the kiosk app tests: the broker accounts, a stand-in
 responder for the backend (answers reports with receipts), and waiting on conditions."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from backend.accounts import Account, AccountKind
 from kiosk_app.config import AppConfig, BrokerConfig, Mode, default_config
 from protocol import (
     Problem,
@@ -26,29 +27,19 @@ from protocol import (
 from protocol.errors import RATE_LIMITED
 from protocol.payloads import utc_now
 
-USERS = {
-    "kiosk-SH-013": "kiosk-demo",
-    "phone-demo": "phone-demo",
-    "vol-1": "volunteer-demo",
-    "backend": "backend-secret",
-    "intruder": "intruder",
-}
-
-# The contract's ACL: a device writes only its own reports/photos/status and reads its own
-# receipts and notices; a volunteer writes location/responses and reads alerts.
-ACL = """\
-pattern write sr/v1/devices/%u/reports
-pattern write sr/v1/devices/%u/photos/+
-pattern write sr/v1/devices/%u/status
-pattern read sr/v1/devices/%u/receipts
-pattern read sr/v1/devices/%u/notices
-pattern write sr/v1/volunteers/%u/location
-pattern write sr/v1/volunteers/%u/responses
-pattern read sr/v1/volunteers/%u/alerts
-
-user backend
-topic readwrite sr/v1/#
-"""
+# Broker accounts of the kiosk tests (backend.accounts: each holds only its kind's topics,
+# the username is the client id). The backend side is played by worker accounts, one per
+# simultaneous connection: the worker process, the responder, a notices publisher.
+ACCOUNTS = (
+    Account("kiosk-SH-013", "kiosk-demo", AccountKind.KIOSK),
+    Account("phone-demo", "phone-demo", AccountKind.PHONE),
+    Account("vol-1", "volunteer-demo", AccountKind.VOLUNTEER),
+    Account("intruder", "intruder", AccountKind.KIOSK),  # a real kiosk, not kiosk-SH-013
+    Account("backend", "backend-secret", AccountKind.WORKER),
+    Account("responder", "backend-secret", AccountKind.WORKER),
+    Account("notices-publisher", "backend-secret", AccountKind.WORKER),
+)
+USERS = {a.username: a.password for a in ACCOUNTS}
 
 
 def wait_for(cond: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
@@ -75,8 +66,9 @@ def backend_client(
     subscriptions: tuple[str, ...] = (),
     on_message: Callable[..., None] | None = None,
 ) -> mqtt.Client:
+    """A backend-side client logged in as the worker account named ``client_id``."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.username_pw_set("backend", USERS["backend"])
+    client.username_pw_set(client_id, USERS[client_id])
     client.reconnect_delay_set(1, 1)
     connected = threading.Event()
 
@@ -119,7 +111,14 @@ class Responder:
         self.client = backend_client(
             port,
             "responder",
-            (topics.ALL_DEVICE_REPORTS, topics.ALL_DEVICE_PHOTOS, topics.ALL_DEVICE_STATUS),
+            tuple(  # workers join the share group; a plain subscription is refused
+                topics.shared("backend", t)
+                for t in (
+                    topics.ALL_DEVICE_REPORTS,
+                    topics.ALL_DEVICE_PHOTOS,
+                    topics.ALL_DEVICE_STATUS,
+                )
+            ),
             self._on_message,
         )
 

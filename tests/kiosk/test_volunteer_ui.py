@@ -77,7 +77,7 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
     app = kivy_app
     backend = TestClient(broker.port, "vol-backend", "backend", USERS["backend"])
     backend.subscribe(topics.volunteer_location("vol-1"))
-    backend.subscribe(topics.volunteer_responses("vol-1"))
+    backend.subscribe(topics.shared("backend", topics.volunteer_responses("vol-1")))
     got = backend.received
     try:
         await wait_ui(app, lambda: app.connection == "online", what="online")

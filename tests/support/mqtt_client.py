@@ -95,3 +95,24 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str
             return
         time.sleep(0.02)
     raise TimeoutError(f"timed out after {timeout_s} s waiting for {what or predicate}")
+
+
+def suback_codes(client: mqtt.Client, topic_filter: str, timeout_s: float = 10.0) -> list[int]:
+    """Subscribe ``client`` (a connected paho client, e.g. ``TestClient.client``) to
+    ``topic_filter`` and return the SUBACK reason codes (0x87: not authorized)."""
+    done = threading.Event()
+    codes: list[int] = []
+    previous = client.on_subscribe
+
+    def on_subscribe(c: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        codes.extend(r.value for r in reasons)
+        done.set()
+
+    client.on_subscribe = on_subscribe
+    try:
+        client.subscribe(topic_filter, options=SubscribeOptions(qos=1))
+        if not done.wait(timeout_s):
+            raise TimeoutError(f"no SUBACK for {topic_filter}")
+    finally:
+        client.on_subscribe = previous
+    return codes
