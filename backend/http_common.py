@@ -65,7 +65,8 @@ def responses(*groups: dict[int, dict[str, Any]]) -> dict[int | str, dict[str, A
     """Merge the declared error statuses of an endpoint (``responses=responses(AUTH, ...)``)."""
     merged: dict[int | str, dict[str, Any]] = {}
     for group in groups:
-        merged.update(group)
+        for status, spec in group.items():
+            merged[status] = spec
     return merged
 
 
