@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test deps venv lint typecheck importcheck bench-geo bench kiosk phone volunteer clean
 
-# `make run` ends when make is stopped, however it is stopped. Make forwards no signal to
-# its child (SIGINT: it waits for it; SIGTERM: it exits and leaves it running), but it
-# deletes the target file of an interrupted recipe. So the target is a real file, the
-# supervisor's pid file: the supervisor writes it once started and stops the stack when it
-# is gone; `exec` keeps make its direct parent, whose death it also notices (PR_SET_PDEATHSIG).
+# `make run` ends when make is stopped, however it is stopped. Make does not pass a SIGINT
+# sent to it alone on to its child (it waits for the child for ever), but it deletes the
+# target file of a recipe interrupted by SIGINT, SIGTERM or SIGHUP when the recipe changed
+# it. So the target is a real file, the supervisor's pid file: the supervisor writes it at
+# start and stops the stack when it is gone. `exec` makes the supervisor make's own child,
+# and it asks Linux for SIGTERM when make dies (PR_SET_PDEATHSIG), e.g. by SIGKILL.
 STACK_PID := $(or $(SR_DEV_VAR),var)/run/stack.pid
 
 run: $(STACK_PID) ## start broker + backend (SQLite/SpatiaLite) with demo data
