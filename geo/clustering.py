@@ -75,8 +75,10 @@ def travel_direction(trail: Sequence[Sighting], min_speed_m_s: float = 0.05) -> 
 ):
     """Least-squares constant-velocity fit of the trail's positions over time.
 
-    Positions are projected to a transverse Mercator whose central meridian is the trail's
-    mean longitude (grid north = true north there). Returns ``None`` with fewer than two
+    Positions are projected to the cached transverse Mercator nearest the trail's mean
+    longitude (central meridians every 0.5°, so no projection is built per call); the fitted
+    grid bearing is turned into a true bearing by subtracting the meridian convergence at the
+    trail's centre, measured on the same projection. Returns ``None`` with fewer than two
     distinct times or when the fitted speed is below ``min_speed_m_s`` (no clear direction).
     """
     if len(trail) < 2:
@@ -88,8 +90,12 @@ def travel_direction(trail: Sequence[Sighting], min_speed_m_s: float = 0.05) -> 
     lats = np.array([s.lat for s in trail])
     if np.ptp(lons) > 180:
         raise GeoError("trail crosses the antimeridian; not supported", trail)
-    to_m, _ = local_projection(float(lons.mean()), exact=True)
+    lon_c, lat_c = float(lons.mean()), float(lats.mean())
+    to_m, _ = local_projection(lon_c)
     x, y = to_m.transform(lons, lats)
+    # Grid north differs from true north by the convergence of the meridians here.
+    (x0, x1), (y0, y1) = to_m.transform([lon_c, lon_c], [lat_c, min(lat_c + 1e-4, 90.0)])
+    convergence = math.atan2(x1 - x0, y1 - y0)
     tc = times - times.mean()
     denom = float(tc @ tc)
     vx = float(tc @ (np.asarray(x) - np.mean(x))) / denom
@@ -97,5 +103,5 @@ def travel_direction(trail: Sequence[Sighting], min_speed_m_s: float = 0.05) -> 
     speed = math.hypot(vx, vy)
     if speed < min_speed_m_s:
         return None
-    bearing = math.degrees(math.atan2(vx, vy)) % 360.0
+    bearing = math.degrees(math.atan2(vx, vy) - convergence) % 360.0
     return TravelEstimate(bearing, speed, len(trail), float(np.ptp(times)))

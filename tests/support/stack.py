@@ -58,6 +58,7 @@ def start_worker(
     password: str | None = None,
     logdir: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    module: str = "backend.worker",
 ) -> WorkerProcess:
     logdir = logdir or Path(tempfile.mkdtemp(prefix="sr-worker-"))
     log_path = logdir / f"{client_id}.log"
@@ -77,7 +78,7 @@ def start_worker(
     env.update(extra_env or {})
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.worker"], cwd=REPO, env=env, stdout=log, stderr=log
+        [sys.executable, "-m", module], cwd=REPO, env=env, stdout=log, stderr=log
     )
     worker = WorkerProcess(proc, log_path)
     worker.wait_ready()
