@@ -33,7 +33,8 @@ token and carry no personal data. Errors are JSON `{"detail": ..., "problems": [
 
 
 def _mount_offline_docs(app: FastAPI) -> None:
-    """Swagger UI from the ``swagger-ui-bundle`` package: ``/docs`` works without internet."""
+    """Swagger UI 5 (it reads OpenAPI 3.1) from the ``swagger-ui-bundle-v2`` package, whose
+    module is ``swagger_ui_bundle``: ``/docs`` works without internet."""
     app.mount(DOCS_ASSETS, StaticFiles(directory=Path(swagger_ui_path)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
