@@ -169,6 +169,8 @@ def _decode_object(raw: bytes | str, max_bytes: int) -> DecodedObject:
         size = len(raw)
     else:
         raise _fail(codes.TYPE, f"payload must be bytes or text, not {type(raw).__name__}")
+    if size > max_bytes:
+        raise _fail(codes.TOO_LARGE, f"payload is {size} bytes; the limit is {max_bytes}", raw)
     blank = (
         not raw.strip(_JSON_WHITESPACE)
         if isinstance(raw, str)
@@ -181,8 +183,6 @@ def _decode_object(raw: bytes | str, max_bytes: int) -> DecodedObject:
             + (f" ({size} bytes of white space)" if size else "")
             + "; send one JSON object",
         )
-    if size > max_bytes:
-        raise _fail(codes.TOO_LARGE, f"payload is {size} bytes; the limit is {max_bytes}", raw)
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
