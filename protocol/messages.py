@@ -277,13 +277,30 @@ def parse_owntracks(raw: bytes | str, *, now: datetime | None = None) -> Volunte
     1970-2099 and not be more than FUTURE_SKEW ahead of `now`.
     """
     decoded = decode_json_object(raw, max_bytes=MAX_OWNTRACKS_BYTES)
-    problems: list[Problem] = list(decoded.problems)
-    data = decoded.data
+    try:
+        return _read_owntracks(decoded.data, list(decoded.problems), now or utc_now())
+    except ValidationError:
+        raise
+    except Exception as exc:  # a reader bug must still be an answer, never a crash
+        raise ValidationError(
+            [
+                Problem(
+                    "",
+                    codes.INTERNAL,
+                    f"the message could not be read ({type(exc).__name__}); "
+                    "it was kept for an operator to look at",
+                )
+            ]
+        ) from None
+
+
+def _read_owntracks(
+    data: dict[str, Any], problems: list[Problem], moment: datetime
+) -> VolunteerLocation | None:
     if data.get("_type") != "location":
         if problems:
             raise ValidationError(problems)
         return None
-    moment = now or utc_now()
     r = _Reader(data, problems)
     lat = r.number("lat", -90.0, 90.0)
     lon = r.number("lon", -180.0, 180.0)
