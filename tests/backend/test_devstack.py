@@ -330,10 +330,10 @@ def test_a_port_in_use_is_refused_with_the_variable_to_change(tmp_path) -> None:
     assert "SR_DEV_MQTT_PORT=<port> make run" in result.stderr
 
 
-def test_a_stuck_or_dead_worker_is_restarted_and_receipts_flow_again(tmp_path) -> None:
+def test_a_stuck_or_dead_worker_or_api_is_restarted_and_works_again(tmp_path) -> None:
     """A frozen worker (SIGSTOP: its /readyz stops answering) is replaced; so is a killed
-    one. After each, a report gets its receipt again."""
-    env, mqtt_port, _http = stack_env(tmp_path, SR_DEV_UNANSWERED_RESTART_S="3")
+    one, and a killed API. After each, a report gets its receipt, or the API answers."""
+    env, mqtt_port, http_port = stack_env(tmp_path, SR_DEV_UNANSWERED_RESTART_S="3")
     var = tmp_path / "var"
     out = tmp_path / "devstack.out"
     proc = start_stack([sys.executable, "-m", "devstack"], env, out)
@@ -358,9 +358,35 @@ def test_a_stuck_or_dead_worker_is_restarted_and_receipts_flow_again(tmp_path) -
         )
         assert f"worker (pid {second}) exited with status -9" in out.read_text()
         assert receipt_round_trip(mqtt_port)["status"] == "accepted"
-        assert proc.poll() is None, "the stack kept running"
         journal = (var / "logs" / "supervisor.log").read_text()
         assert f"worker started: pid {third}" in journal
+
+        (api,) = started_pids(var, "api")
+        os.kill(api, signal.SIGKILL)
+        wait_until(lambda: len(ready_pids(var, "api")) == 2, 60, "a new API, ready")
+        assert f"api (pid {api}) exited with status -9" in out.read_text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=5) as resp:
+            assert json.loads(resp.read()) == {"status": "ok"}
+        assert proc.poll() is None, "the stack kept running"
+    finally:
+        stop_stack(proc)
+
+
+def test_the_broker_exiting_stops_the_stack_with_a_reason(tmp_path) -> None:
+    env, _mqtt, http_port = stack_env(tmp_path)
+    var = tmp_path / "var"
+    out = tmp_path / "devstack.out"
+    proc = start_stack([sys.executable, "-m", "devstack"], env, out)
+    try:
+        (broker,) = started_pids(var, "broker")
+        os.kill(broker, signal.SIGKILL)
+        assert proc.wait(60) == 1
+        said = out.read_text()
+        assert (
+            f"make run: stopping: the broker exited with status -9; see {var}/logs/broker.log"
+        ) in said
+        assert "stopped api, worker, broker" in said
+        assert port_is_free(http_port)
     finally:
         stop_stack(proc)
 
