@@ -83,8 +83,9 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
         assert cmd.replace(str(mqtt_port), "11883") in readme, cmd
     # the police console of the demo kiosk's station; -d prints its SUBACK, so the test
     # knows when it listens (payload lines are the JSON ones)
+    # (stdbuf: line-buffered, or the SUBACK line would wait in a pipe buffer until exit)
     console = subprocess.Popen(
-        [*shlex.split(console_cmd.rstrip("&")), "-d", "-C", "1", "-W", "20"],
+        ["stdbuf", "-oL", *shlex.split(console_cmd.rstrip("&")), "-d", "-C", "1", "-W", "20"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -417,3 +418,44 @@ def test_the_compose_healthchecks_ask_readyz(devstack) -> None:
     assert check("worker-2", "8081", health_port) == 0
     assert check("api", "8000", http_port) == 0
     assert check("worker-1", "8081", free_port()) != 0  # nothing there: unhealthy
+
+
+def test_a_process_answering_not_ready_too_long_is_restarted_with_backoff(tmp_path) -> None:
+    """The supervisor's rule on its own, with a stand-in process and probe: "not ready" for
+    longer than unready_restart_s restarts it, and restarts in a row wait longer."""
+    from devstack.config import DevStackConfig
+    from devstack.supervisor import Probe, Service, Supervisor
+
+    cfg = DevStackConfig(var=tmp_path / "var", mqtt_port=1, http_port=1, unready_restart_s=5)
+    stack = Supervisor(cfg)
+    answers = [Probe(True, True, "ready"), Probe(True, False, "database unreachable")]
+    svc = stack.add(Service("fake", ["sleep", "60"], stack.logs / "fake.log", lambda s: answers[0]))
+    stack.env = dict(os.environ)
+    try:
+        stack.spawn(svc, first=True)
+        stack.tend(svc)
+        assert svc.ready_once and svc.restart_at is None
+        answers.pop(0)
+        first = svc.pid
+        stack.tend(svc)  # not ready, but for less than 5 s: kept
+        assert svc.restart_at is None
+        svc.last_ready -= 6  # as if 6 s had passed since it last said ready
+        stack.tend(svc)
+        assert svc.restart_at is not None and svc.proc.poll() is not None
+        journal = (stack.logs / "supervisor.log").read_text()
+        assert (
+            f"fake (pid {first}) not ready for 5 s (database unreachable); "
+            "starting it again in 1 s" in journal
+        )
+        svc.restart_at = time.monotonic()  # the backoff is over
+        stack.tend(svc)
+        assert svc.pid != first and svc.proc.poll() is None
+        os.kill(svc.pid, signal.SIGKILL)
+        svc.proc.wait(5)
+        stack.tend(svc)  # exited soon after its start: the next wait doubles
+        assert (
+            "exited with status -9; starting it again in 2 s"
+            in (stack.logs / "supervisor.log").read_text()
+        )
+    finally:
+        stack.stop_all()
