@@ -193,10 +193,12 @@ def handle_location(session: Session, message: Inbound, ctx: BatchContext) -> Ou
         return reject_message(session, message, list(exc.problems), ctx.now)
     volunteer_id = message.parsed.subject_id
     kept = ctx.memory.set_position(
-        volunteer_id, Position(location.lon, location.lat, location.at, location.on_duty)
+        volunteer_id,
+        Position(location.lon, location.lat, location.at, location.on_duty),
+        now=ctx.now,
     )
-    if not kept:
-        return Outcome("ignored")
+    if not kept:  # older than the fix held, from the future, stale or not opted in
+        return Outcome(f"ignored_{kept.value}")
     ctx.coarse[volunteer_id] = location
     return Outcome("stored")
 

@@ -13,6 +13,7 @@ from backend.db.engine import make_engine, make_sessionmaker
 from backend.sightings.models import DeadLetter, Report
 from backend.sightings.service import ingest_report
 from protocol import ReceiptStatus
+from protocol.topics import parse_topic
 from tests.backend.helpers import PEOPLES_SQUARE, report_bytes, report_dict
 
 TOPIC = "sr/v1/devices/kiosk-SH-013/reports"
@@ -27,8 +28,9 @@ def sessions(db_url: str):
 
 def ingest(sessions, payload: bytes, topic: str = TOPIC):
     now = datetime.now(UTC)
+    device_id = parse_topic(topic).subject_id
     with sessions.begin() as session:
-        return ingest_report(session, topic, payload, now)
+        return ingest_report(session, device_id, topic, payload, now)
 
 
 def count(sessions, model) -> int:
@@ -135,9 +137,20 @@ def test_bad_input_is_rejected_with_reasons_and_kept_whole(sessions, case: str) 
 
 
 def test_message_on_a_malformed_topic_is_dead_lettered_without_receipt(sessions) -> None:
-    result = ingest(sessions, report_bytes(), topic="sr/v1/devices/bad device/reports")
-    assert result.receipt is None
-    assert count(sessions, DeadLetter) == 1
+    from backend.alerts.service import AlertingConfig
+    from backend.memory import Memory
+    from backend.messaging.connection import Inbound
+    from backend.messaging.handlers import BatchContext, dispatch
+
+    topic = "sr/v1/devices/bad device/reports"
+    message = Inbound(topic, None, report_bytes(), qos=1, mid=1, dup=False, generation=1)
+    ctx = BatchContext(Memory(), AlertingConfig(), datetime.now(UTC))
+    with sessions.begin() as session:
+        outcome = dispatch(session, message, ctx)
+    assert outcome.publications == [], "no device to answer on a topic outside the grammar"
+    with sessions() as session:
+        letter = session.execute(select(DeadLetter)).scalar_one()
+    assert letter.topic == topic and letter.reasons[0]["code"] == "topic"
 
 
 def test_migrations_go_down_and_up_again(db_url: str) -> None:

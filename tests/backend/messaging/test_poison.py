@@ -202,7 +202,9 @@ def test_receipts_leave_while_a_backlog_is_still_being_read(broker, postgis_url,
         )
     publisher.publish(REPORTS, report_bytes(DEVICE))  # the last one; waits for its PUBACK
     first_receipt_at: list[datetime] = []
-    device.client.on_message = lambda c, u, m: first_receipt_at.append(datetime.now(UTC))
+    listener = TestClient(broker.port, "receipt-listener")
+    listener.client.on_message = lambda c, u, m: first_receipt_at.append(datetime.now(UTC))
+    listener.subscribe("sr/v1/devices/+/receipts")
     worker = start_worker(
         broker,
         postgis_url,
@@ -214,6 +216,7 @@ def test_receipts_leave_while_a_backlog_is_still_being_read(broker, postgis_url,
     finally:
         worker.terminate()
         publisher.close()
+        listener.close()
     with sessions() as session:
         last_taken_in = session.execute(select(func.max(Report.received_at))).scalar_one()
     assert first_receipt_at, "the device got no receipt"
