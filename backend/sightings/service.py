@@ -18,9 +18,15 @@ from sqlalchemy.orm import Session
 
 from backend.devices.ratelimit import RateDecision
 from backend.sightings.models import DeadLetter, Report
-from protocol import Problem, Receipt, ReceiptStatus, SightingReport, ValidationError
+from protocol import (
+    Problem,
+    Receipt,
+    ReceiptStatus,
+    SightingReport,
+    ValidationError,
+    best_effort_report_id,
+)
 from protocol import errors as codes
-from protocol import best_effort_report_id
 
 log = logging.getLogger(__name__)
 
