@@ -37,8 +37,9 @@ def banner(cfg: DevStackConfig, broker_kind: str = "mosquitto") -> str:
     stations = textwrap.fill(
         ", ".join(police_station_ids(cfg.database_url)),
         width=96,
-        initial_indent="  police        ",
+        initial_indent=" " * 16,
         subsequent_indent=" " * 16,
+        break_on_hyphens=False,
     )
     kiosk = f"-p {p} -u {DEMO_KIOSK} -P {KIOSK_PASSWORD}"
     rr = (
@@ -63,13 +64,14 @@ Demo broker accounts (username = client id = the id in its topics; one connectio
   kiosks        kiosk-SH-001 ... kiosk-SH-302 (one per metro station) / {KIOSK_PASSWORD}
   phone         {PHONE_ID} / {PHONE_PASSWORD}
   volunteers    {", ".join(VOLUNTEERS)} / {VOLUNTEER_PASSWORD}
-  police station consoles (read sr/v1/stations/<id>/alerts) / {STATION_PASSWORD}:
+  police        one console per demo police station, reading only its own
+                sr/v1/stations/<id>/alerts / {STATION_PASSWORD}:
 {stations}
   worker        {WORKER_ACCOUNT} / in {cfg.var}/{WORKER_ACCOUNT}.secret
   admin         {ADMIN_ACCOUNT} / in {cfg.var}/broker-admin.secret (mosquitto_ctrl dynsec ...)
 
 Try it (a police console in the background, then a report and a bad one, each printing its receipt):
-  mosquitto_sub -p {p} -u {DEMO_STATION} -P {STATION_PASSWORD} -t sr/v1/stations/{DEMO_STATION}/alerts &
+  mosquitto_sub -p {p} -u {DEMO_STATION} -P {STATION_PASSWORD} -V mqttv5 -t sr/v1/stations/{DEMO_STATION}/alerts &
   {rr} -m "$(python3 -m protocol.example {DEMO_KIOSK})"
   {rr} -m '{{"report_id": "nope", "location": {{"lat": 123}}}}'
   make kiosk      (the kiosk app, configured by var/kiosk.ini)
