@@ -24,9 +24,11 @@ from protocol.example import PEOPLES_SQUARE_LAT, PEOPLES_SQUARE_LON
 from protocol.messages import VolunteerLocation
 from protocol.payloads import utc_now
 from tests.faults.fleet import Fleet
-from tests.faults.health import wait_for_readiness
+from tests.faults.health import metrics, probe, wait_for_readiness
 from tests.faults.world import (
     assert_every_report_stored_once_and_receipted,
+    dead_letters,
+    logs_on_failure,
     seed_case_world,
     seed_kiosks,
     start_health_worker,
@@ -63,14 +65,15 @@ def test_broker_stopped_and_restarted_with_persistence_mid_stream(
         worker, health = start_health_worker(broker, postgis_url, "fault-broker-restart", tmp_path)
         fleet = Fleet(broker.port, devices)
         try:
-            fleet.start_stream(PER_DEVICE, duration_s=15)
-            _wait_stored(postgis_url, 20, 15)
-            broker.stop()  # SIGTERM: Mosquitto writes its persistence file on the way out
-            wait_for_readiness(health, ready=False, timeout_s=15, what="worker without broker")
-            time.sleep(3)  # the broker stays away a moment; devices keep queueing reports
-            broker.start()
-            _finish(fleet, [health])
-            assert worker.proc.poll() is None, worker.log()
+            with logs_on_failure(lambda: [worker]):
+                fleet.start_stream(PER_DEVICE, duration_s=15)
+                _wait_stored(postgis_url, 20, 15)
+                broker.stop()  # SIGTERM: Mosquitto writes its persistence file on the way out
+                wait_for_readiness(health, ready=False, timeout_s=15, what="worker without broker")
+                time.sleep(3)  # the broker stays away a moment; devices keep queueing reports
+                broker.start()
+                _finish(fleet, [health])
+                assert worker.proc.poll() is None, worker.log()
         finally:
             fleet.close()
             worker.terminate()
@@ -83,34 +86,40 @@ def test_postgresql_stopped_for_30_s_mid_stream(tmp_path: Path, broker: Mosquitt
     connection and, without a restart, catches up within seconds of the database's return."""
     with postgres() as pg:  # its own server: stopping the shared one would break other tests
         db_url = pg.create_database("faults")
+        # The fixture's server trades durability for speed (synchronous_commit=off), so an
+        # immediate stop would lose commits the worker has already receipted. Production
+        # commits synchronously; so does this database.
+        engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("ALTER DATABASE faults SET synchronous_commit = on"))
+        engine.dispose()
         upgrade(db_url)
         devices = seed_kiosks(db_url, DEVICES)
         worker, health = start_health_worker(broker, db_url, "fault-db-outage", tmp_path)
         fleet = Fleet(broker.port, devices, resend_after_s=10)
         try:
-            fleet.start_stream(PER_DEVICE, duration_s=OUTAGE_S + 10)
-            _wait_stored(db_url, 15, 15)
-            pg.stop()  # -m immediate: connections die mid-transaction
-            stopped = time.monotonic()
-            answer = wait_for_readiness(health, ready=False, timeout_s=20, what="database down")
-            assert isinstance(answer.body, dict) and answer.body.get("database") is False, answer
-            assert answer.body.get("connected") is True, f"the worker left the broker: {answer}"
-            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
-            pg.start()
-            back = time.monotonic()
-            sent_during_outage = set(fleet.sent())
-            wait_until(
-                lambda: set(stored_reports(db_url)) >= sent_during_outage,
-                30,
-                "every report sent before the database came back stored",
-            )
-            resumed_after_s = time.monotonic() - back
-            _finish(fleet, [health])
-            assert worker.proc.poll() is None, "the worker must recover without a restart"
-            engine = create_engine(db_url)
-            with engine.connect() as conn:
-                letters = conn.execute(text("SELECT count(*) FROM dead_letters")).scalar_one()
-            engine.dispose()
+            with logs_on_failure(lambda: [worker]):
+                fleet.start_stream(PER_DEVICE, duration_s=OUTAGE_S + 10)
+                _wait_stored(db_url, 15, 15)
+                pg.stop()  # -m immediate: connections die mid-transaction
+                stopped = time.monotonic()
+                answer = wait_for_readiness(health, ready=False, timeout_s=20, what="database down")
+                assert isinstance(answer.body, dict) and answer.body.get("database") is False, (
+                    answer
+                )
+                assert answer.body.get("connected") is True, f"the worker left the broker: {answer}"
+                time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
+                pg.start()
+                back = time.monotonic()
+                sent_during_outage = set(fleet.sent())
+                _wait_caught_up(db_url, sent_during_outage, health, 30, fleet)
+                resumed_after_s = time.monotonic() - back
+                _finish(fleet, [health])
+                assert worker.proc.poll() is None, "the worker must recover without a restart"
+                engine = create_engine(db_url)
+                with engine.connect() as conn:
+                    letters = conn.execute(text("SELECT count(*) FROM dead_letters")).scalar_one()
+                engine.dispose()
         finally:
             fleet.close()
             worker.terminate()
@@ -128,19 +137,41 @@ def test_broker_frozen_with_sigstop_for_30_s(
     fleet = Fleet(broker.port, devices, resend_after_s=10)
     assert broker.proc is not None
     try:
-        fleet.start_stream(PER_DEVICE, duration_s=OUTAGE_S + 10)
-        _wait_stored(postgis_url, 15, 15)
-        os.kill(broker.proc.pid, signal.SIGSTOP)
-        try:
-            time.sleep(OUTAGE_S)
-        finally:
-            os.kill(broker.proc.pid, signal.SIGCONT)
-        _finish(fleet, [health], timeout_s=90)
-        assert worker.proc.poll() is None, worker.log()
+        with logs_on_failure(lambda: [worker]):
+            fleet.start_stream(PER_DEVICE, duration_s=OUTAGE_S + 10)
+            _wait_stored(postgis_url, 15, 15)
+            os.kill(broker.proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(OUTAGE_S)
+            finally:
+                os.kill(broker.proc.pid, signal.SIGCONT)
+            _finish(fleet, [health], timeout_s=90)
+            assert worker.proc.poll() is None, worker.log()
     finally:
         fleet.close()
         worker.terminate()
     assert_every_report_stored_once_and_receipted(postgis_url, fleet)
+
+
+def _wait_caught_up(
+    db_url: str, sent: set[str], health: int, timeout_s: float, fleet: Fleet
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not set(stored_reports(db_url)) >= sent:
+        if time.monotonic() > deadline:
+            stored = len(sent & set(stored_reports(db_url)))
+            missing = sorted(sent - set(stored_reports(db_url)))[:3]
+            held = {
+                r: dict(d.receipts).get(r) for d in fleet.devices for r in missing if r in d.sent
+            }
+            raise AssertionError(
+                f"missing {missing}, receipts held for them {held}, dead letters "
+                f"{dead_letters(db_url)[:3]}; "
+                f"{timeout_s} s after the database came back, {stored} of the {len(sent)} "
+                f"reports sent before it are stored; /readyz: {probe(health)}; "
+                f"metrics: {[m for m in metrics(health).splitlines() if 'total' in m][:12]}"
+            )
+        time.sleep(0.1)
 
 
 def _share_positions(port: int) -> None:
@@ -177,33 +208,32 @@ def test_three_workers_one_killed_mid_stream(
     time.sleep(0.5)  # positions are QoS 0 and not acknowledged by the workers
     fleet = Fleet(broker.port, devices)
     try:
-        fleet.start_stream(4, duration_s=12)
-        _wait_stored(postgis_url, 30, 20)
-        workers[0].kill()
-        time.sleep(2)  # the supervisor notices and starts it again, with the same session
-        workers[0], _ = start_health_worker(
-            broker, postgis_url, "fault-three-0", tmp_path, health_port=ports[0]
-        )
-        _finish(fleet, ports)
-        engine = create_engine(postgis_url)
-        try:
-            wait_until(
-                lambda: _undelivered(engine) == 0, 20, "every alert revision marked delivered"
+        with logs_on_failure(lambda: workers):
+            fleet.start_stream(4, duration_s=12)
+            _wait_stored(postgis_url, 30, 20)
+            workers[0].kill()
+            time.sleep(2)  # the supervisor notices and starts it again, with the same session
+            workers[0], _ = start_health_worker(
+                broker, postgis_url, "fault-three-0", tmp_path, health_port=ports[0]
             )
-            with engine.connect() as conn:
-                due = {
-                    (r[0], r[1]): r[2]
-                    for r in conn.execute(
-                        text("SELECT alert_id, revision, recipient_id FROM alerts")
-                    )
-                }
-        finally:
-            engine.dispose()
-        watcher.wait_for(
-            lambda ms: set(due) <= {_key(m.payload) for m in ms}, 20, "every due alert revision"
-        )
-        for w in workers:
-            assert w.proc.poll() is None, w.log()
+            _finish(fleet, ports)
+            engine = create_engine(postgis_url)
+            try:
+                wait_until(
+                    lambda: _undelivered(engine) == 0, 20, "every alert revision marked delivered"
+                )
+                with engine.connect() as conn:
+                    due = {
+                        (r[0], r[1]): r[2]
+                        for r in conn.execute(
+                            text("SELECT alert_id, revision, recipient_id FROM alerts")
+                        )
+                    }
+            finally:
+                engine.dispose()
+            watcher.wait_for(lambda ms: set(due) <= {_key(m.payload) for m in ms}, timeout_s=20)
+            for w in workers:
+                assert w.proc.poll() is None, w.log()
     finally:
         fleet.close()
         for w in workers:

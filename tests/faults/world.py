@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -116,3 +118,22 @@ def assert_every_report_stored_once_and_receipted(db_url: str, fleet: Fleet) -> 
     assert not letters, f"{len(letters)} dead letters for valid reports, e.g. {letters[:2]}"
     problems = fleet.receipt_problems()
     assert not problems, f"{len(problems)} receipt problems, e.g. {problems[:5]}"
+
+
+@contextlib.contextmanager
+def logs_on_failure(workers: Callable[[], list[WorkerProcess]]) -> Iterator[None]:
+    """Re-raise any failure inside with the end of every worker's log attached."""
+    try:
+        yield
+    except Exception as exc:
+        tails = "\n".join(
+            f"--- {w.log_path.name} (exit {w.proc.poll()}):\n" + _log_tail(w.log())
+            for w in workers()
+        )
+        raise AssertionError(f"{exc}\n\nworker logs:\n{tails}") from exc
+
+
+def _log_tail(log: str, lines: int = 40) -> str:
+    """The end of a worker log without the per-report routing chatter."""
+    kept = [line for line in log.splitlines() if "in no police jurisdiction" not in line]
+    return "\n".join(line[:300] for line in kept[-lines:])
