@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test deps venv lint typecheck importcheck bench-geo bench kiosk phone volunteer clean
+.PHONY: run test deps venv lint typecheck importcheck bench-geo bench fuzz kiosk phone volunteer clean
 
 # `make run` ends when make is stopped, however it is stopped. Make does not pass a SIGINT
 # sent to it alone on to its child (it waits for the child for ever), but it deletes the
@@ -48,6 +48,9 @@ importcheck: venv
 
 bench-geo: venv
 	$(PY) -m geo.bench $(BENCH_ARGS)
+
+fuzz: deps venv ## 100,000 hostile payloads through a real broker to a real worker on PostGIS
+	$(PY) -m tests.fuzz --count $(or $(FUZZ_COUNT),100000) $(FUZZ_ARGS)
 
 kiosk: deps venv
 	$(PY) -m kiosk_app --mode kiosk
