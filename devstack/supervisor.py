@@ -143,7 +143,6 @@ class Service:
     last_ready: float = 0.0
     ready_once: bool = False
     reason: str = "starting"
-    process_only: bool = False  # a worker without /readyz: only its process is watched
     restarts: int = 0  # in a row, for the backoff
     restart_at: float | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -271,7 +270,7 @@ class Supervisor:
             )
         now = time.monotonic()
         svc.started_at = svc.last_answer = svc.last_ready = now
-        svc.ready_once = svc.process_only = False
+        svc.ready_once = False
         svc.reason = "starting"
         self.say(f"{svc.name} started: pid {svc.proc.pid}, log {svc.log_path}")
 
@@ -339,8 +338,6 @@ class Supervisor:
         if code is not None:
             self.restart(svc, f"exited with status {code}")
             return
-        if svc.process_only:
-            return
         self.observe(svc)
         now = time.monotonic()
         cfg = self.cfg
@@ -377,21 +374,8 @@ def _live_supervisor(pidfile: Path) -> int | None:
     return pid if pid != os.getpid() and b"devstack" in cmdline else None
 
 
-def _log_says(path: Path, needle: str) -> bool:
-    try:
-        return needle in path.read_text(errors="replace")
-    except OSError:
-        return False
-
-
 def _worker_probe(svc: Service) -> Probe:
-    result = probe_http(f"http://127.0.0.1:{svc.health_port}/readyz")
-    if not result.answered and not svc.ready_once and _log_says(svc.log_path, "subscribed to"):
-        # Transitional: a worker that predates SR_WORKER_HEALTH_PORT serves no /readyz. Its
-        # log says it subscribed; from then on only its process is watched.
-        svc.process_only = True
-        return Probe(True, True, "subscribed (no /readyz served: only its process is watched)")
-    return result
+    return probe_http(f"http://127.0.0.1:{svc.health_port}/readyz")
 
 
 def _api_probe(port: int) -> Callable[[Service], Probe]:
