@@ -8,7 +8,7 @@ like a small service manager.
   is restarted, and so is one that exited (with backoff). Each restart is logged in
   ``var/logs/supervisor.log`` and on stdout. The broker exiting stops everything.
 - Ctrl-C or SIGTERM stops the API, the worker and the broker, in that order. Under ``make
-  run`` a signal sent to make alone also stops them (see ``watch_make``).
+  run`` a signal sent to make alone also stops them (see ``Supervisor.write_pidfile``).
 """
 
 from __future__ import annotations
@@ -380,10 +380,7 @@ def _worker_probe(svc: Service) -> Probe:
 
 def _api_probe(port: int) -> Callable[[Service], Probe]:
     def probe(svc: Service) -> Probe:
-        result = probe_http(f"http://127.0.0.1:{port}/readyz")
-        if result.answered and not result.ready and " answered 404:" in result.reason:
-            return probe_http(f"http://127.0.0.1:{port}/health")  # an API without /readyz
-        return result
+        return probe_http(f"http://127.0.0.1:{port}/readyz")
 
     return probe
 
