@@ -352,7 +352,6 @@ def run(
     pool = max(150, min(2_000, count // 25))
     say(f"generating {count} payloads (hypothesis pool {pool}, seed {seed}) ...")
     generator = Generator(seed, run_id, pool)
-    messages = list(generator.messages(count, only))
     too_big = generator.over_broker_limit(max(1, count // 20_000))
     with (
         tempfile.TemporaryDirectory(prefix="sr-fuzz-") as tmp,
@@ -378,15 +377,19 @@ def run(
             say(f"publishing through 127.0.0.1:{broker.port} to worker pid {worker.proc.pid} ...")
             published: Counter[str] = Counter()
             sent_reports = 0
-            for i, msg in enumerate(messages):
+            # Generated while publishing, never all held at once (100,000 payloads are about
+            # a gigabyte); what the accounting needs is kept per message.
+            sent: list[tuple[str, str, str | None]] = []
+            for i, msg in enumerate(generator.messages(count, only)):
                 if msg.family == REPORTS:
                     _wait_backlog(receipts, sent_reports, worker, idle_timeout_s)
                     sent_reports += 1
                 pubs.publish(i, msg)
                 published[msg.family] += 1
+                sent.append((msg.family, msg.kind, msg.device_id))
             for msg in too_big:
                 publish_over_broker_limit(broker.port, msg)
-            _wait_done(engine, receipts, pubs, published, worker, len(messages), idle_timeout_s)
+            _wait_done(engine, receipts, pubs, published, worker, len(sent), idle_timeout_s)
             time.sleep(1.0)  # a second receipt for any message would arrive by now
             seconds = time.monotonic() - started
             figures = database_figures(engine)
@@ -405,21 +408,21 @@ def run(
             worker.terminate()
         families = {f: FamilyFigures(published[f], *figures[f]) for f in FAMILIES}
         kinds: dict[str, dict[str, int]] = {}
-        for msg in messages:
-            if msg.family != REPORTS or msg.device_id is None:
+        for family, kind, device_id in sent:
+            if family != REPORTS or device_id is None:
                 continue
             row = kinds.setdefault(
-                msg.kind, {"published": 0, "accepted": 0, "rejected": 0, "missing": 0, "extra": 0}
+                kind, {"published": 0, "accepted": 0, "rejected": 0, "missing": 0, "extra": 0}
             )
             row["published"] += 1
-            n = receipts.counts.get(msg.device_id, 0)
-            status = receipts.statuses.get(msg.device_id)
+            n = receipts.counts.get(device_id, 0)
+            status = receipts.statuses.get(device_id)
             row["missing"] += n == 0
             row["extra"] += n > 1
             if status in ("accepted", "rejected"):
                 row[status] += 1
         return FuzzResult(
-            count=len(messages),
+            count=len(sent),
             seed=seed,
             seconds=seconds,
             families=families,
