@@ -51,9 +51,9 @@ class SimDevice:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_socket_open = _nodelay
-        self.client.reconnect_delay_set(min_delay=0.2, max_delay=2)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.max_queued_messages_set(0)
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 600  # receipts wait for us in the broker while we are away
         self.client.connect_async(
             "127.0.0.1", self.port, keepalive=self.keepalive_s, clean_start=False, properties=props
@@ -77,7 +77,7 @@ class SimDevice:
             client.publish(device_reports(self.device_id), entry.payload, qos=1)
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        receipt = Receipt.from_json(msg.payload)
+        receipt = Receipt.from_json(bytes(msg.payload))
         with self._lock:
             self.receipts[receipt.report_id or ""].append(receipt.status)
             if receipt.status in (ReceiptStatus.ACCEPTED, ReceiptStatus.DUPLICATE):

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from backend.db.migrate import upgrade
 from protocol import Alert
@@ -231,7 +231,9 @@ def test_three_workers_one_killed_mid_stream(
                     }
             finally:
                 engine.dispose()
-            watcher.wait_for(lambda ms: set(due) <= {_key(m.payload) for m in ms}, timeout_s=20)
+            watcher.wait_for(
+                lambda ms: set(due) <= {_key(bytes(m.payload)) for m in ms}, timeout_s=20
+            )
             for w in workers:
                 assert w.proc.poll() is None, w.log()
     finally:
@@ -241,7 +243,7 @@ def test_three_workers_one_killed_mid_stream(
         watcher.close()
     assert_every_report_stored_once_and_receipted(postgis_url, fleet)
     assert due, "the stream should have alerted the case's volunteer and the police station"
-    alerts = [Alert.from_json(m.payload) for m in watcher.received]
+    alerts = [Alert.from_json(bytes(m.payload)) for m in watcher.received]
     received = Counter((a.alert_id, a.revision) for a in alerts)
     newest = {alert_id: revision for alert_id, revision in due}
     stray = [k for k in received if k[0] not in newest or k[1] > newest[k[0]]]
@@ -260,7 +262,7 @@ def _key(payload: bytes) -> tuple[str, int]:
     return alert.alert_id, alert.revision
 
 
-def _undelivered(engine) -> int:  # type: ignore[no-untyped-def]
+def _undelivered(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(
             conn.execute(

@@ -152,7 +152,7 @@ def _random_point(rng: random.Random) -> dict[str, Any]:
 
 
 def real_report(device_id: str, rng: random.Random) -> dict[str, Any]:
-    data = json.loads(example_report(device_id).to_json())
+    data: dict[str, Any] = json.loads(example_report(device_id).to_json())
     data["location"] = _random_point(rng)
     data.pop("station_id", None)
     return data

@@ -21,7 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from tests.faults.health import HEALTH_PORT_ENV, metrics, probe, rss_kib
 from tests.fuzz.generators import (
@@ -294,7 +294,7 @@ FROM dead_letters GROUP BY 1
 """
 
 
-def database_figures(engine: Any) -> dict[str, tuple[int, int, int]]:
+def database_figures(engine: Engine) -> dict[str, tuple[int, int, int]]:
     """family -> (stored, dead-lettered, quarantined)."""
     with engine.connect() as conn:
         letters = {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(text(FAMILY_SQL))}
@@ -457,7 +457,7 @@ def _wait_backlog(
 
 
 def _wait_done(
-    engine: Any,
+    engine: Engine,
     receipts: ReceiptCounter,
     pubs: Publishers,
     published: Counter[str],
