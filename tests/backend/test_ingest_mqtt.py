@@ -6,39 +6,14 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from backend.db.engine import make_engine, make_sessionmaker
 from backend.sightings.models import DeadLetter, Report
 from protocol import Receipt, ReceiptStatus
+from tests.backend.conftest import DEVICE, RECEIPTS, REPORTS, count
 from tests.backend.helpers import report_bytes, report_dict
 from tests.support.mqtt_client import TestClient, wait_until
 from tests.support.stack import backend_worker, start_worker
-
-DEVICE = "kiosk-SH-013"
-REPORTS = f"sr/v1/devices/{DEVICE}/reports"
-RECEIPTS = f"sr/v1/devices/{DEVICE}/receipts"
-
-
-@pytest.fixture
-def sessions(postgis_url: str):
-    engine = make_engine(postgis_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def device(broker):
-    client = TestClient(broker.port, DEVICE)
-    client.subscribe(RECEIPTS)
-    yield client
-    client.close()
-
-
-def count(sessions, model) -> int:
-    with sessions() as session:
-        return session.execute(select(func.count()).select_from(model)).scalar_one()
 
 
 def receipts(messages) -> list[Receipt]:
