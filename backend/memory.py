@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 
 from backend.alerts.routing import DEFAULT_POLICY, QuietHours
 from backend.cases.models import Case
-from backend.cases.service import CASES_VERSION, current_versions, load_open_cases
+from backend.cases.service import load_open_cases
+from backend.db.versions import (
+    CASES_VERSION,
+    STATIONS_VERSION,
+    VOLUNTEERS_VERSION,
+    current_versions,
+)
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
 from geo import AreaIndex, Jurisdiction, VolunteerIndex
@@ -30,8 +36,6 @@ from protocol.payloads import FUTURE_SKEW
 
 log = logging.getLogger(__name__)
 
-VOLUNTEERS_VERSION = "volunteers"
-STATIONS_VERSION = "stations"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ responses, and the notice boards last published to kiosks."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -112,24 +111,3 @@ class EscalationTimer(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     done: Mapped[bool] = mapped_column(Boolean, index=True)
     outcome: Mapped[str | None] = mapped_column(String(200))
-
-
-class NoticeBoardRow(Base):
-    """What was last published (retained) on a kiosk's notices topic."""
-
-    __tablename__ = "notice_boards"
-
-    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    case_ids: Mapped[list[str]] = mapped_column(JSON)
-    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class IndexVersion(Base):
-    """Bumped whenever what the workers keep in memory changes (cases, volunteers,
-    stations), so every worker process rebuilds its indexes."""
-
-    __tablename__ = "index_versions"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer)
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

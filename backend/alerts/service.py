@@ -39,7 +39,7 @@ from backend.alerts.routing import (
 )
 from backend.cases.scoring import score_sighting
 from backend.cases.service import case_description, radius_at
-from backend.devices.ratelimit import (
+from backend.alerts.damper import (
     DEFAULT_DAMPER_POLICY,
     DamperPolicy,
     SpotIncident,

@@ -60,3 +60,13 @@ class CaseAreaPart(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON)  # e.g. corridor station/k/buffer
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NoticeBoardRow(Base):
+    """What was last published (retained) on a kiosk's notices topic."""
+
+    __tablename__ = "notice_boards"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_ids: Mapped[list[str]] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -17,8 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.alerts.cap import redact_phone_numbers
-from backend.alerts.models import NoticeBoardRow
-from backend.cases.models import Case
+from backend.cases.models import Case, NoticeBoardRow
 from backend.cases.service import case_description
 from backend.devices.models import Device
 from backend.memory import Memory

@@ -32,7 +32,7 @@ from backend.cases.service import (
     set_case_status,
 )
 from backend.deps import SessionDep
-from backend.devices.stations import load_metro
+from backend.stations.metro import load_metro
 from backend.http_common import (
     AUTH,
     BAD_BODY,

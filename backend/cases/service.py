@@ -14,10 +14,10 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.alerts.models import IndexVersion
 from backend.cases.models import Case, CaseAreaPart
 from backend.cases.scoring import CaseDescription
-from backend.devices.stations import MetroRoute, MetroStation
+from backend.db.versions import CASES_VERSION, bump_version
+from backend.stations.metro import MetroRoute, MetroStation
 from geo import (
     TUANYUAN_SCHEDULE,
     CaseArea,
@@ -31,25 +31,10 @@ from protocol import AgeBand, Colour, Sex
 
 OPEN = "open"
 END_STATES = frozenset({"found", "closed", "false_report"})
-CASES_VERSION = "cases"
 
 
 class CaseError(ValueError):
     """A case request that cannot be carried out; the message says what to change."""
-
-
-def bump_version(session: Session, name: str) -> int:
-    """Tell every worker that what it keeps in memory for `name` changed."""
-    row = session.get(IndexVersion, name, with_for_update=True)
-    if row is None:
-        row = IndexVersion(name=name, version=0)
-        session.add(row)
-    row.version += 1
-    return row.version
-
-
-def current_versions(session: Session) -> dict[str, int]:
-    return {r.name: r.version for r in session.execute(select(IndexVersion)).scalars()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,10 @@ from backend.alerts.models import (
     EscalationTimer,
     Incident,
     IncidentReport,
-    IndexVersion,
-    NoticeBoardRow,
 )
-from backend.cases.models import Case, CaseAreaPart
+from backend.cases.models import Case, CaseAreaPart, NoticeBoardRow
 from backend.db.base import Base
+from backend.db.versions import IndexVersion
 from backend.devices.models import Device, DeviceRateState
 from backend.messaging.models import MessageAttempt
 from backend.sightings.models import DeadLetter, Report, ReportPhoto

@@ -7,8 +7,7 @@ from shapely.geometry import Polygon, box
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from backend.cases.service import bump_version
-from backend.memory import STATIONS_VERSION
+from backend.db.versions import STATIONS_VERSION, bump_version
 from backend.stations.models import PoliceStation
 from geo import voronoi_jurisdictions
 

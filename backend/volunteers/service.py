@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from backend.cases.service import bump_version
-from backend.memory import VOLUNTEERS_VERSION
+from backend.db.versions import VOLUNTEERS_VERSION, bump_version
 from backend.volunteers.models import Volunteer
 from protocol import VolunteerLocation
 

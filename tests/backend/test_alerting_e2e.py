@@ -22,7 +22,7 @@ from backend.api import create_app
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.devices.stations import load_metro
+from backend.stations.metro import load_metro
 from backend.settings import get_settings
 from backend.sightings.models import DeadLetter, Report
 from backend.stations.models import PoliceStation

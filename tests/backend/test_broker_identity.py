@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from backend.accounts import Account, AccountKind, ensure_accounts, usernames
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.devices.stations import load_metro
+from backend.stations.metro import load_metro
 from backend.sightings.models import Report
 from devstack.seed import seed_demo_devices
 from protocol import Receipt, ReceiptStatus, topics

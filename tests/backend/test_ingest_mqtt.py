@@ -124,7 +124,7 @@ def test_birth_message_and_last_will_show_whether_a_kiosk_is_online(broker, post
     from paho.mqtt.enums import CallbackAPIVersion
 
     from backend.devices.models import Device
-    from backend.devices.stations import load_metro
+    from backend.stations.metro import load_metro
     from devstack.seed import seed_demo_devices
     from protocol import DeviceState, DeviceStatus
 

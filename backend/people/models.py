@@ -1,0 +1,45 @@
+"""Tables of people who log in to the desk console: accounts, the stations a police account
+serves, and open sessions (only a hash of each session token is stored)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db.base import Base, UTCDateTime
+
+
+class Person(Base):
+    """A person's account. ``role`` is ``coordinator``, ``police`` or ``operator``;
+    the password is kept only as an Argon2id hash."""
+
+    __tablename__ = "people"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PersonStation(Base):
+    """A police station a police account serves (its jurisdiction is what the desk shows)."""
+
+    __tablename__ = "people_stations"
+
+    username: Mapped[str] = mapped_column(ForeignKey("people.username"), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class PersonSession(Base):
+    """A logged-in session: the SHA-256 of its token, never the token itself."""
+
+    __tablename__ = "people_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("people.username"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
