@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.devices.stations import load_metro
+from backend.stations.metro import load_metro
 from backend.stations.service import replace_police_stations
 from backend.volunteers.service import register_volunteer
 from devstack.seed import kiosk_id, seed_demo_devices

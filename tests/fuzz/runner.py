@@ -325,7 +325,7 @@ def _database(db_url: str | None) -> Iterator[str]:
 
 def _seed(db_url: str) -> None:
     from backend.db.engine import make_engine, make_sessionmaker
-    from backend.devices.stations import load_metro
+    from backend.stations.metro import load_metro
     from devstack.seed import seed_demo_devices
 
     engine = make_engine(db_url)
