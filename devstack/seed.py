@@ -14,7 +14,7 @@ from backend.cases.models import Case
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.devices.models import Device
-from backend.devices.stations import MetroRoute, MetroStation
+from backend.stations.metro import MetroRoute, MetroStation
 from backend.stations.models import PoliceStation
 from backend.stations.service import replace_police_stations
 from backend.volunteers.models import Volunteer

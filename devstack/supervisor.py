@@ -30,7 +30,7 @@ from typing import TextIO
 
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.migrate import upgrade
-from backend.devices.stations import load_metro
+from backend.stations.metro import load_metro
 from devstack.banner import banner
 from devstack.broker import (
     WORKER_ACCOUNT,

@@ -40,7 +40,7 @@ def stored_ids(db_url: str, ids: set[str]) -> list[str]:
 def provision_kiosks(db_url: str) -> None:
     """Kiosks are provisioned devices (kiosk rate limits apply to them, not phone ones)."""
     from backend.db.engine import make_engine, make_sessionmaker
-    from backend.devices.stations import load_metro
+    from backend.stations.metro import load_metro
     from devstack.seed import seed_demo_devices
     from protocol.payloads import utc_now
 
