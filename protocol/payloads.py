@@ -491,6 +491,8 @@ class SightingReport:
     # An operator's end-to-end check: stored and answered like any report, but never
     # matched, clustered or alerted on (nobody is paged for a test).
     test: bool = False
+    # Set when the person reports on a public case notice ("I have seen this child").
+    case_id: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -520,6 +522,8 @@ class SightingReport:
                 out[name] = value
         if self.test:
             out["test"] = True
+        if self.case_id is not None:
+            out["case_id"] = self.case_id
         return out
 
     def to_json(self) -> bytes:
@@ -560,6 +564,8 @@ def _check_report_invariants(report: SightingReport) -> list[Problem]:
         math.isfinite(loc.accuracy_m) and 0.0 <= loc.accuracy_m <= MAX_ACCURACY_M
     ):
         problems.append(Problem("location.accuracy_m", codes.RANGE, "must be in [0, 100000]"))
+    if report.case_id is not None and not ID_PATTERN.match(report.case_id):
+        problems.append(Problem("case_id", codes.FORMAT, "must be 1-64 of [A-Za-z0-9_.-]"))
     if report.free_text is not None and len(report.free_text) > MAX_FREE_TEXT_CHARS:
         problems.append(Problem("free_text", codes.TOO_LONG, f"limit is {MAX_FREE_TEXT_CHARS}"))
     if report.contact is not None and len(report.contact) > MAX_CONTACT_CHARS:
@@ -597,13 +603,16 @@ def read_child(reader: _Reader | None) -> ChildDescription:
     return ChildDescription(age_band=age, sex=sex, clothing_colours=tuple(colours))
 
 
+_ID_HINT: Final = "1-64 of [A-Za-z0-9_.-]"
+
+
 def _read_report(
     data: dict[str, Any], problems: list[Problem], now: datetime
 ) -> SightingReport | None:
     r = _Reader(data, problems)
     _schema_version(r)
     report_id = r.string("report_id", max_len=36, pattern=_UUID_TEXT, pattern_hint="a UUID")
-    device_id = r.string("device_id", pattern=ID_PATTERN, pattern_hint="1-64 of [A-Za-z0-9_.-]")
+    device_id = r.string("device_id", pattern=ID_PATTERN, pattern_hint=_ID_HINT)
     observed_at = r.time("observed_at", now)
     location: Location | None = None
     loc = r.obj("location")
@@ -624,6 +633,7 @@ def _read_report(
     contact = r.string("contact", required=False, max_len=MAX_CONTACT_CHARS)
     app_version = r.string("app_version", required=False)
     test = r.boolean("test", required=False)
+    case_id = r.string("case_id", required=False, pattern=ID_PATTERN, pattern_hint=_ID_HINT)
     r.finish()
     if problems:
         return None
@@ -642,6 +652,7 @@ def _read_report(
         contact=contact,
         app_version=app_version,
         test=test,
+        case_id=case_id,
     )
 
 

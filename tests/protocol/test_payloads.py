@@ -244,3 +244,31 @@ def test_rate_limited_receipt_is_retryable_and_others_are_not() -> None:
     bad = Receipt("k1", ReceiptStatus.REJECTED, NOW, None, (Problem("a", "range", "x"),))
     assert not Receipt.from_json(bad.to_json()).retryable
     assert "retry_after_s" not in json.loads(bad.to_json())
+
+
+def test_a_report_on_a_case_notice_names_the_case_only_when_set() -> None:
+    plain = example_report()
+    assert "case_id" not in json.loads(plain.to_json())
+    on_notice = SightingReport(**{**_fields(plain), "case_id": "case-2026.11_07"})
+    wire = json.loads(on_notice.to_json())
+    assert wire["case_id"] == "case-2026.11_07"
+    assert SightingReport.from_json(on_notice.to_json()) == on_notice
+
+
+@pytest.mark.parametrize(
+    ("case_id", "code"),
+    [("", "format"), ("a/b", "format"), ("案件", "format"), ("x" * 65, "too_long")],
+)
+def test_a_case_id_that_is_not_an_id_is_refused(case_id: str, code: str) -> None:
+    assert ("case_id", code) in {(p.path, p.code) for p in problems(valid(case_id=case_id))}
+    with pytest.raises(ValidationError) as err:
+        SightingReport(**{**_fields(example_report()), "case_id": case_id})
+    assert {(p.path, p.code) for p in err.value.problems} == {("case_id", "format")}
+
+
+def test_a_case_id_of_the_wrong_type_is_a_type_problem() -> None:
+    assert ("case_id", "type") in {(p.path, p.code) for p in problems(valid(case_id=7))}
+
+
+def _fields(report: SightingReport) -> dict:
+    return {name: getattr(report, name) for name in SightingReport.__dataclass_fields__}
