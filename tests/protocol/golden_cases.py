@@ -69,6 +69,15 @@ def examples() -> dict[str, Any]:
             location=Location(-33.5, 0.0),
             what_seen=WhatSeen.OTHER,
         ),
+        "report_on_notice": SightingReport(
+            report_id=RID,
+            device_id="kiosk-SH-013",
+            observed_at=NOW,
+            location=Location(31.234826, 121.469971, None, LocationSource.FIXED),
+            what_seen=WhatSeen.CHILD_ALONE,
+            station_id="SH-013",
+            case_id="case-2026.11_07",
+        ),
         "receipt_accepted": Receipt("kiosk-SH-013", ReceiptStatus.ACCEPTED, NOW, RID),
         "receipt_rejected": Receipt(
             "kiosk-SH-013",
