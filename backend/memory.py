@@ -20,7 +20,6 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.alerts.routing import DEFAULT_POLICY, QuietHours
 from backend.cases.models import Case
 from backend.cases.service import load_open_cases
 from backend.db.versions import (
@@ -31,6 +30,7 @@ from backend.db.versions import (
 )
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
+from backend.volunteers.preferences import MAX_LOCATION_AGE_S, QuietHours
 from geo import AreaIndex, Jurisdiction, VolunteerIndex
 from protocol.payloads import FUTURE_SKEW
 
@@ -78,7 +78,7 @@ def _quiet(v: Volunteer) -> QuietHours | None:
 
 
 class Memory:
-    def __init__(self, *, max_position_age_s: float = DEFAULT_POLICY.max_location_age_s) -> None:
+    def __init__(self, *, max_position_age_s: float = MAX_LOCATION_AGE_S) -> None:
         # The freshness window of proximity alerts (RoutingPolicy.max_location_age_s): an
         # older fix could never make a volunteer eligible, so it never replaces anything.
         self.max_position_age = timedelta(seconds=max_position_age_s)

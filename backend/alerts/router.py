@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from backend.alerts.cap import CapHeader, MsgType, station_alert_to_cap, to_xml
 from backend.alerts.models import AlertRow
 from backend.auth import PoliceDep
+from backend.cap import CAP_SENDER, CapHeader, MsgType, station_alert_to_cap, to_xml
 from backend.cases.models import Case
-from backend.cases.router import CAP_SENDER
 from backend.deps import SessionDep
 from backend.http_common import AUTH, INVALID, NOT_FOUND, PathId, responses
 from protocol import Alert

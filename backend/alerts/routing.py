@@ -27,18 +27,17 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from enum import StrEnum
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from backend.volunteers.preferences import MAX_LOCATION_AGE_S, QuietHours
 from protocol.messages import AlertKind
 
 __all__ = [
     "DEFAULT_POLICY",
     "CaseMatch",
     "IncidentView",
-    "QuietHours",
     "Recipient",
     "RecipientKind",
     "RoutingError",
@@ -57,35 +56,6 @@ class RoutingError(ValueError):
 class RecipientKind(StrEnum):
     VOLUNTEER = "volunteer"
     STATION = "station"
-
-
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    """A daily window in the volunteer's local time; may wrap midnight (22:00-07:00).
-    ``start == end`` means no quiet hours."""
-
-    start: time
-    end: time
-    timezone: str  # IANA name, e.g. "Asia/Shanghai"
-
-    def __post_init__(self) -> None:
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise RoutingError(
-                f"quiet hours timezone {self.timezone!r} is not an IANA zone name "
-                "such as 'Asia/Shanghai'"
-            ) from None
-        if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise RoutingError("quiet hours start/end are local wall times: pass naive times")
-
-    def contains(self, moment: datetime) -> bool:
-        local = moment.astimezone(ZoneInfo(self.timezone)).time().replace(tzinfo=None)
-        if self.start == self.end:
-            return False
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +91,7 @@ class VolunteerCandidate:
 @dataclass(frozen=True, slots=True)
 class RoutingPolicy:
     k: int = 5
-    max_location_age_s: float = 15 * 60.0
+    max_location_age_s: float = MAX_LOCATION_AGE_S
     corroboration_min_devices: int = 2
     min_case_score: float = 0.0  # matches below do not count as matched for volunteers
 

@@ -18,6 +18,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backend.alerts import escalation as esc
+from backend.alerts.damper import (
+    DEFAULT_DAMPER_POLICY,
+    DamperPolicy,
+    SpotIncident,
+    may_start_volunteer_round,
+)
 from backend.alerts.models import (
     AlertResponseRow,
     AlertRow,
@@ -39,12 +45,6 @@ from backend.alerts.routing import (
 )
 from backend.cases.scoring import score_sighting
 from backend.cases.service import case_description, radius_at
-from backend.alerts.damper import (
-    DEFAULT_DAMPER_POLICY,
-    DamperPolicy,
-    SpotIncident,
-    may_start_volunteer_round,
-)
 from backend.memory import Memory
 from backend.sightings.models import Report
 from geo import Sighting, assign_incident, travel_direction

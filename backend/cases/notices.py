@@ -16,7 +16,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.alerts.cap import redact_phone_numbers
+from backend.cap import redact_phone_numbers
 from backend.cases.models import Case, NoticeBoardRow
 from backend.cases.service import case_description
 from backend.devices.models import Device

@@ -11,7 +11,9 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 
-from backend.alerts.cap import (
+from backend.auth import CaseReaderDep, CoordinatorDep
+from backend.cap import (
+    CAP_SENDER,
     CapCircle,
     CapHeader,
     CapPolygon,
@@ -19,7 +21,6 @@ from backend.alerts.cap import (
     case_notice_to_cap,
     to_xml,
 )
-from backend.auth import CaseReaderDep, CoordinatorDep
 from backend.cases.models import Case, CaseAreaPart
 from backend.cases.notices import notice_for
 from backend.cases.schemas import CaseIn, CaseOut, StatusIn
@@ -32,7 +33,6 @@ from backend.cases.service import (
     set_case_status,
 )
 from backend.deps import SessionDep
-from backend.stations.metro import load_metro
 from backend.http_common import (
     AUTH,
     BAD_BODY,
@@ -43,11 +43,11 @@ from backend.http_common import (
     PathId,
     responses,
 )
+from backend.stations.metro import load_metro
 from geo import GeoError
 from protocol.payloads import utc_now
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
-CAP_SENDER = "sighting-report@volunteers.example"
 
 
 def _out(case: Case) -> CaseOut:

@@ -22,9 +22,9 @@ from backend.api import create_app
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.stations.metro import load_metro
 from backend.settings import get_settings
 from backend.sightings.models import DeadLetter, Report
+from backend.stations.metro import load_metro
 from backend.stations.models import PoliceStation
 from backend.stations.service import replace_police_stations
 from backend.volunteers.service import register_volunteer
@@ -48,7 +48,7 @@ from tests.support.stack import start_worker
 GEOD = Geod(ellps="WGS84")
 FAMILY_PHONE = "13912345678"
 RELAY = "400-800-1234"
-CAP_XSD = REPO / "backend" / "alerts" / "schema" / "CAP-v1.2.xsd"
+CAP_XSD = REPO / "backend" / "cap" / "schema" / "CAP-v1.2.xsd"
 TIMEOUT_S = 3.0  # escalation timeout per level in these tests
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from backend.accounts import Account, AccountKind, ensure_accounts, usernames
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.stations.metro import load_metro
 from backend.sightings.models import Report
+from backend.stations.metro import load_metro
 from devstack.seed import seed_demo_devices
 from protocol import Receipt, ReceiptStatus, topics
 from protocol.payloads import utc_now

@@ -1,4 +1,4 @@
-"""CAP 1.2 rendering, validated against the OASIS schema shipped in backend/alerts/schema."""
+"""CAP 1.2 rendering, validated against the OASIS schema shipped in backend/cap/schema."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import xmlschema
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from backend.alerts.cap import (
+from backend.cap.render import (
     CAP_NS,
     CapCircle,
     CapError,
@@ -29,7 +29,7 @@ from backend.alerts.cap import (
 from protocol.messages import Alert, AlertKind, Notice
 from protocol.payloads import AgeBand, ChildDescription, Colour, Sex, WhatSeen
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "backend" / "alerts" / "schema" / "CAP-v1.2.xsd"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "backend" / "cap" / "schema" / "CAP-v1.2.xsd"
 NS = {"cap": CAP_NS}
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 RELAY = "+86 400 800 1234"

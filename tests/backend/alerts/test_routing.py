@@ -9,7 +9,6 @@ import pytest
 from backend.alerts.routing import (
     CaseMatch,
     IncidentView,
-    QuietHours,
     Recipient,
     RecipientKind,
     RoutingError,
@@ -19,6 +18,7 @@ from backend.alerts.routing import (
     escalation_station_recipient,
     route,
 )
+from backend.volunteers.preferences import PreferenceError, QuietHours
 from protocol.messages import AlertKind
 
 # 10:00 UTC = 18:00 in Shanghai
@@ -227,7 +227,7 @@ def test_escalation_level_2_goes_to_the_duty_desk():
 
 
 def test_invalid_inputs():
-    with pytest.raises(RoutingError, match="IANA"):
+    with pytest.raises(PreferenceError, match="IANA"):
         QuietHours(time(1), time(2), "Mars/Olympus")
     with pytest.raises(RoutingError, match="timezone-aware"):
         route(incident(), [], STATION, datetime(2026, 11, 28, 10))

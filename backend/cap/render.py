@@ -2,7 +2,7 @@
 
 Pure: builds XML with ``xml.etree.ElementTree``; the caller stores the returned
 :class:`CapHeader` so a later Update or Cancel can reference it. The schema
-``backend/alerts/schema/CAP-v1.2.xsd`` (the OASIS standard's) is what tests validate against.
+``backend/cap/schema/CAP-v1.2.xsd`` (the OASIS standard's) is what tests validate against.
 
 Safety rules built in:
 - a station alert is ``scope=Restricted`` (police duty desk only); a case notice is
