@@ -8,7 +8,9 @@ access in one JSON file, which it loads at start and rewrites when it is changed
   an account provisioned later by hand (or a changed password) survives every restart of
   ``make run``;
 * passwords are stored as the plugin expects: PBKDF2-HMAC-SHA512 over the password with a
-  random 12-byte salt, both base64-encoded, and the iteration count;
+  random 12-byte salt, both base64-encoded, and the iteration count. The salt's bytes are
+  URL-safe ASCII characters, so the same hash also works in EMQX's built-in database (whose
+  import takes the salt as text; ``backend.accounts.emqx``);
 * the default access is deny for publishing, receiving and subscribing: an account can do
   only what its kind's grants say (``backend.accounts.kinds``).
 
@@ -66,13 +68,25 @@ def hash_password(
     password: str, *, salt: bytes | None = None, iterations: int = DEFAULT_ITERATIONS
 ) -> PasswordHash:
     """The plugin's password form: base64 of PBKDF2-HMAC-SHA512(password, salt, iterations)."""
-    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
+    salt = secrets.token_urlsafe(SALT_BYTES).encode("ascii")[:SALT_BYTES] if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
     return PasswordHash(
         base64.b64encode(digest).decode("ascii"),
         base64.b64encode(salt).decode("ascii"),
         iterations,
     )
+
+
+def password_matches(client: dict[str, Any], password: str) -> bool:
+    """Whether ``password`` is the one hashed in a client entry of the file."""
+    try:
+        salt = base64.b64decode(client["salt"])
+        stored = base64.b64decode(client["password"])
+        iterations = int(client["iterations"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
+    return secrets.compare_digest(digest, stored)
 
 
 def client_entry(
@@ -188,6 +202,31 @@ def ensure_accounts(
     if added or not exists:
         write_document(path, document)
     return added
+
+
+def update_passwords(
+    path: Path, accounts: Sequence[Account], iterations: int = DEFAULT_ITERATIONS
+) -> list[str]:
+    """Set the password of every account in ``accounts`` that exists in the file at ``path``
+    with another password (e.g. a changed ``SR_MQTT_PASSWORD`` of a worker), so the account
+    is not locked out. Only for a stopped broker; on a running one use
+    ``python -m backend.accounts passwd``. Returns the usernames changed."""
+    if not path.exists():
+        return []
+    document = load_document(path)
+    wanted = {a.username: a.password for a in accounts}
+    changed: list[str] = []
+    for client in document.get("clients", []):
+        name = client.get("username")
+        if name in wanted and not password_matches(client, wanted[name]):
+            hashed = hash_password(wanted[name], iterations=iterations)
+            client.update(
+                password=hashed.password_b64, salt=hashed.salt_b64, iterations=hashed.iterations
+            )
+            changed.append(str(name))
+    if changed:
+        write_document(path, document)
+    return changed
 
 
 def usernames(path: Path) -> set[str]:

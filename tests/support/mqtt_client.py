@@ -23,10 +23,13 @@ class TestClient:
         username: str | None = None,
         password: str | None = None,
         protocol: int = mqtt.MQTTv5,
+        ca_file: str | None = None,  # TLS, verifying the broker against this CA
     ) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol
         )
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=ca_file)
         if username is not None:
             self.client.username_pw_set(username, password)
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()

@@ -19,7 +19,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.accounts import Account, ensure_accounts, listener_lines
+from backend.accounts import Account, ensure_accounts, find_plugin, listener_lines
+from backend.accounts.production import ProductionPaths, render
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,6 +53,17 @@ def _chown_to(path: Path, user: str) -> None:
 # --------------------------------------------------------------------------- Mosquitto
 
 
+def make_dev_tls(out_dir: Path, *names: str) -> Path:
+    """A development CA and server certificate made by ``scripts/dev-tls.sh`` in ``out_dir``
+    (ca.crt, ca.key, server.crt, server.key); returns ``out_dir``."""
+    subprocess.run(
+        ["bash", str(REPO / "scripts" / "dev-tls.sh"), str(out_dir), *names],
+        check=True,
+        capture_output=True,
+    )
+    return out_dir
+
+
 @dataclass
 class Mosquitto:
     """A Mosquitto on a free port. ``stop()``/``start()`` keep the port and the config, so a
@@ -61,7 +73,12 @@ class Mosquitto:
     Three modes: anonymous (the default); ``accounts``, the production identity model (the
     dynamic security plugin with a file written by ``backend.accounts``, deny by default,
     the username as client id); ``users`` + ``acl``, a password file and an ``acl_file``
-    (the old pattern ACL, which does not check subscriptions: kept only for old tests)."""
+    (the old pattern ACL, which does not check subscriptions: kept only for old tests).
+
+    ``tls_dir`` (with ``accounts``) switches to the production configuration of
+    ``backend.accounts.production``: TLS on ``tls_port`` and websockets over TLS on
+    ``ws_port`` with ``tls_dir``'s server.crt/server.key, plain MQTT on ``port`` bound to
+    loopback, persistence in the work folder, the production limits."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
@@ -70,6 +87,10 @@ class Mosquitto:
     accounts: tuple[Account, ...] = ()  # dynamic security accounts; excludes users
     extra: str = ""
     proc: subprocess.Popen[bytes] | None = None
+    tls_dir: Path | None = None  # production configuration with these certificates
+    tls_port: int = field(default_factory=free_port)
+    ws_port: int = field(default_factory=free_port)
+    max_connections: int = 20_000
 
     @property
     def conf_path(self) -> Path:
@@ -81,8 +102,36 @@ class Mosquitto:
         the broker is stopped."""
         return self.workdir / "dynamic-security.json"
 
+    @property
+    def ca_file(self) -> str | None:
+        """The CA certificate clients verify the TLS listeners with (production mode)."""
+        return str(self.tls_dir / "ca.crt") if self.tls_dir else None
+
+    def _write_production_config(self) -> None:
+        if not self.accounts:
+            raise ValueError("the production configuration needs accounts")
+        assert self.tls_dir is not None
+        ensure_accounts(self.dynsec_path, self.accounts)
+        paths = ProductionPaths(
+            certfile=self.tls_dir / "server.crt",
+            keyfile=self.tls_dir / "server.key",
+            dynsec_file=self.dynsec_path,
+            persistence_dir=self.workdir,
+            plugin=find_plugin(),
+            tls_port=self.tls_port,
+            websockets_port=self.ws_port,
+            loopback_port=self.port,
+            bind_address="127.0.0.1",
+            max_connections=self.max_connections,
+            extra_lines=(*(["user root"] if os.geteuid() == 0 else []), "log_type information"),
+        )
+        self.conf_path.write_text(render(paths) + self.extra + "\n")
+
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.tls_dir is not None:
+            self._write_production_config()
+            return
         lines = [
             *(["user root"] if os.geteuid() == 0 else []),
             "per_listener_settings true",
@@ -158,16 +207,25 @@ def mosquitto(
     acl: str | None = None,
     extra: str = "",
     accounts: Sequence[Account] = (),
+    tls_dir: Path | None = None,
+    max_connections: int = 20_000,
 ) -> Iterator[Mosquitto]:
     """A throwaway Mosquitto: anonymous, or with ``accounts`` (``backend.accounts.Account``,
-    each holding only its kind's topics, client id = username)."""
+    each holding only its kind's topics, client id = username); with ``tls_dir`` as well
+    (``make_dev_tls``), the production configuration (``Mosquitto`` says what that is)."""
     if shutil.which("mosquitto") is None:
         raise RuntimeError(
             "mosquitto is not installed: run `make deps` (apt-get install mosquitto)"
         )
     with tempfile.TemporaryDirectory(prefix="sr-mosq-") as tmp:
         broker = Mosquitto(
-            workdir=Path(tmp), users=users or {}, acl=acl, accounts=tuple(accounts), extra=extra
+            workdir=Path(tmp),
+            users=users or {},
+            acl=acl,
+            accounts=tuple(accounts),
+            extra=extra,
+            tls_dir=tls_dir,
+            max_connections=max_connections,
         )
         broker.start()
         try:
@@ -193,6 +251,7 @@ class Postgres:
     workdir: Path
     port: int = field(default_factory=free_port)
     proc_user: str = "postgres"
+    durable: bool = False  # True: fsync and synchronous commit on, as production (make bench)
 
     @property
     def datadir(self) -> Path:
@@ -225,8 +284,9 @@ class Postgres:
             )
         opts = (
             f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200"
+            + ("" if self.durable else "-c fsync=off -c synchronous_commit=off ")
+            + ("" if self.durable else "-c full_page_writes=off ")
+            + "-c max_connections=200"
         )
         self._run(
             str(bindir / "pg_ctl"),
