@@ -16,7 +16,13 @@ from geo.areas import (
     corridor_area,
     polygon_area,
 )
-from geo.clustering import Sighting, TravelEstimate, assign_incident, travel_direction
+from geo.clustering import (
+    Sighting,
+    TrailMoments,
+    TravelEstimate,
+    assign_incident,
+    travel_direction,
+)
 from geo.distance import (
     CHORD_REL_ERROR_BOUND,
     MAX_RADIUS_M,
@@ -42,6 +48,7 @@ __all__ = [
     "PolygonArea",
     "RadiusSchedule",
     "Sighting",
+    "TrailMoments",
     "TravelEstimate",
     "VolunteerIndex",
     "assign_incident",

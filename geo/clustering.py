@@ -7,8 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
-
 from geo.distance import check_lonlat, fast_distance_m, local_projection, within_m
 from geo.errors import GeoError
 from geo.timeutil import epoch_s
@@ -70,38 +68,104 @@ class TravelEstimate:
     span_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class TrailMoments:
+    """Running sums of a least-squares constant-velocity fit, so a trail's direction is
+    updated in constant time per sighting (no reload of the trail, no projection built).
+
+    Positions are metres east/north of ``origin`` on the cached transverse Mercator nearest
+    the origin's longitude (central meridians every 0.5°), times are seconds since ``t0_s``.
+    The fitted grid bearing is turned into a true bearing by subtracting the meridian
+    convergence at the origin, measured on the same projection; over an incident's extent
+    (a few kilometres) the remaining error is far below a degree.
+    """
+
+    origin_lon: float
+    origin_lat: float
+    t0_s: float
+    n: int = 0
+    st: float = 0.0
+    sx: float = 0.0
+    sy: float = 0.0
+    stt: float = 0.0
+    stx: float = 0.0
+    sty: float = 0.0
+    t_min: float = math.inf
+    t_max: float = -math.inf
+
+    @classmethod
+    def start(cls, lon: float, lat: float, at: datetime) -> TrailMoments:
+        check_lonlat(lon, lat)
+        return cls(lon, lat, epoch_s(at, "sighting time"))
+
+    def add(self, lon: float, lat: float, at: datetime) -> TrailMoments:
+        check_lonlat(lon, lat)
+        if abs(lon - self.origin_lon) > 180:
+            raise GeoError("trail crosses the antimeridian; not supported", (lon, lat))
+        to_m, _ = local_projection(self.origin_lon)
+        (x0, x1), (y0, y1) = to_m.transform([self.origin_lon, lon], [self.origin_lat, lat])
+        x, y = float(x1 - x0), float(y1 - y0)
+        t = epoch_s(at, "sighting time") - self.t0_s
+        return TrailMoments(
+            self.origin_lon,
+            self.origin_lat,
+            self.t0_s,
+            self.n + 1,
+            self.st + t,
+            self.sx + x,
+            self.sy + y,
+            self.stt + t * t,
+            self.stx + t * x,
+            self.sty + t * y,
+            min(self.t_min, t),
+            max(self.t_max, t),
+        )
+
+    def estimate(self, min_speed_m_s: float = 0.05) -> TravelEstimate | None:
+        """The fitted heading and speed; ``None`` with fewer than two distinct times or a
+        speed below ``min_speed_m_s`` (no clear direction)."""
+        if self.n < 2 or self.t_max - self.t_min <= 0:
+            return None
+        denom = self.stt - self.st * self.st / self.n
+        if denom <= 0:
+            return None
+        vx = (self.stx - self.st * self.sx / self.n) / denom
+        vy = (self.sty - self.st * self.sy / self.n) / denom
+        speed = math.hypot(vx, vy)
+        if speed < min_speed_m_s:
+            return None
+        to_m, _ = local_projection(self.origin_lon)
+        north = min(self.origin_lat + 1e-4, 90.0)
+        (x0, x1), (y0, y1) = to_m.transform(
+            [self.origin_lon, self.origin_lon], [self.origin_lat, north]
+        )
+        convergence = math.atan2(x1 - x0, y1 - y0)
+        bearing = math.degrees(math.atan2(vx, vy) - convergence) % 360.0
+        return TravelEstimate(bearing, speed, self.n, self.t_max - self.t_min)
+
+    def to_dict(self) -> dict[str, float]:
+        return {name: float(getattr(self, name)) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, float]) -> TrailMoments:
+        values = {name: data[name] for name in cls.__slots__}
+        values["n"] = int(values["n"])
+        return cls(**values)  # type: ignore[arg-type]
+
+
 def travel_direction(trail: Sequence[Sighting], min_speed_m_s: float = 0.05) -> (
     TravelEstimate | None
 ):
-    """Least-squares constant-velocity fit of the trail's positions over time.
-
-    Positions are projected to the cached transverse Mercator nearest the trail's mean
-    longitude (central meridians every 0.5°, so no projection is built per call); the fitted
-    grid bearing is turned into a true bearing by subtracting the meridian convergence at the
-    trail's centre, measured on the same projection. Returns ``None`` with fewer than two
-    distinct times or when the fitted speed is below ``min_speed_m_s`` (no clear direction).
-    """
+    """Least-squares constant-velocity fit of the trail's positions over time (the same fit
+    as :class:`TrailMoments`, with the trail's centre as origin)."""
     if len(trail) < 2:
         return None
-    times = np.array([epoch_s(s.at, "sighting time") for s in trail])
-    if np.ptp(times) <= 0:
-        return None
-    lons = np.array([s.lon for s in trail])
-    lats = np.array([s.lat for s in trail])
-    if np.ptp(lons) > 180:
+    lons = [s.lon for s in trail]
+    if max(lons) - min(lons) > 180:
         raise GeoError("trail crosses the antimeridian; not supported", trail)
-    lon_c, lat_c = float(lons.mean()), float(lats.mean())
-    to_m, _ = local_projection(lon_c)
-    x, y = to_m.transform(lons, lats)
-    # Grid north differs from true north by the convergence of the meridians here.
-    (x0, x1), (y0, y1) = to_m.transform([lon_c, lon_c], [lat_c, min(lat_c + 1e-4, 90.0)])
-    convergence = math.atan2(x1 - x0, y1 - y0)
-    tc = times - times.mean()
-    denom = float(tc @ tc)
-    vx = float(tc @ (np.asarray(x) - np.mean(x))) / denom
-    vy = float(tc @ (np.asarray(y) - np.mean(y))) / denom
-    speed = math.hypot(vx, vy)
-    if speed < min_speed_m_s:
-        return None
-    bearing = math.degrees(math.atan2(vx, vy) - convergence) % 360.0
-    return TravelEstimate(bearing, speed, len(trail), float(np.ptp(times)))
+    centre_lon = sum(lons) / len(trail)
+    centre_lat = sum(s.lat for s in trail) / len(trail)
+    moments = TrailMoments.start(centre_lon, centre_lat, trail[0].at)
+    for s in trail:
+        moments = moments.add(s.lon, s.lat, s.at)
+    return moments.estimate(min_speed_m_s)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo import GeoError, Sighting, assign_incident, travel_direction
+from geo import GeoError, Sighting, TrailMoments, assign_incident, travel_direction
 from tests.geo.conftest import T0
 from tests.geo.oracle import GEOD, geodesic_m
 
@@ -90,3 +90,26 @@ def test_travel_direction_none_when_undetermined():
     assert travel_direction([s(1, 121, 31, 0), s(2, 121, 31, 5)]) is None
     est = travel_direction([s(1, 121, 31, 0), s(2, 121.01, 31, 10)])
     assert est is not None and est.bearing_deg == pytest.approx(90, abs=0.1)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.floats(120, 123), st.floats(29, 33), st.floats(0, 360), st.floats(0.5, 20), st.integers(2, 8)
+)
+def test_trail_moments_updated_one_sighting_at_a_time_recover_the_walk(lon, lat, az, speed, n):
+    """The incremental fit an incident keeps (origin: its first report, stored as a dict
+    between reports) agrees with the geodesic truth as the batch fit does."""
+    times = np.arange(n) * 60.0
+    lons, lats, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), np.full(n, az), speed * times)
+    moments = TrailMoments.start(float(lons[0]), float(lats[0]), T0)
+    for x, y, t in zip(lons, lats, times, strict=True):
+        stored = moments.to_dict()
+        moments = TrailMoments.from_dict(stored).add(
+            float(x), float(y), T0 + timedelta(seconds=float(t))
+        )
+    est = moments.estimate()
+    assert est is not None
+    truth = GEOD.inv(lons[0], lats[0], lons[-1], lats[-1])
+    assert abs((est.bearing_deg - truth[0] + 180) % 360 - 180) < 0.2
+    assert est.speed_m_s == pytest.approx(truth[2] / times[-1], rel=0.005)
+    assert est.sightings == n
