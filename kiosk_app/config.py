@@ -30,6 +30,7 @@ _DEMO: dict[Mode, dict[str, str]] = {
 }
 DEMO_STATION = "SH-013"  # 人民广场
 DEMO_LAT, DEMO_LON = 31.234826, 121.469971
+DEMO_OPERATOR_PIN = "2468"  # the built-in demo only; a configured kiosk has its own
 
 
 class ConfigError(ValueError):
@@ -62,7 +63,7 @@ class AppConfig:
     accuracy_m: float | None = 50.0
     position_label: str = ""  # e.g. "Exit 2 concourse": where in the station the kiosk stands
     directions: tuple[str, ...] = ("platform 1", "platform 2", "exit 1", "exit 2", "exit 3")
-    operator_pin: str = "2468"
+    operator_pin: str | None = None  # per kiosk, from provisioning; None: panel closed
     idle_timeout_s: float = 60.0
     # outbox
     retry_min_s: float = 2.0
@@ -90,6 +91,7 @@ def default_config(mode: Mode) -> AppConfig:
         station_id=DEMO_STATION if mode is Mode.KIOSK else None,
         data_dir=Path("var") / f"app-{demo['device_id']}",
         accuracy_m=50.0 if mode is Mode.KIOSK else 30.0,
+        operator_pin=DEMO_OPERATOR_PIN if mode is Mode.KIOSK else None,
     )
 
 
@@ -143,6 +145,9 @@ def _apply(base: AppConfig, ini: configparser.ConfigParser, source: Path) -> App
     language = get("app", "language") or base.language
     if language not in LANGUAGES:
         raise ConfigError(f"{source}: [app] language = {language} is not one of {LANGUAGES}")
+    pin = get("kiosk", "operator_pin")
+    if pin is not None and not (pin.isdigit() and pin.isascii() and 4 <= len(pin) <= 12):
+        raise ConfigError(f"{source}: [kiosk] operator_pin must be 4 to 12 digits")
     data_dir_text = get("app", "data_dir")
     directions_text = get("kiosk", "directions")
     broker = BrokerConfig(
@@ -170,7 +175,7 @@ def _apply(base: AppConfig, ini: configparser.ConfigParser, source: Path) -> App
         directions=tuple(d.strip() for d in directions_text.split(",") if d.strip())
         if directions_text
         else base.directions,
-        operator_pin=get("kiosk", "operator_pin") or base.operator_pin,
+        operator_pin=pin,  # never the demo PIN: a configured kiosk has its own or none
         idle_timeout_s=number("kiosk", "idle_timeout_s", base.idle_timeout_s),
         retry_min_s=number("outbox", "retry_min_s", base.retry_min_s),
         retry_max_s=number("outbox", "retry_max_s", base.retry_max_s),

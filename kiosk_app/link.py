@@ -42,6 +42,13 @@ log = logging.getLogger(__name__)
 QOS = 1
 
 
+def notice_photos_filter(device_id: str) -> str:
+    """Retained photos of the cases on this kiosk's notices: ``.../notices/{case_id}/photo``
+    (raw JPEG or PNG; an empty retained message removes it). Requested of protocol/ and the
+    broker accounts: ``topics.device_notice_photo`` and the kiosk's read grant."""
+    return f"{topics.device_notices(device_id)}/+/photo"
+
+
 class LinkState(StrEnum):
     CONNECTING = "connecting"
     ONLINE = "online"
@@ -56,6 +63,7 @@ class LinkListener(Protocol):
     def on_outbox(self, stats: OutboxStats) -> None: ...
     def on_receipt(self, receipt: Receipt, entry: OutboxEntry | None) -> None: ...
     def on_notices(self, board: NoticeBoard) -> None: ...
+    def on_notice_photo(self, case_id: str, photo: bytes) -> None: ...
     def on_alert(self, alert: Alert) -> None: ...
     def on_publish_error(self, topic: str, reason: str) -> None: ...
 
@@ -98,6 +106,7 @@ class MqttLink:
             if config.mode is Mode.KIOSK:
                 self._subscriptions.append(topics.device_notices(device))
                 self._handlers[topics.device_notices(device)] = self._handle_notices
+                self._subscriptions.append(notice_photos_filter(device))
 
     @property
     def has_status(self) -> bool:
@@ -349,6 +358,13 @@ class MqttLink:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         handler = self._handlers.get(message.topic)
+        if handler is None and topics.topic_matches(
+            notice_photos_filter(self.config.device_id), message.topic
+        ):
+            case_id = message.topic.split("/")[-2]
+            payload = bytes(message.payload)
+            self.post(lambda: self.listener.on_notice_photo(case_id, payload))
+            return
         if handler is None:
             log.warning("message on unexpected topic %s", message.topic)
             return

@@ -1,5 +1,6 @@
-"""Getting a volunteer's attention: a system notification and vibration on Android; on a
-desktop the terminal bell and a log line (the in-app banner is always shown)."""
+"""Getting a volunteer's attention: on Android a system notification (with its sound) and
+vibration through plyer; on a desktop the terminal bell and a log line. The in-app
+full-screen alert is always shown as well."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from kiosk_app.platform import is_android
 
 log = logging.getLogger(__name__)
 
+VIBRATION_PATTERN_S = [0, 0.6, 0.3, 0.6, 0.3, 0.6]
+
 
 class Notifier(Protocol):
     def notify(self, title: str, message: str) -> None: ...
 
 
 class DesktopNotifier:
+    """The fallback: records what it was asked (tests read ``sent``), rings the bell."""
+
     def __init__(self, bell: bool = True) -> None:
         self.bell = bell
         self.sent: list[tuple[str, str]] = []
@@ -34,10 +39,15 @@ class AndroidNotifier:
         from plyer import notification, vibrator  # Android only
 
         try:
-            notification.notify(title=title, message=message, app_name="Sighting report")
-            vibrator.pattern([0, 0.4, 0.2, 0.4])
+            notification.notify(
+                title=title, message=message, app_name="Sighting report", timeout=30
+            )
         except Exception:  # a missing permission must not lose the in-app alert
             log.exception("system notification failed")
+        try:
+            vibrator.pattern(VIBRATION_PATTERN_S)
+        except Exception:
+            log.exception("vibration failed")
 
 
 def notifier_for() -> Notifier:

@@ -1,6 +1,8 @@
 """What the person who sent a report is told about it: sending, waiting, delivered, or not
-accepted and why. A rate-limited receipt is not a refusal: the report stays in the outbox
-and is sent again, so it reads as waiting."""
+accepted, why and what to do now. A receipt is read by its stable problem codes
+(``protocol.errors``), never by the server's English text, so it reads in the person's
+language. A rate-limited receipt is not a refusal: the report stays in the outbox and is
+sent again, so it reads as waiting."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from enum import StrEnum
 
 from kiosk_app.i18n import N_, tr
 from protocol import Receipt, ReceiptStatus
+from protocol import errors as codes
 
 
 class Delivery(StrEnum):
@@ -28,6 +31,33 @@ DELIVERY_TEXT = {
     Delivery.REJECTED: N_("The report was not accepted"),
 }
 
+# The title of the confirmation screen: it never says "recorded" before it is.
+HEADLINE = {
+    Delivery.NONE: N_("Sending your report"),
+    Delivery.SENDING: N_("Sending your report"),
+    Delivery.WAITING: N_("Your report is waiting to be sent"),
+    Delivery.RETRYING: N_("Your report is waiting to be sent"),
+    Delivery.DELIVERED: N_("Thank you. Your report was received."),
+    Delivery.REJECTED: N_("Your report did not get through"),
+}
+
+# Why a report was refused, by stable problem code; a code not listed reads as UNREADABLE.
+UNREADABLE = N_("The service could not read this report.")
+PROBLEM_TEXT = {
+    codes.FUTURE: N_("This device's clock is wrong, so the service refused the report."),
+    codes.TOO_OLD: N_("The report waited too long on this device to be accepted."),
+    codes.INTERNAL: N_("The service had a fault while taking the report."),
+    codes.QUARANTINED: N_("The service had a fault while taking the report."),
+    codes.MISMATCH: N_("This device is not set up correctly for the service."),
+    codes.TOPIC: N_("This device is not set up correctly for the service."),
+    codes.TOO_LARGE: N_("The report was too large (a photo may be too big)."),
+    codes.RATE_LIMITED: N_("Too many reports were sent from here just now."),
+}
+WHAT_TO_DO = N_(
+    "It was NOT passed on. If the child is in danger now, call 110 or tell station staff."
+)
+WAITING_TO_DO = N_("Help is not on its way yet. If the child is in danger now, call 110.")
+
 
 def delivery_after_send(online: bool) -> Delivery:
     return Delivery.SENDING if online else Delivery.WAITING
@@ -42,33 +72,51 @@ def delivery_of(receipt: Receipt) -> Delivery:
 
 
 def delivery_text(delivery: str, lang: str) -> str:
-    text = DELIVERY_TEXT.get(delivery, "")  # type: ignore[call-overload]
+    text = DELIVERY_TEXT.get(Delivery(delivery), "")
     return tr(text, lang) if text else ""
 
 
-def reasons(receipt: Receipt) -> str:
-    """The backend's reasons, as it wrote them (one per problem)."""
-    return "; ".join(p.message for p in receipt.problems) or receipt.status.value
+def headline(delivery: str, lang: str) -> str:
+    return tr(HEADLINE[Delivery(delivery)], lang)
 
 
-def receipt_detail(receipt: Receipt | None, lang: str) -> str:
-    """The line under the delivery state: the reason of a refusal, or when a retry comes."""
+def problem_text(receipt: Receipt, lang: str) -> str:
+    """Why it was refused, in ``lang``: the first problem whose code has words."""
+    for problem in receipt.problems:
+        if problem.code in PROBLEM_TEXT:
+            return tr(PROBLEM_TEXT[problem.code], lang)
+    return tr(UNREADABLE, lang)
+
+
+def urgent(delivery: str) -> bool:
+    """The report is not with the response team: the help line must stand out."""
+    return Delivery(delivery) in (Delivery.WAITING, Delivery.RETRYING, Delivery.REJECTED)
+
+
+def receipt_detail(receipt: Receipt | None, lang: str, delivery: str = "") -> str:
+    """The lines under the delivery state: why and what to do, or when a retry comes."""
     if receipt is None:
-        return ""
-    delivery = delivery_of(receipt)
-    if delivery is Delivery.REJECTED:
-        return f"{tr('Reason', lang)}: {reasons(receipt)}"
-    if delivery is Delivery.RETRYING:
-        return tr("Next try in %(s)d s", lang) % {"s": round(receipt.retry_after_s or 0)}
+        return tr(WAITING_TO_DO, lang) if Delivery(delivery) is Delivery.WAITING else ""
+    state = delivery_of(receipt)
+    if state is Delivery.REJECTED:
+        return f"{problem_text(receipt, lang)} {tr(WHAT_TO_DO, lang)}"
+    if state is Delivery.RETRYING:
+        retry = tr("Next try in %(s)d s", lang) % {"s": round(receipt.retry_after_s or 0)}
+        return f"{retry}. {tr(WAITING_TO_DO, lang)}"
     return ""
 
 
-def rejection_message(receipt: Receipt, lang: str) -> str:
+def rejection_message(receipt: Receipt | None, lang: str) -> str:
     """The phone user's message on the home screen; empty unless the report was refused."""
-    if delivery_of(receipt) is not Delivery.REJECTED:
+    if receipt is None or delivery_of(receipt) is not Delivery.REJECTED:
         return ""
     reference = receipt.reference or "-"
     return (
         f"{tr('Your report was not accepted', lang)} ({reference}). "
-        f"{tr('Reason', lang)}: {reasons(receipt)}"
+        f"{problem_text(receipt, lang)} {tr(WHAT_TO_DO, lang)}"
     )
+
+
+def server_reasons(receipt: Receipt) -> str:
+    """The backend's own words with their codes: for the operator, never a passenger."""
+    return "; ".join(f"{p.code}: {p.message}" for p in receipt.problems) or receipt.status.value

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from kiosk_app.i18n import N_, tr
+from kiosk_app.i18n import N_
 from protocol import Alert, AlertKind, ResponseKind, VolunteerLocation, VolunteerResponse
 from protocol.payloads import utc_now
 
@@ -71,14 +71,6 @@ class AlertInbox:
         return sum(1 for i in self._items.values() if i.unread)
 
 
-def distance_text(distance_m: float | None) -> str:
-    if distance_m is None:
-        return "?"
-    if distance_m < 1000:
-        return f"{distance_m:.0f} m"
-    return f"{distance_m / 1000:.1f} km"
-
-
 KIND_TEXT = {
     AlertKind.ASSIGNED_CASE: N_("Your case"),
     AlertKind.PROXIMITY: N_("Near you"),
@@ -93,29 +85,6 @@ RESPONSE_TEXT = {
     ResponseKind.RESOLVED: N_("Resolved"),
     ResponseKind.FALSE_ALARM: N_("False alarm"),
 }
-
-
-def describe_alert(alert: Alert, lang: str) -> dict[str, str]:
-    """The texts of one inbox card."""
-    child = alert.child
-    colours = ", ".join(tr(c.value, lang) for c in child.clothing_colours) or "-"
-    description = " · ".join(
-        [
-            tr(alert.what_seen.value, lang),
-            f"{tr('Age', lang)} {tr(child.age_band.value, lang)}",
-            tr(child.sex.value, lang),
-            f"{tr('Clothing', lang)}: {colours}",
-        ]
-    )
-    title = f"{tr(KIND_TEXT[alert.kind], lang)} · {distance_text(alert.distance_m)}"
-    if alert.case_id:
-        title += f" · {tr('Case', lang)} {alert.case_id}"
-    facts = (
-        f"{tr('Reporters', lang)}: {alert.reporters} · "
-        f"{tr('Seen at', lang)} {alert.observed_at.astimezone():%H:%M} · "
-        f"{tr('Expires', lang)} {alert.expires_at.astimezone():%H:%M}"
-    )
-    return {"title": title, "description": description, "why": alert.reason, "facts": facts}
 
 
 class Duty:

@@ -1,4 +1,9 @@
-"""The report form: at most three taps (Report, what was seen, Send) plus optional details."""
+"""The report form: at most three taps (Report, what was seen, Send) plus optional details.
+
+Every detail can be given by pickers (age, sex, colours, direction, and the observations in
+``NOTE_CHOICES``), so nobody has to type: a kiosk has no keyboard for Chinese. Picked
+observations are written into ``free_text`` in both languages, so whoever reads the report
+reads them."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from kiosk_app.i18n import N_, tr
 from protocol import (
     AgeBand,
     ChildDescription,
@@ -27,6 +33,23 @@ WHAT_CHOICES = (
 AGE_CHOICES = (AgeBand.INFANT, AgeBand.PRESCHOOL, AgeBand.CHILD, AgeBand.PRETEEN, AgeBand.TEEN)
 SEX_CHOICES = (Sex.FEMALE, Sex.MALE)
 COLOUR_CHOICES = tuple(Colour)
+# Observations a passenger taps instead of typing (key -> English msgid).
+NOTE_CHOICES = {
+    "adult_man": N_("With a man"),
+    "adult_woman": N_("With a woman"),
+    "adults_group": N_("With several adults"),
+    "child_crying": N_("The child is crying"),
+    "child_asleep": N_("The child seems asleep or drugged"),
+    "child_hurt": N_("The child looks hurt"),
+    "child_begging": N_("The child is made to beg"),
+    "boarded_train": N_("They got on a train"),
+    "left_station": N_("They left the station"),
+}
+
+
+def notes_text(notes: list[str]) -> str:
+    """Picked observations in Chinese and English, one per line part."""
+    return "; ".join(f"{tr(NOTE_CHOICES[n], 'zh')} / {tr(NOTE_CHOICES[n], 'en')}" for n in notes)
 
 
 class Step(StrEnum):
@@ -43,10 +66,12 @@ class ReportDraft:
     sex: Sex = Sex.UNKNOWN
     colours: list[Colour] = field(default_factory=list)
     direction: str | None = None
-    free_text: str = ""
+    notes: list[str] = field(default_factory=list)  # keys of NOTE_CHOICES
+    free_text: str = ""  # typed (phones, whose own keyboard types any language)
     contact: str = ""
     photo: bytes | None = None  # prepared JPEG (downscaled, EXIF stripped)
     observed_at: datetime | None = None  # when the person started the report
+    case_id: str | None = None  # "I have seen this child" on a case notice
 
     @property
     def is_empty(self) -> bool:
@@ -60,9 +85,10 @@ class ReportFlow:
         self.draft = ReportDraft()
         self.step = Step.WHAT
 
-    def start(self, now: datetime | None = None) -> None:
+    def start(self, now: datetime | None = None, case_id: str | None = None) -> None:
         self.clear()
         self.draft.observed_at = now or utc_now()
+        self.draft.case_id = case_id or None
 
     def clear(self) -> None:
         self.draft = ReportDraft()
@@ -94,6 +120,12 @@ class ReportFlow:
 
     def set_direction(self, direction: str | None) -> None:
         self.draft.direction = None if direction == self.draft.direction else direction
+
+    def toggle_note(self, key: str) -> None:
+        if key not in NOTE_CHOICES:
+            raise ValueError(f"unknown observation {key!r}; choose one of {sorted(NOTE_CHOICES)}")
+        notes = self.draft.notes
+        notes.remove(key) if key in notes else notes.append(key)
 
     def set_free_text(self, text: str) -> None:
         self.draft.free_text = text[:MAX_FREE_TEXT_CHARS]
@@ -128,6 +160,8 @@ class ReportFlow:
         if self.draft.what_seen is None:
             raise ValueError("choose what was seen before sending")
         d = self.draft
+        text = "\n".join(t for t in (notes_text(d.notes), d.free_text.strip()) if t)
+        extra = {"case_id": d.case_id} if d.case_id else {}
         report = SightingReport(
             report_id=new_report_id(),
             device_id=device_id,
@@ -139,10 +173,11 @@ class ReportFlow:
             ),
             station_id=station_id,
             direction=d.direction,
-            free_text=d.free_text.strip() or None,
+            free_text=text[:MAX_FREE_TEXT_CHARS] or None,
             has_photo=d.photo is not None,
             contact=d.contact.strip() or None,
             app_version=app_version,
+            **extra,  # names the case (SightingReport.case_id)
         )
         self.step = Step.DONE
         return report

@@ -41,7 +41,9 @@ def age_text(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def receipt_text(receipt: Receipt | None, lang: str) -> str:
+def receipt_text(receipt: Receipt | None, lang: str, test: bool = False) -> str:
+    """One receipt for the operator; a test report's is marked as a test, so its refusal by
+    a backend that does not store tests never looks like a fault."""
     if receipt is None:
         return "-"
     status = {
@@ -52,6 +54,8 @@ def receipt_text(receipt: Receipt | None, lang: str) -> str:
     if receipt.retryable:  # kept in the outbox and sent again: not a refusal
         status = tr("rate limited, sent again later", lang)
     text = f"{receipt.reference or '-'} {status} {receipt.received_at:%H:%M:%S}"
+    if test:
+        text = f"[{tr('Test report', lang)}] {text}"
     if receipt.problems:
         text += " — " + "; ".join(f"{p.path}: {p.message}" for p in receipt.problems)
     return text
@@ -62,7 +66,7 @@ class PinGate:
 
     def __init__(
         self,
-        pin: str,
+        pin: str | None,
         *,
         max_failures: int = 3,
         lockout_s: float = 60.0,
@@ -90,11 +94,16 @@ class PinGate:
     def clear(self) -> None:
         self.entered = ""
 
+    @property
+    def provisioned(self) -> bool:
+        """No PIN in this kiosk's configuration: the panel stays closed."""
+        return bool(self._pin)
+
     def submit(self) -> bool:
-        if self.locked:
+        if self.locked or not self._pin:
             self.entered = ""
             return False
-        ok = hmac.compare_digest(self.entered.encode(), self._pin.encode())
+        ok = hmac.compare_digest(self.entered.encode(), (self._pin or "").encode())
         self.entered = ""
         if ok:
             self.failures = 0
@@ -114,6 +123,7 @@ class OperatorFacts:
     outbox: OutboxStats
     last_receipt: Receipt | None
     rejected: tuple[str, ...]  # one line per rejected report, with its reason
+    last_receipt_is_test: bool = False
 
     def lines(self, lang: str) -> list[tuple[str, str]]:
         return [
@@ -121,6 +131,9 @@ class OperatorFacts:
             (tr("Broker", lang), f"{self.broker} — {connection_text(self.connection, lang)}"),
             (tr("Outbox", lang), waiting_text(self.outbox.pending, lang)),
             (tr("Oldest pending", lang), age_text(self.outbox.oldest_pending_s)),
-            (tr("Last receipt", lang), receipt_text(self.last_receipt, lang)),
+            (
+                tr("Last receipt", lang),
+                receipt_text(self.last_receipt, lang, self.last_receipt_is_test),
+            ),
             (tr("Rejected", lang), "\n".join(self.rejected) if self.rejected else "-"),
         ]

@@ -1,0 +1,76 @@
+"""What every screen shows: the language, which screen is current, the connection and the
+outbox, the position, and whether the help line must stand out. Kivy properties, no
+widgets: screens bind to them, tests read them without a window or a broker."""
+
+from __future__ import annotations
+
+from kivy.event import EventDispatcher
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+
+from kiosk_app.i18n import N_, tr
+from kiosk_app.presenters.status import connection_text, waiting_text
+
+LANGUAGES = ("zh", "en")
+
+HELP_LINE = N_("In danger now? Call 110 · tell station staff · use the help intercom")
+HELP_LINE_PHONE = N_("In danger now? Call 110 · tell station staff")
+
+
+class Shell(EventDispatcher):
+    mode = StringProperty("kiosk")
+    lang = StringProperty("zh")
+    default_lang = StringProperty("zh")
+    screen = StringProperty("home")
+    connection = StringProperty("connecting")
+    waiting = NumericProperty(0)
+    rejected_count = NumericProperty(0)
+    location_text = StringProperty("")
+    help_urgent = BooleanProperty(False)  # a report waits or was refused
+
+    def __init__(self, mode: str = "kiosk", lang: str = "zh", **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        if lang not in LANGUAGES:
+            raise ValueError(f"language {lang!r} is not one of {LANGUAGES}")
+        self.mode = mode
+        self.default_lang = lang
+        self.lang = lang
+
+    @property
+    def bilingual(self) -> bool:
+        """A kiosk speaks to anyone: its main elements carry Chinese above English."""
+        return self.mode == "kiosk"
+
+    # texts (kv calls these with ``root.shell.lang`` so they re-evaluate on a switch)
+    def tr(self, msgid: str, lang: str) -> str:
+        return tr(msgid, lang)
+
+    def tr_main(self, msgid: str, lang: str) -> str:
+        """The first line of a main element: Chinese on a kiosk, else the chosen language."""
+        return tr(msgid, "zh" if self.bilingual else lang)
+
+    def tr_sub(self, msgid: str, lang: str) -> str:
+        """The second line of a main element: English on a kiosk, nothing on a phone."""
+        return tr(msgid, "en") if self.bilingual else ""
+
+    def help_text(self, lang: str) -> str:
+        line = HELP_LINE if self.mode == "kiosk" else HELP_LINE_PHONE
+        if self.bilingual:
+            return f"{tr(line, 'zh')}\n{tr(line, 'en')}"
+        return tr(line, lang)
+
+    def connection_text(self, state: str, lang: str) -> str:
+        return connection_text(state, lang)
+
+    def waiting_text(self, pending: int, lang: str) -> str:
+        return waiting_text(pending, lang)
+
+    # actions
+    def go(self, name: str) -> None:
+        self.screen = name
+
+    def toggle_language(self) -> str:
+        self.lang = LANGUAGES[(LANGUAGES.index(self.lang) + 1) % len(LANGUAGES)]
+        return self.lang
+
+    def reset_language(self) -> None:
+        self.lang = self.default_lang

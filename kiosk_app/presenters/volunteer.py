@@ -1,0 +1,222 @@
+"""The volunteer's alerts as the screens show them: a full-screen alert (distance and compass
+direction from the volunteer to the sighting, station and exit, the child, why, a navigate
+link, one highlighted primary action, the chosen answer) and the inbox. Words, never scores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from kivy.event import EventDispatcher
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+
+from kiosk_app.i18n import N_, ntr, tr
+from kiosk_app.presenters.inbox import KIND_TEXT, RESPONSE_TEXT, AlertInbox, InboxItem, Upsert
+from kiosk_app.presenters.shell import Shell
+from kiosk_app.presenters.words import (
+    bearing_deg,
+    compass_text,
+    direction_text,
+    distance_m,
+    distance_text,
+    station_name,
+)
+from protocol import Alert, AlertKind, Location, ResponseKind, VolunteerResponse
+
+PRIMARY = ResponseKind.ON_MY_WAY  # what an unanswered alert asks for first
+RESPONSE_ORDER = (
+    ResponseKind.ON_MY_WAY,
+    ResponseKind.ACK,
+    ResponseKind.RESOLVED,
+    ResponseKind.FALSE_ALARM,
+    ResponseKind.DECLINE,
+)
+WHY_TEXT = {
+    AlertKind.ASSIGNED_CASE: N_("You are the volunteer assigned to this case"),
+    AlertKind.STATION_SIGHTING: N_("A sighting at a station you cover"),
+    AlertKind.ESCALATION: N_("Nobody has answered yet, so the alert was passed to you"),
+}
+WHY_NEAR_ON_DUTY = N_("You are on duty, %(d)s from this sighting")
+WHY_NEAR_OFF_DUTY = N_("You were on duty, %(d)s from this sighting, when it was reported")
+
+
+def match_words(score: float | None) -> str:
+    """A case match in words (the number means nothing to a person on the move)."""
+    if score is None:
+        return ""
+    if score >= 0.7:
+        return N_("Strong match with the case")
+    if score >= 0.4:
+        return N_("Possible match with the case")
+    return N_("Weak match with the case")
+
+
+def geo_uri(lat: float, lon: float, label: str) -> str:
+    """A ``geo:`` URI (RFC 5870 with the Android ``q`` query) that map apps navigate to."""
+    return f"geo:{lat:.6f},{lon:.6f}?q={lat:.6f},{lon:.6f}({quote(label)})"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseView:
+    kind: str
+    label: str
+    primary: bool  # the one highlighted action
+    chosen: bool  # the answer already given
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    alert_id: str
+    headline: str  # "New alert" / "Your case" ...
+    distance: str  # "450 m"
+    direction: str  # "north-east" (from the volunteer), or "" without a position
+    where: str  # "450 m north-east of you"
+    place: str  # station and exit
+    description: str
+    why: str
+    facts: str
+    geo_uri: str
+    answered: str
+    responses: tuple[ResponseView, ...]
+
+
+def describe_child(alert: Alert, lang: str) -> str:
+    child = alert.child
+    colours = ", ".join(tr(c.value, lang) for c in child.clothing_colours) or "-"
+    return " · ".join(
+        [
+            tr(alert.what_seen.value, lang),
+            f"{tr('Age', lang)} {tr(child.age_band.value, lang)}",
+            tr(child.sex.value, lang),
+            f"{tr('Clothing', lang)}: {colours}",
+        ]
+    )
+
+
+def alert_view(
+    item: InboxItem, here: Location | None, on_duty: bool, lang: str
+) -> AlertView:
+    alert = item.alert
+    if here is not None:
+        meters: float | None = distance_m(here.lat, here.lon, alert.lat, alert.lon)
+        direction = compass_text(bearing_deg(here.lat, here.lon, alert.lat, alert.lon), lang)
+    else:
+        meters, direction = alert.distance_m, ""
+    distance = distance_text(meters)
+    where = (
+        tr("%(d)s %(dir)s of you", lang) % {"d": distance, "dir": direction}
+        if direction
+        else tr("%(d)s away", lang) % {"d": distance}
+    )
+    place_parts = [station_name(alert.station_id, lang)]
+    exit_hint = getattr(alert, "direction", None)  # requested: Alert.direction of the report
+    if exit_hint:
+        place_parts.append(direction_text(exit_hint, lang))
+    place = " · ".join(p for p in place_parts if p) or tr("Not in a station", lang)
+    if alert.kind is AlertKind.PROXIMITY:
+        why_id = WHY_NEAR_ON_DUTY if on_duty else WHY_NEAR_OFF_DUTY
+        why = tr(why_id, lang) % {"d": distance_text(alert.distance_m)}
+    else:
+        why = tr(WHY_TEXT[alert.kind], lang)
+    match = match_words(alert.score) if alert.case_id else ""
+    if match:
+        why += f" · {tr(match, lang)}"
+    facts = " · ".join(
+        [
+            ntr("Seen by %(n)d person", "Seen by %(n)d people", alert.reporters, lang)
+            % {"n": alert.reporters},
+            f"{tr('Seen at', lang)} {alert.observed_at.astimezone():%H:%M}",
+            f"{tr('Expires', lang)} {alert.expires_at.astimezone():%H:%M}",
+        ]
+    )
+    headline = tr(KIND_TEXT[alert.kind], lang)
+    if alert.case_id:
+        headline += f" · {tr('Case', lang)} {alert.case_id}"
+    chosen = item.response
+    responses = tuple(
+        ResponseView(
+            kind.value,
+            tr(RESPONSE_TEXT[kind], lang),
+            primary=chosen is None and kind is PRIMARY,
+            chosen=kind is chosen,
+        )
+        for kind in RESPONSE_ORDER
+    )
+    answered = (
+        f"{tr('Your answer', lang)}: {tr(RESPONSE_TEXT[chosen], lang)}" if chosen else ""
+    )
+    return AlertView(
+        alert_id=alert.alert_id,
+        headline=headline,
+        distance=distance,
+        direction=direction,
+        where=where,
+        place=place,
+        description=describe_child(alert, lang),
+        why=f"{tr('Why you get this', lang)}: {why}",
+        facts=facts,
+        geo_uri=geo_uri(alert.lat, alert.lon, station_name(alert.station_id, "zh") or "sighting"),
+        answered=answered,
+        responses=responses,
+    )
+
+
+class VolunteerPresenter(EventDispatcher):
+    duty_active = BooleanProperty(False)
+    banner = StringProperty("")
+    cards = ListProperty([])  # AlertView, open alerts first
+    focus = ObjectProperty(None, allownone=True)  # the AlertView shown full screen
+
+    def __init__(
+        self, shell: Shell, position: Callable[[], Location | None], **kwargs: object
+    ) -> None:
+        super().__init__(**kwargs)
+        self.shell = shell
+        self.position = position
+        self.inbox = AlertInbox()
+        self._focus_id: str | None = None
+        self._latest: tuple[Alert, bool] | None = None
+        shell.bind(lang=lambda *_: self.render())
+
+    def receive(self, alert: Alert) -> Upsert:
+        """A new alert or a higher revision takes the whole screen."""
+        result = self.inbox.upsert(alert)
+        if result is Upsert.STALE:
+            return result
+        self._latest = (alert, result is Upsert.NEW)
+        self._focus_id = alert.alert_id
+        self.render()
+        self.shell.go("alert")
+        return result
+
+    def respond(self, alert_id: str, kind: str) -> VolunteerResponse:
+        response = self.inbox.respond(alert_id, ResponseKind(kind))
+        self.render()
+        return response
+
+    def open(self, alert_id: str) -> None:
+        self._focus_id = alert_id
+        self.render()
+        self.shell.go("alert")
+
+    def dismiss(self) -> None:
+        self.shell.go("volunteer")
+
+    def render(self) -> None:
+        lang, here = self.shell.lang, self.position()
+        views = [alert_view(i, here, self.duty_active, lang) for i in self.inbox.items()]
+        self.cards = views
+        self.focus = next((v for v in views if v.alert_id == self._focus_id), None)
+        if self._latest is not None:
+            alert, new = self._latest
+            title = tr("New alert" if new else "Alert updated", lang)
+            view = next(v for v in views if v.alert_id == alert.alert_id)
+            self.banner = f"{title}: {tr(KIND_TEXT[alert.kind], lang)} · {view.where}"
+
+    def notification(self) -> tuple[str, str]:
+        """Title and text of the system notification for the latest alert."""
+        if self._latest is None or self.focus is None:
+            return "", ""
+        view = self.focus
+        return self.banner, f"{view.where} · {view.place} · {view.description}"
