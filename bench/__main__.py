@@ -1,0 +1,67 @@
+"""``python -m bench [--quick] [--workers N] [--profile] ...``: see bench/README in the
+project README's "Performance" section. Exit status 1 when a report was lost or accepted
+twice (figures never fail a run: machines are noisy)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from bench.run import BenchConfig, default_output, run
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(r) for r in text.split(",") if r.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give rates as 100,500,1000") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least one positive rate")
+    return rates
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small world, short steps (< 2 min)")
+    p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.add_argument("--rates", type=_rates, help="fixed steps in reports/s, e.g. 100,500,1000")
+    p.add_argument("--step-seconds", type=float, help="duration of each fixed step")
+    p.add_argument("--max-seconds", type=float, help="duration of the maximum step")
+    p.add_argument("--cases", type=int, help="open cases seeded (default 10,000)")
+    p.add_argument("--volunteers", type=int, help="on-duty volunteers (default 10,000)")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy on a worker during the maximum step (speedscope file)")
+    p.add_argument("--output", type=Path, help="results JSON (default bench/results/...)")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout after the table")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    config = BenchConfig.quick_config() if args.quick else BenchConfig()
+    for name, attr in (("workers", "workers"), ("rates", "rates"), ("step_seconds", "step_s"),
+                       ("max_seconds", "max_s"), ("cases", "cases"),
+                       ("volunteers", "volunteers")):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(config, attr, value)
+    config.profile = args.profile
+    config.output = args.output or default_output(config.quick)
+    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    result = run(config, say=lambda line: print(line, file=sys.stderr, flush=True))
+    result.meta["command"] = command.strip()
+    print(result.table())
+    if args.json:
+        for line in result.json_lines():
+            print(line)
+    config.output.parent.mkdir(parents=True, exist_ok=True)
+    config.output.write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    print(f"results: {config.output}")
+    return 1 if result.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
