@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,13 @@ def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):  # websockets/TLS wrappers may not expose it
         log.debug("could not set TCP_NODELAY on %r", sock)
+
+
+def use_tls(client: mqtt.Client, ca_file: str | None) -> None:
+    """TLS verifying the broker's certificate and host name against ``ca_file``
+    (``SR_MQTT_CA_FILE``); nothing when it is unset."""
+    if ca_file:
+        client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
 
 
 def make_client(
@@ -37,6 +47,7 @@ def make_client(
     )
     if username is not None:
         client.username_pw_set(username, password)
+    use_tls(client, get_settings().mqtt_ca_file)
     client.on_socket_open = _set_nodelay
     client.reconnect_delay_set(min_delay=1, max_delay=10)
     client.max_inflight_messages_set(100)

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    # TLS: the CA certificate that signed the broker's certificate (SR_MQTT_CA_FILE); set it
+    # with the broker's TLS port (SR_MQTT_PORT=8883). Unset: plain MQTT.
+    mqtt_ca_file: str | None = None
     # Shared-subscription group: every worker in it gets a share of the messages.
     share_group: str = "backend"
     # A stable client id per worker keeps its persistent session (and unacked messages)

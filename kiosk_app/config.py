@@ -45,6 +45,7 @@ class BrokerConfig:
     session_expiry_s: int = 24 * 3600
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
+    ca_file: str | None = None  # TLS: the CA that signed the broker's certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,7 @@ def _apply(base: AppConfig, ini: configparser.ConfigParser, source: Path) -> App
         session_expiry_s=int(number("broker", "session_expiry_s", base.broker.session_expiry_s)),
         reconnect_min_s=number("broker", "reconnect_min_s", base.broker.reconnect_min_s),
         reconnect_max_s=number("broker", "reconnect_max_s", base.broker.reconnect_max_s),
+        ca_file=_ca_file(get("broker", "ca_file"), source) or base.broker.ca_file,
     )
     position = "kiosk" if base.mode is Mode.KIOSK else "location"
     return AppConfig(
@@ -184,3 +186,15 @@ def _apply(base: AppConfig, ini: configparser.ConfigParser, source: Path) -> App
         camera_image=get("photos", "camera_image"),
         location_interval_s=number("volunteer", "location_interval_s", base.location_interval_s),
     )
+
+
+def _ca_file(value: str | None, source: Path) -> str | None:
+    """``[broker] ca_file``: TLS with this CA certificate (the broker's TLS port, 8883)."""
+    if value is None:
+        return None
+    if not Path(value).is_file():
+        raise ConfigError(
+            f"{source}: [broker] ca_file = {value} is not a readable file; give the CA "
+            "certificate that signed the broker's certificate (scripts/dev-tls.sh makes ca.crt)"
+        )
+    return value

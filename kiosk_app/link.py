@@ -124,6 +124,8 @@ class MqttLink:
             reconnect_on_failure=True,
         )
         client.username_pw_set(cfg.device_id, cfg.password)
+        if cfg.broker.ca_file:  # TLS, verifying the broker's certificate and host name
+            client.tls_set(ca_certs=cfg.broker.ca_file)
         client.reconnect_delay_set(
             max(1, int(cfg.broker.reconnect_min_s)), max(1, int(cfg.broker.reconnect_max_s))
         )
