@@ -23,7 +23,7 @@ stop the rest of the object from being read (so a report id stays readable):
 
 A refused value is replaced by :data:`REFUSED`, which readers treat as "already reported";
 a refused field name is dropped. Control characters are a rule of the text fields a message
-reads (see ``_Reader.string`` in :mod:`protocol.payloads`), not of the decoder.
+reads (see :func:`protocol.rules.text_problem`), not of the decoder.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class DecodedObject:
 # A JSON string (closing quote optional, so an unterminated string ends the scan in linear
 # time instead of being retried at every later quote), or one bracket.
 _TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _REPORT_ID_TEXT: Final = re.compile(rb'"report_id"\s*:\s*"([A-Za-z0-9_.\-]{1,64})"')
 _JSON_WHITESPACE: Final = " \t\r\n"
 
@@ -141,7 +141,7 @@ def best_effort_report_id(payload: bytes | str) -> str | None:
 def display_name(name: str) -> str:
     """A field name as it may appear in a problem path: printable, escaped, bounded."""
     shown = name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
-    shown = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", shown)
+    shown = SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", shown)
     if len(shown) > 64:
         shown = shown[:61] + "..."
     return shown or '""'
@@ -202,7 +202,7 @@ def _decode_object(raw: bytes | str, max_bytes: int) -> DecodedObject:
             f"payload contains a raw NUL character (U+0000) at character {nul}; remove it",
             raw,
         )
-    surrogate = _SURROGATE.search(text)
+    surrogate = SURROGATE.search(text)
     if surrogate is not None:
         raise _fail(
             codes.LONE_SURROGATE,
@@ -281,7 +281,7 @@ def _text_problem(value: str) -> tuple[str, str] | None:
     nul = value.find("\x00")
     if nul >= 0:
         return codes.NUL_CHARACTER, f"contains a NUL character (U+0000) at position {nul}"
-    surrogate = _SURROGATE.search(value)
+    surrogate = SURROGATE.search(value)
     if surrogate is not None:
         return (
             codes.LONE_SURROGATE,

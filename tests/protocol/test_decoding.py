@@ -32,9 +32,9 @@ from protocol import (
     safe_report_id,
 )
 from protocol import errors as codes
+from protocol.codec import decode_with
 from protocol.errors import ALL_CODES, DESCRIPTIONS, Problem
 from protocol.example import example_report
-from protocol.payloads import _decode
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 RID = "b94cd2f9-4b86-44ca-9039-8de968cd346c"
@@ -319,7 +319,7 @@ def test_an_unexpected_exception_while_reading_becomes_a_problem() -> None:
         raise KeyError("a bug")
 
     with pytest.raises(ValidationError) as err:
-        _decode(json.dumps(report()).encode(), 4096, broken)
+        decode_with(json.dumps(report()).encode(), 4096, broken)
     assert err.value.codes == {codes.INTERNAL}
     assert "KeyError" in err.value.problems[0].message
     assert err.value.report_id == RID

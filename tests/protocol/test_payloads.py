@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -249,7 +250,7 @@ def test_rate_limited_receipt_is_retryable_and_others_are_not() -> None:
 def test_a_report_on_a_case_notice_names_the_case_only_when_set() -> None:
     plain = example_report()
     assert "case_id" not in json.loads(plain.to_json())
-    on_notice = SightingReport(**{**_fields(plain), "case_id": "case-2026.11_07"})
+    on_notice = dataclasses.replace(plain, case_id="case-2026.11_07")
     wire = json.loads(on_notice.to_json())
     assert wire["case_id"] == "case-2026.11_07"
     assert SightingReport.from_json(on_notice.to_json()) == on_notice
@@ -262,13 +263,9 @@ def test_a_report_on_a_case_notice_names_the_case_only_when_set() -> None:
 def test_a_case_id_that_is_not_an_id_is_refused(case_id: str, code: str) -> None:
     assert ("case_id", code) in {(p.path, p.code) for p in problems(valid(case_id=case_id))}
     with pytest.raises(ValidationError) as err:
-        SightingReport(**{**_fields(example_report()), "case_id": case_id})
+        dataclasses.replace(example_report(), case_id=case_id)
     assert {(p.path, p.code) for p in err.value.problems} == {("case_id", "format")}
 
 
 def test_a_case_id_of_the_wrong_type_is_a_type_problem() -> None:
     assert ("case_id", "type") in {(p.path, p.code) for p in problems(valid(case_id=7))}
-
-
-def _fields(report: SightingReport) -> dict:
-    return {name: getattr(report, name) for name in SightingReport.__dataclass_fields__}
