@@ -6,9 +6,10 @@ so a code is never renamed, only added.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Final
+
+from protocol.ids import is_id, is_uuid
 
 # Stable problem codes (keep in sync with the README's receipt table).
 MISSING: Final = "missing"
@@ -98,11 +99,6 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     QUARANTINED: "the message failed to be processed N times and was set aside for review",
 }
 
-_SAFE_REPORT_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_UUID_SHAPE: Final = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-
 
 def safe_report_id(value: object) -> str | None:
     """`value` as a report id that is safe to store and echo, or None.
@@ -111,9 +107,9 @@ def safe_report_id(value: object) -> str | None:
     fits any text column); a UUID-shaped id is returned in lower case, as accepted reports
     store it.
     """
-    if not isinstance(value, str) or _SAFE_REPORT_ID.fullmatch(value) is None:
+    if not isinstance(value, str) or not is_id(value):
         return None
-    return value.lower() if _UUID_SHAPE.fullmatch(value) else value
+    return value.lower() if is_uuid(value, any_case=True) else value
 
 
 @dataclass(frozen=True, slots=True)

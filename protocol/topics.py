@@ -19,17 +19,15 @@ so an id can never widen a subscription or escape its subtree.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 from protocol.errors import TopicError
+from protocol.ids import ID_PATTERN as ID_PATTERN
+from protocol.ids import UUID_PATTERN
 
 ROOT: Final = "sr/v1"
-ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-# report ids are UUIDs, which fit ID_PATTERN; the photo topic checks the UUID form too.
-_UUID_PATTERN: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class TopicKind(StrEnum):
@@ -74,7 +72,7 @@ def device_reports(device_id: str) -> str:
 
 def device_photos(device_id: str, report_id: str) -> str:
     check_id(device_id, "device_id")
-    if not _UUID_PATTERN.match(report_id):
+    if not UUID_PATTERN.match(report_id):
         raise ValueError(f"report_id {report_id!r} must be a lower-case UUID")
     return f"{ROOT}/devices/{device_id}/photos/{report_id}"
 
@@ -152,7 +150,7 @@ def parse_topic(topic: str) -> ParsedTopic:
     _require_id(topic, subject, "id")
     if family == "devices":
         if leaf == ["photos"]:
-            if len(rest) != 1 or not _UUID_PATTERN.match(rest[0]):
+            if len(rest) != 1 or not UUID_PATTERN.match(rest[0]):
                 raise TopicError(topic, "expected .../photos/{report_id} with a lower-case UUID")
             return ParsedTopic(TopicKind.DEVICE_PHOTOS, subject, rest[0])
         if len(leaf) == 1 and not rest and leaf[0] in _DEVICE_LEAVES:
