@@ -15,6 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 from backend.alerts.router import router as alerts_router
 from backend.cases.router import router as cases_router
 from backend.db.engine import make_engine, make_sessionmaker
+from backend.desk.router import install_desk
 from backend.devices.router import router as devices_router
 from backend.http_common import install_error_handlers
 from backend.ops.router import router as ops_router
@@ -72,4 +73,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(cases_router)
     app.include_router(alerts_router)
     app.include_router(devices_router)
+    install_desk(app)  # /api/v1/desk/... and the console at /desk/
     return app

@@ -24,11 +24,24 @@ ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need+=(libegl1)
   || need+=(libgl1-mesa-dri)
 # Kiosk screens in Chinese need a CJK font (the app finds it through fontconfig paths).
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+# The desk console: Leaflet from npm (node_modules/, never committed), browser tests in Chromium.
+command -v npm >/dev/null || need+=(npm)
+command -v chromium >/dev/null || need+=(chromium)
 for extra in "$@"; do
   command -v "$extra" >/dev/null || need+=("$extra")
 done
 
+install_node_modules() {
+  # package-lock.json pins the exact files; reinstall only when it changed.
+  local here; here="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -e "$here/node_modules/.package-lock.json" ] \
+    || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
 if [ ${#need[@]} -eq 0 ]; then
+  install_node_modules
   exit 0
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -40,6 +53,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     pg_major=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
     apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "postgresql-$pg_major-postgis-3" >/dev/null
   fi
+  install_node_modules
 else
   echo "missing system packages: ${need[*]}" >&2
   echo "install them (e.g. sudo apt-get install ${need[*]}) and run the command again" >&2

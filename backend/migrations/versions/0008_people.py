@@ -73,7 +73,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for column in ("alert_id", "incident_id", "station_id"):
-        op.drop_index(op.f(f"ix_desk_acknowledgements_{column}"), table_name="desk_acknowledgements")
+        op.drop_index(
+            op.f(f"ix_desk_acknowledgements_{column}"), table_name="desk_acknowledgements"
+        )
     op.drop_table("desk_acknowledgements")
     op.drop_index(op.f("ix_people_sessions_expires_at"), table_name="people_sessions")
     op.drop_index(op.f("ix_people_sessions_username"), table_name="people_sessions")

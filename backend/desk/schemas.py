@@ -1,0 +1,193 @@
+"""API shapes of the desk. No shape carries a reporter's contact; only ``CaseDeskOut``
+carries the family contact, and only the coordinator's answers fill it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from backend.http_common import Paragraphs
+
+
+class MatchOut(BaseModel):
+    case_id: str
+    report_id: str
+    score: float
+    distance_m: float
+    reasons: list[str]
+
+
+class SightingOut(BaseModel):
+    report_id: str
+    device_id: str
+    observed_at: datetime
+    received_at: datetime
+    lon: float
+    lat: float
+    what_seen: str
+    age_band: str
+    sex: str
+    clothing_colours: list[str]
+    metro_station_id: str | None
+    direction: str | None
+    has_photo: bool
+    is_test: bool
+    incident_id: str | None
+    police_station_id: str | None
+    matches: list[MatchOut]
+
+
+class TrailPoint(BaseModel):
+    report_id: str
+    lon: float
+    lat: float
+    observed_at: datetime
+
+
+class AcknowledgementOut(BaseModel):
+    alert_id: str
+    incident_id: str
+    station_id: str
+    username: str
+    decision: str
+    note: str | None
+    at: datetime
+
+
+class IncidentOut(BaseModel):
+    incident_id: str
+    lon: float
+    lat: float
+    first_at: datetime
+    last_at: datetime
+    report_count: int
+    confidence: int  # distinct reporting devices
+    police_station_id: str | None
+    metro_station_id: str | None
+    what_seen: str
+    bearing_deg: float | None
+    speed_m_s: float | None
+    trail: list[TrailPoint]
+    matches: list[MatchOut]
+    escalation_level: int | None
+    escalating: bool
+    escalation_outcome: str | None
+    acknowledgements: list[AcknowledgementOut]
+
+
+class AlertOut(BaseModel):
+    alert_id: str
+    incident_id: str
+    recipient_kind: str
+    recipient_id: str
+    kind: str
+    revision: int
+    escalation_level: int
+    case_id: str | None
+    reason: str | None
+    score: float | None
+    reporters: int | None
+    lon: float
+    lat: float
+    created_at: datetime
+    expires_at: datetime
+    delivered_revision: int
+    delivered_at: datetime | None
+    response: str | None
+    responded_at: datetime | None
+
+
+class ResponseOut(BaseModel):
+    responder: str
+    response: str
+    level: int
+    at: datetime
+    note: str | None
+
+
+class AlertHistoryOut(BaseModel):
+    alert: AlertOut
+    delivered: bool
+    responses: list[ResponseOut]
+    acknowledgements: list[AcknowledgementOut]
+
+
+class Decision(StrEnum):
+    DISPATCHED = "dispatched"
+    NO_ACTION = "no_action"
+    FALSE_REPORT = "false_report"
+
+
+class AcknowledgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision
+    note: Paragraphs | None = None
+
+
+class CaseDeskOut(BaseModel):
+    case_id: str
+    status: str
+    title: str
+    public_description: str
+    relay_contact: str
+    family_contact: str | None = None  # coordinators only
+    age_band: str
+    sex: str
+    clothing_colours: list[str]
+    last_seen_lon: float
+    last_seen_lat: float
+    last_seen_at: datetime
+    last_seen_station_id: str | None
+    assigned_volunteer_id: str | None
+    radius_schedule: list[list[float | None]] | None
+    current_radius_m: float | None
+    areas: list[dict[str, Any]]  # GeoJSON geometries of the polygon and corridor parts
+    created_at: datetime
+    ended_at: datetime | None
+
+
+class CaseDetailOut(BaseModel):
+    case: CaseDeskOut
+    sightings: list[SightingOut]
+    incidents: list[IncidentOut]
+    alerts: list[AlertHistoryOut]
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    kind: str
+    station_id: str | None
+    station_name: str | None
+    lon: float | None
+    lat: float | None
+    state: str | None
+    last_seen_at: datetime | None
+    offline_for_s: float | None
+    outbox_depth: int | None
+    app_version: str | None
+    long_offline: bool
+
+
+class DeadLetterDeskOut(BaseModel):
+    id: int
+    topic: str
+    received_at: datetime
+    report_id: str | None
+    reasons: list[dict[str, Any]]
+    size_bytes: int
+
+
+class Feature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any]
+    properties: dict[str, Any]
+
+
+class FeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[Feature]

@@ -1,0 +1,176 @@
+"""People's accounts: creating them, checking a password, opening and closing sessions, and
+the subject (who, which role, which stations) a session token stands for."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from backend.db.models import PoliceStation
+from backend.people.models import Person, PersonSession, PersonStation
+
+SESSION_TTL: Final = timedelta(hours=12)
+_HASHER: Final = PasswordHasher()  # Argon2id with the library's current parameters
+
+
+class PersonRole(StrEnum):
+    COORDINATOR = "coordinator"
+    POLICE = "police"
+    OPERATOR = "operator"
+
+
+class PeopleError(ValueError):
+    """An account request that cannot be carried out; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who is asking: every desk query is filtered for a subject (see backend.desk.scope)."""
+
+    username: str
+    role: PersonRole
+    station_ids: frozenset[str] = frozenset()
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def create_person(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: PersonRole,
+    now: datetime,
+    display_name: str | None = None,
+    station_ids: tuple[str, ...] = (),
+) -> Person:
+    """Add an account. Police accounts must serve at least one station; others none."""
+    if session.get(Person, username) is not None:
+        raise PeopleError(f"username {username!r} is taken; choose another")
+    if len(password) < 8:
+        raise PeopleError(f"the password of {username!r} is too short: use at least 8 characters")
+    if role is PersonRole.POLICE and not station_ids:
+        raise PeopleError(f"police account {username!r} needs the station(s) it serves")
+    if role is not PersonRole.POLICE and station_ids:
+        raise PeopleError(f"only police accounts serve stations; {username!r} is {role.value}")
+    person = Person(
+        username=username,
+        display_name=display_name or username,
+        role=role.value,
+        password_hash=hash_password(password),
+        disabled=False,
+        created_at=now,
+    )
+    session.add(person)
+    session.flush()
+    for station_id in sorted(set(station_ids)):
+        session.add(PersonStation(username=username, station_id=station_id))
+    return person
+
+
+def subject_of(session: Session, person: Person) -> Subject:
+    stations = session.execute(
+        select(PersonStation.station_id).where(PersonStation.username == person.username)
+    ).scalars()
+    return Subject(person.username, PersonRole(person.role), frozenset(stations))
+
+
+def authenticate(session: Session, username: str, password: str) -> Person | None:
+    """The account if the password is right and the account enabled, else None (the same
+    answer for an unknown user and a wrong password)."""
+    person = session.get(Person, username)
+    if person is None:
+        _HASHER.hash(password)  # the same work either way: no user enumeration by timing
+        return None
+    try:
+        _HASHER.verify(person.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if person.disabled:
+        return None
+    if _HASHER.check_needs_rehash(person.password_hash):
+        person.password_hash = hash_password(password)
+    return person
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def open_session(session: Session, person: Person, now: datetime) -> tuple[str, datetime]:
+    """A new session token (shown once to the client) and when it expires."""
+    token = secrets.token_urlsafe(32)
+    expires_at = now + SESSION_TTL
+    session.add(
+        PersonSession(
+            token_sha256=_digest(token),
+            username=person.username,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    session.execute(delete(PersonSession).where(PersonSession.expires_at < now))
+    return token, expires_at
+
+
+def close_session(session: Session, token: str) -> bool:
+    found = session.get(PersonSession, _digest(token))
+    if found is None:
+        return False
+    session.delete(found)
+    return True
+
+
+def subject_for_token(session: Session, token: str, now: datetime) -> Subject | None:
+    """The subject of a live session token, or None (unknown, expired, account disabled)."""
+    row = session.get(PersonSession, _digest(token))
+    if row is None or row.expires_at <= now:
+        return None
+    person = session.get(Person, row.username)
+    if person is None or person.disabled:
+        return None
+    return subject_of(session, person)
+
+
+def seed_demo_people(session: Session, now: datetime | None = None) -> list[tuple[str, str, str]]:
+    """One account per role for ``make run``, created where missing: ``(username, password,
+    role)`` of each, to print. The police account serves the first two police stations
+    (by id), so the desk shows two jurisdictions; without stations there is none. The
+    passwords are fixed demo passwords, like the broker's demo accounts."""
+    now = now or datetime.now(UTC)
+    stations = tuple(
+        session.execute(
+            select(PoliceStation.station_id).order_by(PoliceStation.station_id).limit(2)
+        ).scalars()
+    )
+    wanted: list[tuple[str, PersonRole, tuple[str, ...]]] = [
+        ("coordinator", PersonRole.COORDINATOR, ()),
+        ("operator", PersonRole.OPERATOR, ()),
+    ]
+    if stations:
+        wanted.append(("police", PersonRole.POLICE, stations))
+    accounts = []
+    for username, role, station_ids in wanted:
+        password = f"{username}-demo"
+        if session.get(Person, username) is None:
+            create_person(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                now=now,
+                station_ids=station_ids,
+            )
+        accounts.append((username, password, role.value))
+    return accounts
