@@ -1,61 +1,13 @@
-"""Tables of matching and alerting: incidents, matches, the alert outbox, escalation timers,
-responses, and the notice boards last published to kiosks."""
+"""Tables of alerting: the alert outbox, responses and escalation timers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime
-
-
-class Incident(Base):
-    """Reports of the same person close in space and time."""
-
-    __tablename__ = "incidents"
-
-    incident_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    lon: Mapped[float] = mapped_column(Float)  # latest sighting
-    lat: Mapped[float] = mapped_column(Float)
-    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    report_count: Mapped[int] = mapped_column(Integer)
-    device_ids: Mapped[list[str]] = mapped_column(JSON)  # distinct reporters
-    station_id: Mapped[str | None] = mapped_column(String(64))  # police jurisdiction
-    metro_station_id: Mapped[str | None] = mapped_column(String(64))
-    what_seen: Mapped[str] = mapped_column(String(32))
-    volunteer_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    bearing_deg: Mapped[float | None] = mapped_column(Float)
-    speed_m_s: Mapped[float | None] = mapped_column(Float)
-
-
-class IncidentReport(Base):
-    __tablename__ = "incident_reports"
-
-    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"), primary_key=True)
-    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
-    device_id: Mapped[str] = mapped_column(String(64))
-    lon: Mapped[float] = mapped_column(Float)
-    lat: Mapped[float] = mapped_column(Float)
-    observed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-
-class CaseMatchRow(Base):
-    """A report matched to an open case, with the score and the reasons."""
-
-    __tablename__ = "case_matches"
-    __table_args__ = (UniqueConstraint("report_id", "case_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"), index=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
-    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
-    score: Mapped[float] = mapped_column(Float)
-    distance_m: Mapped[float] = mapped_column(Float)
-    reasons: Mapped[list[str]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AlertRow(Base):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime
@@ -70,3 +70,19 @@ class NoticeBoardRow(Base):
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_ids: Mapped[list[str]] = mapped_column(JSON)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseMatchRow(Base):
+    """A report matched to an open case, with the score and the reasons."""
+
+    __tablename__ = "case_matches"
+    __table_args__ = (UniqueConstraint("report_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

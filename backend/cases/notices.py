@@ -8,6 +8,7 @@ Notices carry the volunteer relay contact, never the family's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,12 +17,11 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.cap import redact_phone_numbers
-from backend.cases.models import Case, NoticeBoardRow
-from backend.cases.service import case_description
+from backend.cases.models import NoticeBoardRow
+from backend.cases.service import OpenCase
 from backend.devices.models import Device
-from backend.memory import Memory
-from protocol import ChildDescription, Notice, NoticeBoard
+from geo import AreaIndex
+from protocol import NoticeBoard
 from protocol.topics import device_notices
 
 
@@ -42,34 +42,18 @@ def kiosk_positions(session: Session) -> list[KioskPosition]:
     return out
 
 
-def notice_for(case: Case) -> Notice:
-    d = case_description(case)
-    # Coordinators sometimes paste a family's number into the text: scrub every number
-    # but the relay's before anything is published.
-    return Notice(
-        case_id=case.case_id,
-        title=redact_phone_numbers(case.title, case.relay_contact),
-        description=redact_phone_numbers(case.public_description, case.relay_contact),
-        relay_contact=case.relay_contact,
-        since=case.last_seen_at,
-        photo_ref=case.photo_ref,
-        child=ChildDescription(d.age_band, d.sex, d.clothing_colours),
-    )
-
-
 def refresh_notice_boards(
-    session: Session, memory: Memory, now: datetime
+    session: Session, area_index: AreaIndex, cases: Mapping[str, OpenCase], now: datetime
 ) -> list[tuple[str, bytes]]:
     """Boards that changed, as (topic, retained payload); the rows are updated in `session`
-    (publish after the commit; a crash in between republishes on the next refresh)."""
+    (publish after the commit; a crash in between republishes on the next refresh).
+    `area_index` and `cases`: the worker's snapshot of the open cases."""
     kiosks = kiosk_positions(session)
     if not kiosks:
         return []
-    with memory.lock:
-        batch = memory.area_index.match_many(
-            np.array([k.lon for k in kiosks]), np.array([k.lat for k in kiosks]), now
-        )
-        cases = dict(memory.cases)
+    batch = area_index.match_many(
+        np.array([k.lon for k in kiosks]), np.array([k.lat for k in kiosks]), now
+    )
     stored = {r.device_id: r for r in session.execute(select(NoticeBoardRow)).scalars()}
     changes: list[tuple[str, bytes]] = []
     for i, kiosk in enumerate(kiosks):
@@ -80,7 +64,7 @@ def refresh_notice_boards(
         if row is None and not case_ids:
             continue
         payload = (
-            NoticeBoard(tuple(notice_for(cases[c]) for c in case_ids), now).to_json()
+            NoticeBoard(tuple(cases[c].notice for c in case_ids), now).to_json()
             if case_ids
             else b""  # clears the retained message
         )

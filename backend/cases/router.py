@@ -22,12 +22,12 @@ from backend.cap import (
     to_xml,
 )
 from backend.cases.models import Case, CaseAreaPart
-from backend.cases.notices import notice_for
 from backend.cases.schemas import CaseIn, CaseOut, StatusIn
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import (
     CaseError,
     Corridor,
+    notice_for,
     open_case,
     schedule_from_json,
     set_case_status,

@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.cap import redact_phone_numbers
 from backend.cases.models import Case, CaseAreaPart
 from backend.cases.scoring import CaseDescription
 from backend.db.versions import CASES_VERSION, bump_version
@@ -27,7 +28,7 @@ from geo import (
     corridor_area,
     polygon_area,
 )
-from protocol import AgeBand, Colour, Sex
+from protocol import AgeBand, ChildDescription, Colour, Notice, Sex
 
 OPEN = "open"
 END_STATES = frozenset({"found", "closed", "false_report"})
@@ -203,7 +204,53 @@ def case_area(case: Case, parts: list[CaseAreaPart]) -> CaseArea:
     return CaseArea(case.case_id, case.last_seen_lon, case.last_seen_lat, tuple(geo_parts))
 
 
-def load_open_cases(session: Session) -> list[tuple[Case, CaseArea]]:
+@dataclass(frozen=True, slots=True)
+class OpenCase:
+    """What a worker keeps in memory of an open case: a frozen snapshot, never an ORM row
+    (several threads read it). No family contact."""
+
+    case_id: str
+    description: CaseDescription
+    assigned_volunteer_id: str | None
+    last_seen_at: datetime
+    schedule: RadiusSchedule | None
+    notice: Notice  # the public notice, already scrubbed of phone numbers
+
+    def radius_at(self, at: datetime) -> float | None:
+        """The expanding circle's radius at `at`, for scoring (None without a circle)."""
+        if self.schedule is None:
+            return None
+        elapsed = (at - self.last_seen_at) / timedelta(seconds=1)
+        return self.schedule.radius_m_at(max(0.0, elapsed))
+
+
+def notice_for(case: Case) -> Notice:
+    """The public notice of a case. Coordinators sometimes paste a family's number into the
+    text: every number but the relay's is scrubbed before anything is published."""
+    d = case_description(case)
+    return Notice(
+        case_id=case.case_id,
+        title=redact_phone_numbers(case.title, case.relay_contact),
+        description=redact_phone_numbers(case.public_description, case.relay_contact),
+        relay_contact=case.relay_contact,
+        since=case.last_seen_at,
+        photo_ref=case.photo_ref,
+        child=ChildDescription(d.age_band, d.sex, d.clothing_colours),
+    )
+
+
+def snapshot(case: Case) -> OpenCase:
+    return OpenCase(
+        case_id=case.case_id,
+        description=case_description(case),
+        assigned_volunteer_id=case.assigned_volunteer_id,
+        last_seen_at=case.last_seen_at,
+        schedule=schedule_from_json(case.radius_schedule) if case.radius_schedule else None,
+        notice=notice_for(case),
+    )
+
+
+def load_open_cases(session: Session) -> list[tuple[OpenCase, CaseArea]]:
     cases = list(session.execute(select(Case).where(Case.status == OPEN)).scalars())
     parts: dict[str, list[CaseAreaPart]] = {}
     if cases:
@@ -211,13 +258,4 @@ def load_open_cases(session: Session) -> list[tuple[Case, CaseArea]]:
             select(CaseAreaPart).where(CaseAreaPart.case_id.in_([c.case_id for c in cases]))
         ).scalars():
             parts.setdefault(part.case_id, []).append(part)
-    return [(c, case_area(c, parts.get(c.case_id, []))) for c in cases]
-
-
-def radius_at(case: Case, at: datetime) -> float | None:
-    """The expanding circle's radius at `at`, for scoring (None without a circle)."""
-    if not case.radius_schedule:
-        return None
-    schedule = schedule_from_json(case.radius_schedule)
-    elapsed = (at - case.last_seen_at) / timedelta(seconds=1)
-    return schedule.radius_m_at(max(0.0, elapsed))
+    return [(snapshot(c), case_area(c, parts.get(c.case_id, []))) for c in cases]

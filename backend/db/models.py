@@ -1,17 +1,11 @@
 """Every table, imported in one place so Alembic and tests see the whole metadata."""
 
-from backend.alerts.models import (
-    AlertResponseRow,
-    AlertRow,
-    CaseMatchRow,
-    EscalationTimer,
-    Incident,
-    IncidentReport,
-)
-from backend.cases.models import Case, CaseAreaPart, NoticeBoardRow
+from backend.alerts.models import AlertResponseRow, AlertRow, EscalationTimer
+from backend.cases.models import Case, CaseAreaPart, CaseMatchRow, NoticeBoardRow
 from backend.db.base import Base
 from backend.db.versions import IndexVersion
 from backend.devices.models import Device, DeviceRateState
+from backend.incidents.models import Incident, IncidentReport
 from backend.messaging.models import MessageAttempt
 from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.models import PoliceStation

@@ -15,23 +15,21 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from backend.alerts.service import (
-    AlertingConfig,
-    ResponseError,
-    handle_accepted_report,
-    record_response,
-)
+from backend.alerts.config import AlertingConfig
+from backend.alerts.responses import ResponseError, record_response
+from backend.alerts.service import handle_accepted_reports
 from backend.devices.service import check_rate, record_status
-from backend.memory import Memory, Position
 from backend.messaging.connection import Inbound
 from backend.sightings.photos import ingest_photo
 from backend.sightings.service import dead_letter, ingest_report
 from backend.volunteers.service import store_coarse_location
+from backend.world import Memory, Position
 from protocol import (
     DeviceStatus,
     Problem,
     Receipt,
     ReceiptStatus,
+    SightingReport,
     ValidationError,
     VolunteerLocation,
     VolunteerResponse,
@@ -65,8 +63,17 @@ class BatchContext:
     config: AlertingConfig
     now: datetime
     coarse: dict[str, VolunteerLocation] = field(default_factory=dict)
+    accepted: list[tuple[SightingReport, Outcome]] = field(default_factory=list)
 
     def flush(self, session: Session) -> None:
+        """What handlers left for the end of the batch: incidents, matches and alerts of
+        every accepted report at once (cell locks taken together), then one coarse position
+        per volunteer."""
+        reports = [report for report, _ in self.accepted]
+        alert_ids = handle_accepted_reports(session, reports, self.memory, self.config, self.now)
+        for report, outcome in self.accepted:
+            outcome.alert_ids = alert_ids.get(report.report_id, [])
+        self.accepted.clear()
         for volunteer_id, location in self.coarse.items():
             store_coarse_location(session, volunteer_id, location, self.now)
         self.coarse.clear()
@@ -127,9 +134,7 @@ def handle_report(session: Session, message: Inbound, ctx: BatchContext) -> Outc
     if result.receipt is not None:
         outcome.publications.append(receipt_publication(result.receipt))
     if result.report is not None and not result.report.test:
-        outcome.alert_ids = handle_accepted_report(
-            session, result.report, ctx.memory, ctx.config, ctx.now
-        )
+        ctx.accepted.append((result.report, outcome))  # alerts at the end of the batch
     return outcome
 
 

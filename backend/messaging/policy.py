@@ -32,8 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.alerts.service import AlertingConfig
-from backend.memory import Memory
+from backend.alerts.config import AlertingConfig
 from backend.messaging.connection import Inbound
 from backend.messaging.handlers import (
     BatchContext,
@@ -44,6 +43,7 @@ from backend.messaging.handlers import (
 )
 from backend.messaging.models import MessageAttempt
 from backend.sightings.models import DeadLetter
+from backend.world import Memory
 from protocol import Problem
 from protocol import errors as codes
 

@@ -25,18 +25,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.alerts.config import AlertingConfig
 from backend.alerts.escalation import EscalationPolicy
+from backend.alerts.escalations import run_due_escalations
 from backend.alerts.models import AlertRow
 from backend.alerts.routing import RoutingPolicy
-from backend.alerts.service import AlertingConfig, run_due_escalations
 from backend.cases.notices import refresh_notice_boards
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.memory import Memory
 from backend.messaging.connection import BrokerSettings, Connection, Inbound
 from backend.messaging.health import Health, HealthServer
 from backend.messaging.policy import DatabaseDownError, Handled, Policy
 from backend.settings import Settings, get_settings
 from backend.volunteers.service import expire_locations
+from backend.world import Memory
 from protocol.payloads import utc_now
 from protocol.topics import (
     ALL_DEVICE_PHOTOS,
@@ -292,7 +293,9 @@ class Worker:
         if changed or due:
             self._last_notice_refresh = time.monotonic()
             with self.sessions.begin() as session:
-                boards = refresh_notice_boards(session, self.memory, now)
+                with self.memory.lock:
+                    area_index, cases = self.memory.area_index, dict(self.memory.cases)
+                boards = refresh_notice_boards(session, area_index, cases, now)
                 expire_locations(session, now)
             for topic, payload in boards:
                 self.connection.publish(topic, payload, qos=1, retain=True)

@@ -20,8 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.cases.models import Case
-from backend.cases.service import load_open_cases
+from backend.cases.service import OpenCase, load_open_cases
 from backend.db.versions import (
     CASES_VERSION,
     STATIONS_VERSION,
@@ -84,7 +83,7 @@ class Memory:
         self.max_position_age = timedelta(seconds=max_position_age_s)
         self.lock = threading.RLock()
         self.versions: dict[str, int] = {}
-        self.cases: dict[str, Case] = {}
+        self.cases: dict[str, OpenCase] = {}
         self.area_index = AreaIndex([])
         self.volunteers = VolunteerIndex()
         self.positions: dict[str, Position] = {}
@@ -105,8 +104,6 @@ class Memory:
         with self.lock:
             if CASES_VERSION in changed:
                 loaded = load_open_cases(session)
-                for case, _ in loaded:
-                    session.expunge(case)
                 self.cases = {c.case_id: c for c, _ in loaded}
                 self.area_index = AreaIndex([area for _, area in loaded])
                 log.info("area index rebuilt: %d open cases", len(self.cases))

@@ -17,11 +17,13 @@ from pyproj import Geod
 from shapely.geometry import Point
 from sqlalchemy import func, select
 
-from backend.alerts.models import AlertRow, CaseMatchRow, EscalationTimer, Incident
+from backend.alerts.models import AlertRow, EscalationTimer
 from backend.api import create_app
+from backend.cases.models import CaseMatchRow
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
+from backend.incidents.models import Incident
 from backend.settings import get_settings
 from backend.sightings.models import DeadLetter, Report
 from backend.stations.metro import load_metro

@@ -137,10 +137,10 @@ def test_bad_input_is_rejected_with_reasons_and_kept_whole(sessions, case: str) 
 
 
 def test_message_on_a_malformed_topic_is_dead_lettered_without_receipt(sessions) -> None:
-    from backend.alerts.service import AlertingConfig
-    from backend.memory import Memory
+    from backend.alerts.config import AlertingConfig
     from backend.messaging.connection import Inbound
     from backend.messaging.handlers import BatchContext, dispatch
+    from backend.world import Memory
 
     topic = "sr/v1/devices/bad device/reports"
     message = Inbound(topic, None, report_bytes(), qos=1, mid=1, dup=False, generation=1)

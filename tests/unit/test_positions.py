@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from backend.alerts.routing import DEFAULT_POLICY
-from backend.memory import Memory, Position, PositionOutcome, VolunteerProfile
+from backend.world import Memory, Position, PositionOutcome, VolunteerProfile
 from protocol import parse_owntracks
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

@@ -1,0 +1,150 @@
+"""Escalation timers as rows: act on every due timer (wait, stop, or alert the next level).
+
+The decisions are ``alerts.escalation`` (pure); this module loads what they need and writes
+down the answers. Timers are rows, so they survive restarts and any worker may run them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.alerts import escalation as esc
+from backend.alerts.config import AlertingConfig
+from backend.alerts.models import AlertResponseRow, EscalationTimer
+from backend.alerts.outbox import (
+    existing_alerts,
+    incident_matches,
+    incident_view,
+    volunteer_candidates,
+    write_alert,
+)
+from backend.alerts.routing import escalation_recipients, escalation_station_recipient
+from backend.db.dialect import skip_locked
+from backend.incidents.models import Incident
+from backend.incidents.service import latest_report
+from backend.world import Memory
+from protocol import AgeBand, ChildDescription, Colour, ResponseKind, Sex
+
+log = logging.getLogger(__name__)
+
+
+def save_timer(
+    session: Session,
+    incident_id: str,
+    state: esc.EscalationState,
+    config: AlertingConfig,
+) -> EscalationTimer:
+    step = esc.next_step(state, config.escalation)
+    timer = session.get(EscalationTimer, incident_id)
+    if timer is None:
+        timer = EscalationTimer(
+            incident_id=incident_id,
+            created_at=state.created_at,
+            expires_at=state.expires_at,
+            done=False,
+        )
+        session.add(timer)
+    timer.level = int(state.level)
+    timer.level_since = state.level_since
+    timer.recipients_at_level = state.recipients_at_level
+    timer.due_at = step.due_at
+    return timer
+
+
+def _state(session: Session, timer: EscalationTimer) -> esc.EscalationState:
+    responses = tuple(
+        esc.Response(r.volunteer_id, ResponseKind(r.response), r.at, esc.Level(min(r.level, 2)))
+        for r in session.execute(
+            select(AlertResponseRow).where(AlertResponseRow.incident_id == timer.incident_id)
+        ).scalars()
+    )
+    return esc.EscalationState(
+        created_at=timer.created_at,
+        expires_at=timer.expires_at,
+        level=esc.Level(timer.level),
+        level_since=timer.level_since,
+        recipients_at_level=timer.recipients_at_level,
+        responses=responses,
+    )
+
+
+def run_due_escalations(
+    session: Session, memory: Memory, config: AlertingConfig, now: datetime, limit: int = 100
+) -> list[str]:
+    """Act on every timer that is due; returns alert ids to publish."""
+    stmt = (
+        select(EscalationTimer)
+        .where(EscalationTimer.done.is_(False), EscalationTimer.due_at <= now)
+        .order_by(EscalationTimer.due_at)
+        .limit(limit)
+    )
+    stmt = skip_locked(session, stmt)
+    to_send: list[str] = []
+    for timer in session.execute(stmt).scalars().all():
+        state = _state(session, timer)
+        decision = esc.decide(state, now, config.escalation)
+        if isinstance(decision, esc.Wait):
+            timer.due_at = decision.until
+        elif isinstance(decision, esc.Stop):
+            timer.done, timer.due_at = True, None
+            timer.outcome = f"{decision.reason.value}: {decision.detail}"[:200]
+        else:
+            to_send += _escalate(session, timer, state, decision, memory, config, now)
+    return to_send
+
+
+def _escalate(
+    session: Session,
+    timer: EscalationTimer,
+    state: esc.EscalationState,
+    decision: esc.Escalate,
+    memory: Memory,
+    config: AlertingConfig,
+    now: datetime,
+) -> list[str]:
+    incident = session.get(Incident, timer.incident_id)
+    assert incident is not None
+    alerts = existing_alerts(session, incident.incident_id)
+    view = incident_view(incident, incident_matches(session, incident.incident_id, memory), alerts)
+    if decision.to_level is esc.Level.NEAREST_VOLUNTEERS:
+        alerted = {a.recipient_id for a in alerts if a.recipient_kind == "volunteer"}
+        candidates = volunteer_candidates(incident, memory, config, now, alerted)
+        recipients = list(
+            escalation_recipients(view, candidates, alerted, config.routing.k, now, config.routing)
+        )
+    elif incident.station_id is not None:
+        recipients = [escalation_station_recipient(view, incident.station_id)]
+    else:
+        recipients = []
+    existing = {(a.recipient_kind, a.recipient_id, a.kind): a for a in alerts}
+    child = _incident_child(session, incident)
+    sent = []
+    for r in recipients:
+        row = write_alert(
+            session, incident, r, existing, child, now, config, int(decision.to_level)
+        )
+        if row is not None:
+            sent.append(row.alert_id)
+    log.info(
+        "incident %s escalated to level %d (%s): %d recipient(s)",
+        incident.incident_id,
+        decision.to_level,
+        decision.reason,
+        len(recipients),
+    )
+    new_state = esc.escalated(state, at=now, recipients=len(recipients))
+    save_timer(session, incident.incident_id, new_state, config)
+    return sent
+
+
+def _incident_child(session: Session, incident: Incident) -> ChildDescription:
+    latest = latest_report(session, incident.incident_id)
+    if latest is None:
+        return ChildDescription()
+    return ChildDescription(
+        AgeBand(latest.age_band), Sex(latest.sex), tuple(Colour(c) for c in latest.clothing_colours)
+    )

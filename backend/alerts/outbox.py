@@ -1,0 +1,262 @@
+"""The alert outbox: who gets an alert for an incident, and the rows written for them.
+
+Rows are written in the transaction that stored the report; the worker publishes them after
+the commit through the delivery channels (``alerts.channels``) and records the broker's
+acknowledgement. A later report of the same incident updates a recipient's alert (same
+``alert_id``, higher ``revision``) only when something a person cares about changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.alerts import escalation as esc
+from backend.alerts.config import AlertingConfig
+from backend.alerts.damper import SpotIncident, may_start_volunteer_round
+from backend.alerts.models import AlertRow
+from backend.alerts.routing import (
+    CaseMatch,
+    IncidentView,
+    Recipient,
+    RecipientKind,
+    VolunteerCandidate,
+    route,
+)
+from backend.cases.matching import best_matches
+from backend.incidents.models import Incident
+from backend.incidents.service import incidents_near
+from backend.world import Memory
+from protocol import Alert, AlertKind, ChildDescription, WhatSeen
+from protocol.topics import station_alerts, volunteer_alerts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    alert_ids: list[str]  # outbox rows to publish after the commit
+    start_escalation: esc.EscalationState | None  # the first volunteer round went out
+
+
+def incident_matches(session: Session, incident_id: str, memory: Memory) -> tuple[CaseMatch, ...]:
+    """Best score per open case over all reports of the incident, as routing sees it."""
+    return tuple(
+        CaseMatch(
+            case_id=m.case.case_id,
+            score=m.score,
+            assigned_volunteer_id=m.case.assigned_volunteer_id,
+            distance_from_last_seen_m=m.distance_m,
+        )
+        for m in best_matches(session, incident_id, memory.cases)
+    )
+
+
+def volunteer_candidates(
+    incident: Incident,
+    memory: Memory,
+    config: AlertingConfig,
+    now: datetime,
+    already: set[str],
+) -> list[VolunteerCandidate]:
+    with memory.lock:
+        near = memory.volunteers.nearest(
+            incident.lon,
+            incident.lat,
+            now,
+            k=max(50, 4 * config.routing.k),
+            radius_m=config.candidate_radius_m,
+            max_age_s=config.routing.max_location_age_s,
+        )
+        out = []
+        for vid, distance_m in near:
+            profile, pos = memory.profiles.get(vid), memory.positions.get(vid)
+            if profile is None or pos is None:
+                continue
+            out.append(
+                VolunteerCandidate(
+                    volunteer_id=vid,
+                    distance_m=distance_m,
+                    on_duty=pos.on_duty and profile.on_duty,
+                    location_age_s=max(0.0, (now - pos.at).total_seconds()),
+                    max_alert_radius_m=profile.max_alert_radius_m,
+                    quiet_hours=profile.quiet_hours,
+                    already_alerted=vid in already,
+                )
+            )
+    return out
+
+
+def existing_alerts(session: Session, incident_id: str) -> list[AlertRow]:
+    return list(
+        session.execute(select(AlertRow).where(AlertRow.incident_id == incident_id)).scalars()
+    )
+
+
+def incident_view(
+    incident: Incident, matches: tuple[CaseMatch, ...], alerts: list[AlertRow]
+) -> IncidentView:
+    return IncidentView(
+        incident_id=incident.incident_id,
+        lat=incident.lat,
+        lon=incident.lon,
+        distinct_reporters=len(incident.device_ids),
+        matches=matches,
+        already_alerted=frozenset(
+            (RecipientKind(a.recipient_kind), a.recipient_id) for a in alerts
+        ),
+    )
+
+
+def write_alert(
+    session: Session,
+    incident: Incident,
+    recipient: Recipient,
+    existing: dict[tuple[str, str, str], AlertRow],
+    child: ChildDescription,
+    now: datetime,
+    config: AlertingConfig,
+    level: int,
+) -> AlertRow | None:
+    """Insert or update the outbox row; returns it when there is something new to send."""
+    key = (recipient.kind.value, recipient.recipient_id, recipient.alert_kind.value)
+    row = existing.get(key)
+    reporters = len(incident.device_ids)
+    if row is not None:
+        old = Alert.from_json(row.payload)
+        if (
+            old.reporters == reporters
+            and old.case_id == recipient.case_id
+            and ((old.score or 0.0) >= (recipient.score or 0.0))
+        ):
+            return None  # nothing a person would want to be woken for
+        revision, alert_id, expires_at = row.revision + 1, row.alert_id, row.expires_at
+    else:
+        revision, alert_id, expires_at = 1, str(uuid.uuid4()), now + config.alert_ttl
+    alert = Alert(
+        alert_id=alert_id,
+        kind=recipient.alert_kind,
+        recipient_id=recipient.recipient_id,
+        incident_id=incident.incident_id,
+        lat=incident.lat,
+        lon=incident.lon,
+        observed_at=incident.last_at,
+        what_seen=WhatSeen(incident.what_seen),
+        reporters=reporters,
+        sent_at=now,
+        expires_at=expires_at,
+        reason=recipient.reason[:500],
+        case_id=recipient.case_id,
+        score=None if recipient.score is None else round(recipient.score, 3),
+        distance_m=None if recipient.distance_m is None else round(recipient.distance_m, 1),
+        station_id=incident.metro_station_id,
+        child=child,
+        escalation_level=level,
+        revision=revision,
+    )
+    topic = (
+        volunteer_alerts(recipient.recipient_id)
+        if recipient.kind is RecipientKind.VOLUNTEER
+        else station_alerts(recipient.recipient_id)
+    )
+    if row is None:
+        row = AlertRow(
+            alert_id=alert_id,
+            incident_id=incident.incident_id,
+            recipient_kind=recipient.kind.value,
+            recipient_id=recipient.recipient_id,
+            kind=recipient.alert_kind.value,
+            topic=topic,
+            revision=revision,
+            escalation_level=level,
+            case_id=recipient.case_id,
+            created_at=now,
+            expires_at=expires_at,
+            delivered_revision=0,
+            payload="",
+        )
+        session.add(row)
+        existing[key] = row
+    row.revision = revision
+    row.payload = alert.to_json().decode("utf-8")
+    row.case_id = recipient.case_id
+    # Claimed by this process: it publishes right after the commit; the sweeper of any
+    # process takes over if that does not happen within the claim.
+    row.claimed_until = now + timedelta(seconds=10)
+    return row
+
+
+def route_incident(
+    session: Session,
+    incident: Incident,
+    child: ChildDescription,
+    memory: Memory,
+    config: AlertingConfig,
+    now: datetime,
+) -> Routed:
+    """Route the incident's alerts: the ids of outbox rows to publish now, and the
+    escalation state to start when this was the incident's first volunteer round."""
+    alerts = existing_alerts(session, incident.incident_id)
+    matches = incident_matches(session, incident.incident_id, memory)
+    view = incident_view(incident, matches, alerts)
+    alerted_volunteers = {a.recipient_id for a in alerts if a.recipient_kind == "volunteer"}
+    candidates = volunteer_candidates(incident, memory, config, now, alerted_volunteers)
+    recipients = list(route(view, candidates, incident.station_id, now, config.routing))
+    if incident.station_id is None:
+        log.warning(
+            "incident %s at (%f, %f) is in no police jurisdiction",
+            incident.incident_id,
+            incident.lon,
+            incident.lat,
+        )
+
+    new_volunteers = [
+        r for r in recipients if r.kind is RecipientKind.VOLUNTEER and not r.is_update
+    ]
+    if new_volunteers:
+        decision = may_start_volunteer_round(
+            SpotIncident(
+                incident.incident_id,
+                frozenset(incident.device_ids),
+                incident.report_count,
+                incident.volunteer_round_at,
+            ),
+            [
+                SpotIncident(
+                    r.incident_id, frozenset(r.device_ids), r.report_count, r.volunteer_round_at
+                )
+                for r in incidents_near(
+                    session, incident, config.spot_radius_m, now - config.damper.window
+                )
+            ],
+            now,
+            config.damper,
+        )
+        if not decision.allowed:
+            log.info("no new volunteer round for %s: %s", incident.incident_id, decision.reason)
+            recipients = [r for r in recipients if r not in new_volunteers]
+            new_volunteers = []
+
+    existing = {(a.recipient_kind, a.recipient_id, a.kind): a for a in alerts}
+    to_send = []
+    for r in recipients:
+        level = r.escalation_level
+        row = write_alert(session, incident, r, existing, child, now, config, level)
+        if row is not None:
+            to_send.append(row.alert_id)
+    if new_volunteers and incident.volunteer_round_at is None:
+        incident.volunteer_round_at = now
+        assigned = [r for r in new_volunteers if r.alert_kind is AlertKind.ASSIGNED_CASE]
+        state = esc.start(
+            now,
+            now + config.alert_ttl,
+            has_assigned_volunteer=bool(assigned),
+            recipients=len(assigned) if assigned else len(new_volunteers),
+        )
+        return Routed(to_send, state)
+    return Routed(to_send, None)

@@ -1,0 +1,1 @@
+"""Clustering of accepted sightings into incidents (many passengers, one person)."""
