@@ -276,7 +276,7 @@ def _parse_int(literal: str) -> int | _LongInteger:
     return int(literal)
 
 
-def _text_problem(value: str) -> tuple[str, str] | None:
+def unstorable_text(value: str) -> tuple[str, str] | None:
     """(code, description) when a string can never be stored as PostgreSQL text."""
     nul = value.find("\x00")
     if nul >= 0:
@@ -293,7 +293,7 @@ def _text_problem(value: str) -> tuple[str, str] | None:
 
 def _value_problem(value: Any, path: str) -> Problem | None:
     if isinstance(value, str):
-        found = _text_problem(value)
+        found = unstorable_text(value)
         if found is not None:
             return Problem(path, found[0], f"{found[1]}; remove it")
     elif isinstance(value, float) and not math.isfinite(value):
@@ -328,7 +328,7 @@ def _inspect(root: dict[str, Any], problems: list[Problem]) -> None:
                     )
             for name in list(container):
                 child_path = join_path(path, name)
-                found = _text_problem(name)
+                found = unstorable_text(name)
                 if found is not None:
                     problems.append(Problem(child_path, found[0], f"field name {found[1]}"))
                     del container[name]

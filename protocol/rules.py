@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 
 from protocol import errors as codes
-from protocol.decoding import SURROGATE
+from protocol.decoding import unstorable_text
 from protocol.ids import ID_HINT, ID_PATTERN, UUID_PATTERN
 
 SCHEMA_VERSION: Final = 1
@@ -122,14 +122,11 @@ def describe_control(char: str) -> str:
 
 
 def text_problem(value: str) -> tuple[str, str] | None:
-    """(code, message) when `value` holds a lone surrogate or a refused control character."""
-    surrogate = SURROGATE.search(value)
-    if surrogate is not None:
-        return (
-            codes.LONE_SURROGATE,
-            f"contains a lone surrogate U+{ord(surrogate.group()):04X} at position "
-            f"{surrogate.start()}; send well-formed text",
-        )
+    """(code, message) when `value` holds NUL, a lone surrogate or another refused control
+    character."""
+    unstorable = unstorable_text(value)  # NUL or a lone surrogate (only via from_dict)
+    if unstorable is not None:
+        return unstorable[0], f"{unstorable[1]}; remove it"
     control = CONTROL.search(value)
     if control is not None:
         return (

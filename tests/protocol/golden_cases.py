@@ -8,6 +8,7 @@ the derived codec writes the same bytes and finds the same problems.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -42,6 +43,22 @@ NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 RID = "b94cd2f9-4b86-44ca-9039-8de968cd346c"
 AID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 CHILD = ChildDescription(AgeBand.INFANT, Sex.FEMALE, (Colour.RED, Colour.WHITE))
+HOUR_LATER = NOW + timedelta(hours=1)
+# id, kind, recipient, incident, lat, lon, observed_at, what_seen, reporters, sent, expires, reason
+ALERT = Alert(
+    AID,
+    AlertKind.PROXIMITY,
+    "vol-1",
+    "inc-1",
+    31.2,
+    121.4,
+    NOW,
+    WhatSeen.OTHER,
+    1,
+    NOW,
+    HOUR_LATER,
+    "",
+)
 
 
 def examples() -> dict[str, Any]:
@@ -102,18 +119,11 @@ def examples() -> dict[str, Any]:
         ),
         "status_full": DeviceStatus("k1", DeviceState.ONLINE, NOW, "1.0", "kiosk", 3, 12.5),
         "status_minimal": DeviceStatus("k1", DeviceState.OFFLINE, NOW),
-        "alert_full": Alert(
-            alert_id=AID,
+        "alert_full": dataclasses.replace(
+            ALERT,
             kind=AlertKind.ASSIGNED_CASE,
-            recipient_id="vol-1",
-            incident_id="inc-1",
-            lat=31.2,
-            lon=121.4,
-            observed_at=NOW,
             what_seen=WhatSeen.CHILD_ALONE,
             reporters=3,
-            sent_at=NOW,
-            expires_at=NOW + timedelta(hours=1),
             reason="you are 800 m away",
             case_id="case-1",
             score=0.8,
@@ -123,20 +133,7 @@ def examples() -> dict[str, Any]:
             escalation_level=2,
             revision=4,
         ),
-        "alert_minimal": Alert(
-            alert_id=AID,
-            kind=AlertKind.PROXIMITY,
-            recipient_id="vol-1",
-            incident_id="inc-1",
-            lat=31.2,
-            lon=121.4,
-            observed_at=NOW,
-            what_seen=WhatSeen.OTHER,
-            reporters=1,
-            sent_at=NOW,
-            expires_at=NOW + timedelta(hours=1),
-            reason="",
-        ),
+        "alert_minimal": ALERT,
         "response_full": VolunteerResponse(AID, ResponseKind.ON_MY_WAY, NOW, "5 min"),
         "response_minimal": VolunteerResponse(AID, ResponseKind.ACK, NOW),
         "location_full": VolunteerLocation(31.2, 121.4, NOW, 12.0, on_duty=False),
