@@ -70,7 +70,7 @@ _MERGE_MIN_CELLS = 1024  # (or this many cells) to the finer level
 _TRIM_LEVEL = 12  # circles drop the cells of their box that their disc misses from here
 _M_MIN_M = 6_335_000.0  # below the smallest meridional radius of curvature (6,335,439 m)
 _TWO_R = 2 * EARTH_MEAN_RADIUS_M
-_BY_DISTANCE = itemgetter(1)
+_BY_DISTANCE = itemgetter(1, 0)  # nearest first; equal distances by case id
 _RAD = math.pi / 180.0  # as math.radians
 _ONE_MINUS_E2 = 1.0 - WGS84_E2
 _sin, _cos, _sqrt, _asin = math.sin, math.cos, math.sqrt, math.asin
@@ -391,6 +391,8 @@ class AreaIndex:
             dup = next(c for c, n in Counter(self.case_ids).items() if n > 1)
             raise GeoError(f"case id {dup!r} appears twice: one CaseArea per case", dup)
         n_cases = len(case_list)
+        # rank of each case id in sorted order: equal distances are ordered by case id
+        self._case_rank = np.argsort(np.argsort(np.array(self.case_ids, dtype=object)))
         self._case_lon = np.array([c.last_seen_lon for c in case_list], dtype=np.float64)
         self._case_lat = np.array([c.last_seen_lat for c in case_list], dtype=np.float64)
         self._case_ecef = ecef_m_array(self._case_lon, self._case_lat).reshape(n_cases, 3)
@@ -898,7 +900,6 @@ class AreaIndex:
         pt, case = key // n_cases, key % n_cases
         diff = self._case_ecef[case] - q[pt]
         d = arc_from_chord_m_array(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
-        # by point, then distance: distances first, then a stable (radix) sort on the point
-        order = np.argsort(d)
-        order = order[np.argsort(pt[order].astype(np.uint16), kind="stable")]
+        # by point, then distance, then case id (as the single-point path): one lexsort
+        order = np.lexsort((self._case_rank[case], d, pt))
         return pt[order], case[order], d[order]

@@ -99,3 +99,16 @@ def test_repeated_and_new_datetimes():
     with pytest.raises(GeoError):
         index.match(181.0, 31.0, late)
     assert index.match(121.0, 31.0, T0 - timedelta(seconds=1)) == []
+
+
+def test_cases_at_the_same_distance_come_in_case_id_order_on_both_paths():
+    """Found by hypothesis in CI: two circles around one last-seen point are equally near;
+    the single-point and batch paths must agree, whatever order the cases were given in."""
+    circle = ExpandingCircle(118.0, 28.0, T0, RadiusSchedule(((math.inf, 500.0),)))
+    cases = [CaseArea(cid, 118.0, 28.0, (circle,)) for cid in ("w2", "w0", "w1")]
+    at = T0 + timedelta(seconds=10)
+    for ordering in (cases, cases[::-1]):
+        index = AreaIndex(ordering)
+        assert [c for c, _ in index.match(118.001, 28.0, at)] == ["w0", "w1", "w2"]
+        batch = index.match_many([118.001], [28.0], at)
+        assert [c for c, _ in batch.for_point(0)] == ["w0", "w1", "w2"]
