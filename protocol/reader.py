@@ -136,7 +136,8 @@ class _Reader:
         number = float(value) if kind is float else value
         if not math.isfinite(number):
             return self.add(path, codes.NOT_FINITE, "must be a finite number")
-        lo, hi = kind(rule.lo), kind(rule.hi)
+        lo = -math.inf if rule.lo is None else kind(rule.lo)
+        hi = math.inf if rule.hi is None else kind(rule.hi)
         if not lo <= number <= hi:
             return self.add(path, codes.RANGE, f"{number} is outside [{lo}, {hi}]")
         return number
