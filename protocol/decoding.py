@@ -152,6 +152,18 @@ def join_path(prefix: str, name: str) -> str:
     return path if len(path) <= MAX_PATH_CHARS else "..." + path[-(MAX_PATH_CHARS - 3) :]
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type (``null``, ``boolean``, ``number``...)."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "boolean"), ((int, float, _LongInteger), "number"), (str, "string")):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
 # --------------------------------------------------------------------------- internals
 
 
@@ -231,7 +243,8 @@ def _decode_object(raw: bytes | str, max_bytes: int) -> DecodedObject:
             codes.MALFORMED_JSON, f"payload is not valid JSON: {exc.msg} at {where}", raw
         ) from None
     if not isinstance(data, dict):
-        kind = "array" if isinstance(data, list) else _json_kind(data)
+        kind = json_type(data)
+        kind = kind if kind in ("array", "null") else f"a {kind}"
         raise _fail(codes.TYPE, f"payload must be a JSON object, not {kind}", raw)
     problems: list[Problem] = []
     _inspect(data, problems)
@@ -372,15 +385,3 @@ def _fallback_report_id(raw: bytes | str) -> str | None:
         return safe_report_id(found[0].decode("ascii"))
     except Exception:  # best effort by definition
         return None
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float, _LongInteger)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return type(value).__name__

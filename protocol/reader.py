@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Any, Final, TypeVar
 
 from protocol import errors as codes
-from protocol.decoding import REFUSED, display_name
+from protocol.decoding import REFUSED, display_name, json_type
 from protocol.errors import Problem, ValidationError
 from protocol.fields import VERSION, FieldSpec, field_specs, wire_of
 from protocol.rules import SUPPORTED_SCHEMA_VERSIONS, Rule, text_problem, time_problem
@@ -39,18 +39,6 @@ def read(
     if len(problems) > start or not complete:
         return None
     return cls(**values)
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a decoded value's type, for problem messages."""
-    if value is None:
-        return "null"
-    for kind, name in ((bool, "boolean"), ((int, float), "number"), (str, "string")):
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else type(value).__name__
 
 
 class _Reader:
