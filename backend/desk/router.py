@@ -139,6 +139,20 @@ class GeoJSONResponse(JSONResponse):
     media_type = "application/geo+json"
 
 
+GEOJSON_200: Final = {
+    200: {
+        "description": "A GeoJSON FeatureCollection (RFC 7946)",
+        "content": {
+            "application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}
+        },
+    }
+}
+
+
+def _geojson(collection: FeatureCollection) -> GeoJSONResponse:
+    return GeoJSONResponse(collection.model_dump(mode="json"))
+
+
 # --------------------------------------------------------------------------- lists
 
 
@@ -362,8 +376,8 @@ class Layer(StrEnum):
 
 @router.get(
     "/layers/{layer}",
-    responses=AUTHZ,
-    response_class=GeoJSONResponse,
+    responses={**GEOJSON_200, **AUTHZ},
+    response_model=FeatureCollection,
     summary="A map layer as a GeoJSON FeatureCollection (same filters as the lists)",
 )
 def layer(
@@ -376,7 +390,7 @@ def layer(
     case_id: IdQuery = None,
     station_id: IdQuery = None,
     limit: Limit = 500,
-) -> FeatureCollection:
+) -> GeoJSONResponse:
     now = utc_now()
     with _answers():
         f = _filters(since, until, bbox, case_id, station_id, None, limit)
@@ -394,7 +408,7 @@ def layer(
                 service.coarse_volunteers(session, subject, now)
             ),
         }
-        return builders[layer]()
+        return _geojson(builders[layer]())
 
 
 # --------------------------------------------------------------------------- live
@@ -450,10 +464,11 @@ async def events(
 
 @public.get(
     "/notices.geojson",
-    response_class=GeoJSONResponse,
+    response_model=FeatureCollection,
+    responses=GEOJSON_200,
     summary="Open case notices (no login): privacy-safe fields only",
 )
-def public_notices(session: SessionDep) -> FeatureCollection:
+def public_notices(session: SessionDep) -> GeoJSONResponse:
     """Title and description (phone numbers other than the relay's removed), the relay
     contact, the time last seen and a last-seen point rounded to about 100 m. Never the
     family contact, photos, sightings or the assigned volunteer."""
@@ -480,7 +495,7 @@ def public_notices(session: SessionDep) -> FeatureCollection:
         )
         for c in rows
     ]
-    return FeatureCollection(features=features)
+    return _geojson(FeatureCollection(features=features))
 
 
 @public.get("/config", summary="The console's map settings (no login)")
@@ -495,11 +510,12 @@ def console_config() -> dict[str, Any]:
 
 @public.get(
     "/metro.geojson",
-    response_class=GeoJSONResponse,
+    response_model=FeatureCollection,
+    responses=GEOJSON_200,
     summary="The offline base map: Shanghai metro lines and stations",
 )
-def metro() -> FeatureCollection:
-    return geojson.metro()
+def metro() -> GeoJSONResponse:
+    return _geojson(geojson.metro())
 
 
 # --------------------------------------------------------------------------- mounting

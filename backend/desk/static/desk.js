@@ -46,6 +46,7 @@ const layers = {
   volunteers: L.layerGroup().addTo(map), drawing: L.layerGroup().addTo(map),
 };
 state.layers = layers;
+state.map = map;
 
 async function baseMap() {
   const config = await (await fetch(API + "/public/config")).json();
