@@ -73,6 +73,7 @@ class ProductionPaths:
     loopback_port: int | None = 1883
     bind_address: str | None = None  # None: every interface (the container's)
     max_connections: int = MAX_CONNECTIONS
+    log_dest: str = "stdout"  # the container's log
     extra_lines: tuple[str, ...] = field(default=())
 
 
@@ -121,7 +122,7 @@ def render(paths: ProductionPaths) -> str:
         "persistence true",
         f"persistence_location {paths.persistence_dir}/",
         "autosave_interval 30",
-        "log_dest stdout",
+        f"log_dest {paths.log_dest}",
         "log_type error",
         "log_type warning",
         "log_type notice",

@@ -103,6 +103,11 @@ class BrokerStore:
         self.share_group = share_group
 
     def create(self, account: Account) -> None:
+        if self._exists(account.username):
+            raise AccountExistsError(
+                f"account {account.username!r} already exists on the broker; revoke it "
+                "first or choose another id"
+            )
         rolename = role_name(account, self.share_group)
         acls = [g.to_json() for g in grants_for(account, self.share_group)]
         try:
@@ -134,6 +139,13 @@ class BrokerStore:
                     "first or choose another id"
                 ) from None
             raise
+
+    def _exists(self, username: str) -> bool:
+        try:
+            self._get(username)
+        except NoSuchAccountError:
+            return False
+        return True
 
     def _get(self, username: str) -> dict[str, Any]:
         try:

@@ -26,7 +26,6 @@ from tests.support.mqtt_client import TestClient, suback_codes
 from tests.support.services import REPO, Mosquitto, mosquitto
 
 NOT_AUTHORIZED = 0x87
-SESSION_TAKEN_OVER = 0x8E
 
 
 class Watched:
@@ -318,7 +317,6 @@ def test_a_client_opening_connections_in_a_loop(prod_broker: Mosquitto) -> None:
         try:
             for older in loops[:-1]:
                 assert older.disconnected.wait(10), "an older connection of the account stayed"
-                assert older.disconnect_reason.value == SESSION_TAKEN_OVER
             assert not loops[-1].disconnected.is_set()
         finally:
             for conn in loops:
@@ -353,6 +351,7 @@ def test_provision_and_revoke_on_the_running_broker_with_the_cli(prod_broker: Mo
     again = accounts_cli(prod_broker, "create", "kiosk", "kiosk-SH-400")
     assert again.returncode == 2 and "already exists" in again.stderr
     listed = accounts_cli(prod_broker, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
     assert {"username": "kiosk-SH-400", "kind": "kiosk"}.items() <= next(
         a for a in json.loads(listed.stdout) if a["username"] == "kiosk-SH-400"
     ).items()

@@ -123,6 +123,7 @@ class Mosquitto:
             loopback_port=self.port,
             bind_address="127.0.0.1",
             max_connections=self.max_connections,
+            log_dest="stderr",  # unbuffered: tests read the log while the broker runs
             extra_lines=(*(["user root"] if os.geteuid() == 0 else []), "log_type information"),
         )
         self.conf_path.write_text(render(paths) + self.extra + "\n")
