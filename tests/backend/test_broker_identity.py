@@ -27,7 +27,7 @@ from protocol import Receipt, ReceiptStatus, topics
 from protocol.payloads import utc_now
 from tests.backend.helpers import report_bytes
 from tests.support.mqtt_client import TestClient, suback_codes
-from tests.support.services import REPO, Mosquitto, mosquitto
+from tests.support.services import REPO, Mosquitto, make_dev_tls, mosquitto
 from tests.support.stack import backend_worker
 
 NOT_AUTHORIZED = 0x87
@@ -74,8 +74,26 @@ def sessions(postgis_url: str):
     engine.dispose()
 
 
+@pytest.fixture(params=["tcp", "tls"])
+def any_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The development broker (plain TCP) and the production one (TLS, made by
+    scripts/dev-tls.sh; clients connect to its TLS listener)."""
+    if request.param == "tcp":
+        with mosquitto(accounts=ACCOUNTS) as b:
+            yield b
+    else:
+        tls_dir = make_dev_tls(tmp_path_factory.mktemp("tls"))
+        with mosquitto(accounts=ACCOUNTS, tls_dir=tls_dir) as b:
+            yield b
+
+
 def client_for(broker: Mosquitto, username: str, client_id: str | None = None) -> TestClient:
+    """A client of ``username``: over TLS when the broker has the production configuration."""
     kind = next(a.kind for a in ACCOUNTS if a.username == username)
+    if broker.tls_dir is not None:
+        return TestClient(
+            broker.tls_port, client_id or username, username, PASSWORD[kind], ca_file=broker.ca_file
+        )
     return TestClient(broker.port, client_id or username, username, PASSWORD[kind])
 
 
@@ -296,7 +314,8 @@ def concrete_topic(family: str, whose: str, account: str) -> str:
     return build(account if whose == "own" else OTHER[subject_kind])
 
 
-def test_each_kind_publishes_and_subscribes_exactly_where_its_kind_allows(broker) -> None:
+def test_each_kind_publishes_and_subscribes_exactly_where_its_kind_allows(any_broker) -> None:
+    broker = any_broker
     wrong: list[str] = []
     for kind, name in MATRIX_ACCOUNTS.items():
         client = client_for(broker, name)
@@ -325,7 +344,8 @@ def test_each_kind_publishes_and_subscribes_exactly_where_its_kind_allows(broker
     assert not wrong, "\n".join(wrong)
 
 
-def test_a_station_console_receives_only_its_own_stations_alerts(broker) -> None:
+def test_a_station_console_receives_only_its_own_stations_alerts(any_broker) -> None:
+    broker = any_broker
     console = client_for(broker, "PS-SH-013")
     kiosk = client_for(broker, "kiosk-SH-013")
     worker = client_for(broker, "backend-worker-2")
