@@ -178,7 +178,7 @@ def test_coordinator_files_a_case_with_a_drawn_area_and_a_report_inside_matches(
             b.login("coord", "coord-password")
             b("wait", selector="#case-list li.case")
             b("wait_fn", expr="window.desk.baseMapReady === true")
-            b("eval", expr=f"window.desk.map.setView([{lat}, {lon}], 14)")
+            b("eval", expr=f"void window.desk.map.setView([{lat}, {lon}], 14, {{animate: false}})")
             b("fill", selector="#case-form input[name=case_id]", value="case-drawn")
             b("fill", selector="#case-form input[name=title]", value="Boy, 2, blue jacket")
             b("fill", selector="#case-form textarea[name=public_description]", value="Seen near the river.")
