@@ -17,6 +17,7 @@ from protocol.rules import SUPPORTED_SCHEMA_VERSIONS, Rule, text_problem, time_p
 
 T = TypeVar("T")
 _ABSENT: Final = object()  # a field that is missing or refused: the dataclass default applies
+_TIME_TEXT: Final = Rule(max_len=40)  # an ISO 8601 time is read as a text first
 
 
 def read(
@@ -96,7 +97,7 @@ class _Reader:
         if kind is str:
             return self.text(rule, path, value)
         if kind is datetime:
-            text = self.text(Rule(max_len=40), path, value)
+            text = self.text(_TIME_TEXT, path, value)
             if text is _ABSENT:
                 return text
             found = time_problem(text, self.now, window=rule.window)
