@@ -13,7 +13,13 @@ from protocol import errors as codes
 from protocol.decoding import REFUSED, display_name, json_type
 from protocol.errors import Problem, ValidationError
 from protocol.fields import VERSION, FieldSpec, field_specs, wire_of
-from protocol.rules import SUPPORTED_SCHEMA_VERSIONS, Rule, text_problem, time_problem
+from protocol.rules import (
+    DEFAULT_RULE,
+    SUPPORTED_SCHEMA_VERSIONS,
+    Rule,
+    text_problem,
+    time_problem,
+)
 
 T = TypeVar("T")
 _ABSENT: Final = object()  # a field that is missing or refused: the dataclass default applies
@@ -70,9 +76,11 @@ class _Reader:
         if name == VERSION:
             return self.version(path, value)
         value = self.convert(spec.kind, spec.rule, path, value)
-        if value is _ABSENT or spec.kind is tuple:
-            return value if value is _ABSENT else self.items(spec, path, value)
-        found = spec.rule.check(value, self.now) if spec.rule.check else None
+        if value is not _ABSENT and spec.kind is tuple:
+            value = self.items(spec, path, value)
+        if value is _ABSENT or spec.rule.check is None:
+            return value
+        found = spec.rule.check(value, self.now)
         return value if found is None else self.add(path, *found)
 
     def version(self, path: str, value: Any) -> Any:
@@ -181,8 +189,10 @@ class _Reader:
                 except ValidationError as exc:
                     self.problems.extend(exc.problems)
                     continue
+            elif isinstance(spec.item, type) and issubclass(spec.item, Enum):
+                item = self.member(spec.item, where, value)  # any JSON type: `enum`
             else:
-                item = self.member(spec.item, where, value)
+                item = self.convert(spec.item, DEFAULT_RULE, where, value)
             if item is not _ABSENT:
                 out.append(item)
         return tuple(out)
