@@ -49,6 +49,9 @@ importcheck: venv
 bench-geo: venv
 	$(PY) -m geo.bench $(BENCH_ARGS)
 
+bench: deps venv ## the whole system end to end against the broker's own QoS 1 ceiling
+	$(PY) -m bench $(BENCH_E2E_ARGS)
+
 fuzz: deps venv ## 100,000 hostile payloads through a real broker to a real worker on PostGIS
 	$(PY) -m tests.fuzz --count $(or $(FUZZ_COUNT),100000) $(FUZZ_ARGS)
 

@@ -422,7 +422,7 @@ static void publish_one(step_t *s) {
                        "{\"schema_version\":1,\"report_id\":\"%s\",\"device_id\":\"%s\","
                        "\"observed_at\":\"%s\",\"location\":{\"lat\":%.6f,\"lon\":%.6f,"
                        "\"accuracy_m\":12.0,\"source\":\"gps\"},\"what_seen\":"
-                       "\"child_distressed\",\"child\":{\"age_band\":\"3-5\",\"sex\":"
+                       "\"with_adult_distressed\",\"child\":{\"age_band\":\"3-5\",\"sex\":"
                        "\"male\",\"clothing_colours\":[\"blue\"]},\"has_photo\":false}",
                        rid, c->user, obs, c->lat, c->lon);
     }

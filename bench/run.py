@@ -198,11 +198,21 @@ def _count(url: str, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])  # type: ignore[index]
 
 
+def _dead_letter_reasons(url: str) -> dict[str, int]:
+    """The most frequent dead-letter reasons (valid reports should have none)."""
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(
+            "SELECT left(CAST(reasons AS TEXT), 300), count(*) FROM dead_letters "
+            "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+        ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
 def _location_messages(port: int) -> int:
     """Location messages a worker has handled, from its /metrics."""
     total = 0
     for line in metrics(port).splitlines():
-        if line.startswith("sr_worker_messages_total") and 'kind="location"' in line:
+        if line.startswith("sr_worker_messages_total") and 'kind="volunteer_location"' in line:
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
 
@@ -367,6 +377,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
     profile: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="sr-bench-") as tmp_name:
         tmp = Path(tmp_name)
+        tmp.chmod(0o755)  # PostgreSQL runs as its own user below it
         say(f"accounts: {len(accounts.broker_accounts())}; starting Mosquitto and PostgreSQL ...")
         broker = world.start_broker(tmp / "broker", accounts)
         server = None
@@ -405,7 +416,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
             positions = world.volunteer_positions(accounts, rng)
             published = publish_positions(binary, broker.port, positions, tmp)
             for port in ports:
-                _wait(lambda p=port: _location_messages(p) >= published, 120,
+                _wait(lambda p=port: _location_messages(p) >= published, 60,
                       f"every worker taking the {published} volunteer positions")
 
             # A new prefix: the ceiling's receipts never count here.
@@ -458,6 +469,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
                 "duplicates": int(e2e.done.get("multi_accepted", 0)),
                 "more_than_one_receipt": int(e2e.done.get("multi_receipts", 0)),
                 "dead_letters": _count(url, "SELECT count(*) FROM dead_letters"),
+                "dead_letter_reasons": _dead_letter_reasons(url),
                 "connection_losses": int(e2e.done.get("connection_losses", 0)),
                 "ceiling_duplicates": int(ceiling.done.get("multi_accepted", 0)),
             }
@@ -497,7 +509,10 @@ def _violations(totals: dict[str, Any]) -> list[str]:
     if totals["duplicates"]:
         out.append(f"{totals['duplicates']} reports were receipted `accepted` more than once")
     if totals["dead_letters"]:
-        out.append(f"{totals['dead_letters']} dead letters for valid reports")
+        out.append(
+            f"{totals['dead_letters']} dead letters for valid reports: "
+            f"{totals['dead_letter_reasons']}"
+        )
     if totals["connection_losses"]:
         out.append(f"the load generator lost {totals['connection_losses']} connections")
     return out
