@@ -26,8 +26,8 @@ from backend.volunteers.service import register_volunteer
 from bench.loader import Device
 from devstack.seed import kiosk_id, seed_demo_devices
 from protocol import AgeBand, Colour, Sex
-from protocol.messages import VolunteerLocation
 from protocol.example import PEOPLES_SQUARE_LAT, PEOPLES_SQUARE_LON
+from protocol.messages import VolunteerLocation
 from tests.support.services import Mosquitto, Postgres, make_dev_tls
 from tests.support.stack import WorkerProcess, start_worker
 
@@ -125,7 +125,10 @@ def seed(url: str, accounts: Accounts, size: WorldSize, rng: random.Random) -> N
             seed_demo_devices(session, accounts.stations, [], now)
             replace_police_stations(
                 session,
-                [(u, f"station {u}", *_station_position(accounts, u)) for u, _ in accounts.consoles],
+                [
+                    (u, f"station {u}", *_station_position(accounts, u))
+                    for u, _ in accounts.consoles
+                ],
             )
             for vid, _ in accounts.volunteers:
                 register_volunteer(session, vid, vid, max_alert_radius_m=3_000)
