@@ -73,7 +73,6 @@ def romanise(name: str, syllables: Callable[[str], list[str]]) -> str:
 def table_from_geojson(geojson: Path) -> dict[str, object]:
     from pypinyin import lazy_pinyin  # only to regenerate the table
 
-
     data = json.loads(geojson.read_text(encoding="utf-8"))
     rows = []
     for feature in data["features"]:

@@ -41,9 +41,31 @@ HEADLINE = {
     Delivery.REJECTED: N_("Your report did not get through"),
 }
 
-# Why a report was refused, by stable problem code; a code not listed reads as UNREADABLE.
+# Why a report was refused, by stable problem code; a code not listed (a refusal this app
+# version does not know) reads as NOT_ACCEPTED.
+NOT_ACCEPTED = N_("The service did not accept this report.")
 UNREADABLE = N_("The service could not read this report.")
+VALIDATION_CODES = (
+    codes.MISSING,
+    codes.TYPE,
+    codes.RANGE,
+    codes.NOT_FINITE,
+    codes.TOO_LONG,
+    codes.UNKNOWN_FIELD,
+    codes.SCHEMA_VERSION,
+    codes.FORMAT,
+    codes.ENUM,
+    codes.MALFORMED_JSON,
+    codes.EMPTY,
+    codes.NOT_UTF8,
+    codes.TOO_DEEP,
+    codes.DUPLICATE_KEY,
+    codes.NUL_CHARACTER,
+    codes.LONE_SURROGATE,
+    codes.CONTROL_CHARACTER,
+)
 PROBLEM_TEXT = {
+    **dict.fromkeys(VALIDATION_CODES, UNREADABLE),
     codes.FUTURE: N_("This device's clock is wrong, so the service refused the report."),
     codes.TOO_OLD: N_("The report waited too long on this device to be accepted."),
     codes.INTERNAL: N_("The service had a fault while taking the report."),
@@ -85,7 +107,7 @@ def problem_text(receipt: Receipt, lang: str) -> str:
     for problem in receipt.problems:
         if problem.code in PROBLEM_TEXT:
             return tr(PROBLEM_TEXT[problem.code], lang)
-    return tr(UNREADABLE, lang)
+    return tr(NOT_ACCEPTED, lang)
 
 
 def urgent(delivery: str) -> bool:
@@ -99,10 +121,10 @@ def receipt_detail(receipt: Receipt | None, lang: str, delivery: str = "") -> st
         return tr(WAITING_TO_DO, lang) if Delivery(delivery) is Delivery.WAITING else ""
     state = delivery_of(receipt)
     if state is Delivery.REJECTED:
-        return f"{problem_text(receipt, lang)} {tr(WHAT_TO_DO, lang)}"
+        return f"{problem_text(receipt, lang)}\n{tr(WHAT_TO_DO, lang)}"
     if state is Delivery.RETRYING:
         retry = tr("Next try in %(s)d s", lang) % {"s": round(receipt.retry_after_s or 0)}
-        return f"{retry}. {tr(WAITING_TO_DO, lang)}"
+        return f"{retry}\n{tr(WAITING_TO_DO, lang)}"
     return ""
 
 

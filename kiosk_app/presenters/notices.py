@@ -87,7 +87,7 @@ class NoticePresenter(EventDispatcher):
         self.shell = shell
         self.report = report
 
-    def on_board(self, board: NoticeBoard) -> None:
+    def board_arrived(self, board: NoticeBoard) -> None:
         self.notices = [notice_view(n) for n in board.notices]
         open_ids = {n.case_id for n in board.notices}
         if self.selected is not None and self.selected.case_id not in open_ids:
@@ -95,7 +95,7 @@ class NoticePresenter(EventDispatcher):
             if self.shell.screen == "notice":
                 self.shell.go("home")
 
-    def on_photo(self, case_id: str, payload: bytes) -> bool:
+    def photo_arrived(self, case_id: str, payload: bytes) -> bool:
         """A case photo arrived (retained); an empty or unusable one removes it."""
         photo = checked_photo(payload)
         photos = dict(self.photos)

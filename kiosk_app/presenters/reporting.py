@@ -143,7 +143,7 @@ class ReportPresenter(EventDispatcher):
         self.delivery = delivery_after_send(online).value
         self.shell.go("confirm")
 
-    def on_receipt(self, receipt: Receipt) -> None:
+    def receipt_arrived(self, receipt: Receipt) -> None:
         if receipt.reference and receipt.reference == self.reference:
             self.receipt = receipt
             self.delivery = delivery_of(receipt).value

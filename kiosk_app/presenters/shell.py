@@ -8,7 +8,9 @@ from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from kiosk_app.i18n import N_, tr
+from kiosk_app.presenters import delivery
 from kiosk_app.presenters.status import connection_text, waiting_text
+from protocol import Receipt
 
 LANGUAGES = ("zh", "en")
 
@@ -63,6 +65,18 @@ class Shell(EventDispatcher):
 
     def waiting_text(self, pending: int, lang: str) -> str:
         return waiting_text(pending, lang)
+
+    def headline(self, state: str, lang: str) -> str:
+        return delivery.headline(state, lang)
+
+    def delivery_text(self, state: str, lang: str) -> str:
+        return delivery.delivery_text(state, lang)
+
+    def receipt_detail(self, receipt: Receipt | None, lang: str, state: str = "") -> str:
+        return delivery.receipt_detail(receipt, lang, state)
+
+    def rejection_message(self, receipt: Receipt | None, lang: str) -> str:
+        return delivery.rejection_message(receipt, lang)
 
     # actions
     def go(self, name: str) -> None:

@@ -94,9 +94,7 @@ def describe_child(alert: Alert, lang: str) -> str:
     )
 
 
-def alert_view(
-    item: InboxItem, here: Location | None, on_duty: bool, lang: str
-) -> AlertView:
+def alert_view(item: InboxItem, here: Location | None, on_duty: bool, lang: str) -> AlertView:
     alert = item.alert
     if here is not None:
         meters: float | None = distance_m(here.lat, here.lon, alert.lat, alert.lon)
@@ -143,9 +141,7 @@ def alert_view(
         )
         for kind in RESPONSE_ORDER
     )
-    answered = (
-        f"{tr('Your answer', lang)}: {tr(RESPONSE_TEXT[chosen], lang)}" if chosen else ""
-    )
+    answered = f"{tr('Your answer', lang)}: {tr(RESPONSE_TEXT[chosen], lang)}" if chosen else ""
     return AlertView(
         alert_id=alert.alert_id,
         headline=headline,

@@ -1,11 +1,9 @@
-"""The App: wires configuration, outbox, MQTT link, presenters and screens. Screens own their
-layout; presenters own the decisions; this class only connects them."""
+"""The App: wires configuration, outbox, MQTT link, platform facades, presenters and screens.
+Screens own their layout and bind to presenters; presenters own the decisions; this class
+only connects them and does what needs the link, the camera or the clock."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import json
 import logging
 import time
@@ -14,62 +12,35 @@ from typing import Any
 
 from kivy.app import App
 from kivy.clock import Clock
-from kivy.core.image import Image as CoreImage
 from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.properties import (
-    BooleanProperty,
-    ListProperty,
-    NumericProperty,
-    ObjectProperty,
-    StringProperty,
-)
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from kiosk_app.config import LANGUAGES, AppConfig, Mode
-from kiosk_app.i18n import tr
+from kiosk_app.config import AppConfig, Mode
 from kiosk_app.link import LinkState, MqttLink
 from kiosk_app.outbox import Outbox, OutboxEntry, OutboxStats
 from kiosk_app.photos import PhotoError, prepare_photo
 from kiosk_app.platform.camera import Camera, camera_for
 from kiosk_app.platform.location import LocationProvider, provider_for
+from kiosk_app.platform.navigate import Navigator, navigator_for
 from kiosk_app.platform.notify import Notifier, notifier_for
-from kiosk_app.presenters.delivery import (
-    delivery_after_send,
-    delivery_of,
-    delivery_text,
-    receipt_detail,
-    rejection_message,
-)
 from kiosk_app.presenters.idle import IdleTimer
-from kiosk_app.presenters.inbox import KIND_TEXT, AlertInbox, Duty, Upsert, distance_text
+from kiosk_app.presenters.inbox import Duty
+from kiosk_app.presenters.notices import NoticePresenter
+from kiosk_app.presenters.operator import OperatorPresenter
 from kiosk_app.presenters.position import location_text
-from kiosk_app.presenters.report_flow import ReportFlow
-from kiosk_app.presenters.status import (
-    OperatorFacts,
-    PinGate,
-    connection_text,
-    waiting_text,
-)
+from kiosk_app.presenters.reporting import ReportPresenter
+from kiosk_app.presenters.shell import Shell
+from kiosk_app.presenters.status import OperatorFacts
+from kiosk_app.presenters.volunteer import VolunteerPresenter
+from kiosk_app.ui import screens, theme
 from kiosk_app.ui.fonts import install_default_font
-from kiosk_app.ui.screens import (
-    ChildScreen,
-    ConfirmScreen,
-    DetailsScreen,
-    HomeScreen,
-    OperatorScreen,
-    PinScreen,
-    VolunteerScreen,
-    WhatScreen,
-)
 from protocol import (
     Alert,
     Location,
     LocationSource,
-    Notice,
     NoticeBoard,
     Receipt,
-    ResponseKind,
     SightingReport,
     WhatSeen,
     new_report_id,
@@ -80,19 +51,20 @@ log = logging.getLogger(__name__)
 KV_DIR = Path(__file__).with_name("kv")
 TEST_REPORT_TEXT = "[TEST] operator test report, please ignore"
 
+REPORTER_SCREENS = (
+    ("home", screens.HomeScreen),
+    ("what", screens.WhatScreen),
+    ("child", screens.ChildScreen),
+    ("details", screens.DetailsScreen),
+    ("confirm", screens.ConfirmScreen),
+    ("notice", screens.NoticeScreen),
+    ("pin", screens.PinScreen),
+    ("operator", screens.OperatorScreen),
+)
+VOLUNTEER_SCREENS = (("volunteer", screens.VolunteerScreen), ("alert", screens.AlertScreen))
+
 
 class SightingApp(App):
-    lang = StringProperty("zh")
-    default_lang = StringProperty("zh")
-    connection = StringProperty(LinkState.CONNECTING.value)
-    waiting = NumericProperty(0)
-    rejected_count = NumericProperty(0)
-    notice_list = ListProperty([])
-    location_text = StringProperty("")
-    duty_active = BooleanProperty(False)
-    rejected_receipt = ObjectProperty(None, allownone=True)  # phone: the last refusal
-    last_receipt = ObjectProperty(None, allownone=True)
-
     def __init__(
         self,
         settings: AppConfig,
@@ -100,6 +72,7 @@ class SightingApp(App):
         camera: Camera | None = None,
         location: LocationProvider | None = None,
         notifier: Notifier | None = None,
+        navigator: Navigator | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -111,48 +84,55 @@ class SightingApp(App):
             settings.mode.value, settings.lat, settings.lon, settings.accuracy_m
         )
         self.notifier = notifier or notifier_for()
-        self.flow = ReportFlow()
+        self.navigator = navigator or navigator_for()
+        self._state_path = settings.data_dir / "state.json"
+        lang = self._load_state().get("language", settings.language)
+        self.shell = Shell(self.mode.value, lang)
+        if self.mode is Mode.VOLUNTEER:
+            self.shell.screen = "volunteer"
+        self.report = ReportPresenter(self.shell)
+        self.operator = OperatorPresenter(self.shell, settings.operator_pin)
+        self.operator.source = self.operator_facts
+        self.notices = NoticePresenter(self.shell, self.report)
+        self.volunteer = VolunteerPresenter(self.shell, self.location.current)
         self.idle = IdleTimer(settings.idle_timeout_s)
-        self.pin = PinGate(settings.operator_pin)
-        self.inbox = AlertInbox()
         self.duty = Duty(settings.location_interval_s)
         self.outbox: Outbox | None = None
         self.link: MqttLink | None = None
+        self.last_receipt: Receipt | None = None
         self._events: list[Any] = []
-        self._state_path = settings.data_dir / "state.json"
-        self.default_lang = self._load_state().get("language", settings.language)
-        self.lang = self.default_lang
-        self.last_error = ""
+        self.shell.bind(lang=lambda *_: self._update_location_text())
 
     # ------------------------------------------------------------------ wiring
 
-    def tr(self, msgid: str, lang: str) -> str:
-        """For kv: ``app.tr("Text", app.lang)`` re-evaluates when the language changes."""
-        return tr(msgid, lang)
-
     def build(self) -> ScreenManager:
         install_default_font(self.settings.font_path)
-        Window.clearcolor = (0.96, 0.97, 0.98, 1)
+        Window.clearcolor = theme.BG
         Builder.load_file(str(KV_DIR / "common.kv"))
         manager = ScreenManager(transition=NoTransition())
-        if self.mode is Mode.VOLUNTEER:
-            screens: list[tuple[str, type]] = [("volunteer", VolunteerScreen)]
-        else:
-            screens = [
-                ("home", HomeScreen),
-                ("what", WhatScreen),
-                ("child", ChildScreen),
-                ("details", DetailsScreen),
-                ("confirm", ConfirmScreen),
-                ("pin", PinScreen),
-                ("operator", OperatorScreen),
-            ]
-        for name, cls in screens:
+        wanted = VOLUNTEER_SCREENS if self.mode is Mode.VOLUNTEER else REPORTER_SCREENS
+        presenters = {
+            "notices": self.notices if self.mode is Mode.KIOSK else None,
+            "op": self.operator,
+            "vol": self.volunteer,
+        }
+        for name, cls in wanted:
+            if name == "notice" and self.mode is not Mode.KIOSK:
+                continue
             Builder.load_file(str(KV_DIR / f"{name}.kv"))
-            screen = cls(name=name)
-            if hasattr(screen, "setup"):
-                screen.setup(self)
+            extra = {k: v for k, v in presenters.items() if hasattr(cls, k)}
+            screen = cls(
+                name=name,
+                shell=self.shell,
+                actions=self,
+                settings=self.settings,
+                report=self.report,
+                **extra,
+            )
+            screen.setup()
             manager.add_widget(screen)
+        manager.current = self.shell.screen
+        self.shell.bind(screen=lambda shell, name: setattr(manager, "current", name))
         return manager
 
     def on_start(self) -> None:
@@ -166,20 +146,13 @@ class SightingApp(App):
         self.location.start()
         self._update_location_text()
         Window.bind(on_touch_down=self._on_any_touch)
-        self._events.append(Clock.schedule_interval(self._tick_idle, 1.0))
+        self._events.append(Clock.schedule_interval(lambda dt: self.check_idle(), 1.0))
         if self.mode is not Mode.KIOSK:  # GPS fixes arrive on their own thread: poll them
-            self._events.append(Clock.schedule_interval(self._tick_location, 1.0))
+            self._events.append(
+                Clock.schedule_interval(lambda dt: self._update_location_text(), 1.0)
+            )
         if self.mode is Mode.VOLUNTEER:
-            self._events.append(Clock.schedule_interval(self._tick_duty, 1.0))
-
-    def _tick_idle(self, dt: float) -> None:
-        self.check_idle()
-
-    def _tick_location(self, dt: float) -> None:
-        self._update_location_text()
-
-    def _tick_duty(self, dt: float) -> None:
-        self.duty_tick()
+            self._events.append(Clock.schedule_interval(lambda dt: self.duty_tick(), 1.0))
 
     def on_stop(self) -> None:
         Window.unbind(on_touch_down=self._on_any_touch)
@@ -213,51 +186,36 @@ class SightingApp(App):
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
         self._state_path.write_text(json.dumps(state), encoding="utf-8")
 
-    @property
-    def screens(self) -> ScreenManager:
-        return self.root  # type: ignore[no-any-return]
-
-    def go(self, name: str) -> None:
-        self.screens.current = name
-
     # ------------------------------------------------------------------ link listener
 
     def on_link_state(self, state: LinkState, detail: str) -> None:
-        self.connection = state.value
-        self._refresh_operator()
+        self.shell.connection = state.value
+        self.operator.refresh()
 
     def on_outbox(self, stats: OutboxStats) -> None:
-        self.waiting = stats.pending
-        self.rejected_count = stats.rejected
-        self._refresh_operator()
+        self.shell.waiting = stats.pending
+        self.shell.rejected_count = stats.rejected
+        self.operator.refresh()
 
     def on_receipt(self, receipt: Receipt, entry: OutboxEntry | None) -> None:
         self.last_receipt = receipt
         if self.mode is not Mode.VOLUNTEER:
-            confirm = self.screens.get_screen("confirm")
-            if receipt.reference and receipt.reference == confirm.reference:
-                confirm.delivery = delivery_of(receipt).value
-                confirm.receipt = receipt
-        if self.mode is Mode.PHONE and rejection_message(receipt, self.lang):
-            self.rejected_receipt = receipt
-        self._refresh_operator()
+            self.report.receipt_arrived(receipt)
+        self.operator.refresh()
 
     def on_notices(self, board: NoticeBoard) -> None:
-        self.notice_list = list(board.notices)
+        self.notices.board_arrived(board)
+
+    def on_notice_photo(self, case_id: str, photo: bytes) -> None:
+        self.notices.photo_arrived(case_id, photo)
 
     def on_alert(self, alert: Alert) -> None:
-        result = self.inbox.upsert(alert)
-        if result is Upsert.STALE:
-            return
-        self._banner_alert = (alert, result is Upsert.NEW)
-        self._show_alert_banner()
-        title = tr("New alert" if result is Upsert.NEW else "Alert updated", self.lang)
-        self.notifier.notify(title, alert.reason)
-        self.screens.get_screen("volunteer").refresh()
+        if self.volunteer.receive(alert).value != "stale":
+            self.notifier.notify(*self.volunteer.notification())
 
     def on_publish_error(self, topic: str, reason: str) -> None:
-        self.last_error = f"{topic}: {reason}"
-        self._refresh_operator()
+        self.operator.last_error = f"{topic}: {reason}"
+        self.operator.refresh()
 
     # ------------------------------------------------------------------ idle and language
 
@@ -269,71 +227,34 @@ class SightingApp(App):
         Only a kiosk is shared with the next person: a phone keeps its owner's form."""
         if self.mode is not Mode.KIOSK or not self.idle.expired(now):
             return False
-        at_rest = self.screens.current == "home" and self.flow.draft.is_empty
-        if at_rest and self.lang == self.default_lang:
+        at_rest = self.shell.screen == "home" and self.report.flow.draft.is_empty
+        if at_rest and self.shell.lang == self.shell.default_lang:
             return False
         self.reset_to_home()
         return True
 
     def reset_to_home(self) -> None:
-        self.flow.clear()
-        self.pin.clear()
-        self._sync_form()
-        self.screens.get_screen("pin").entered = ""
-        self.lang = self.default_lang
-        self.go("home")
+        self.report.clear()
+        self.operator.clear()
+        if self.mode is Mode.KIOSK:
+            self.shell.reset_language()
+        self.shell.go("home")
         self.idle.touch()
 
     def toggle_language(self) -> None:
-        self.lang = LANGUAGES[(LANGUAGES.index(self.lang) + 1) % len(LANGUAGES)]
+        lang = self.shell.toggle_language()
         if self.mode is not Mode.KIOSK:  # one's own phone keeps the language one chose
-            self.set_default_language(self.lang)
-        self._refresh_operator()
+            self.set_default_language(lang)
 
-    def on_lang(self, *args: Any) -> None:
-        self._update_location_text()
-        self._refresh_operator()
-        self._show_alert_banner()
+    def set_default_language(self, lang: str) -> None:
+        self.shell.default_lang = lang
+        self._save_state(language=lang)
+        self.operator.refresh()
 
-    # ------------------------------------------------------------------ report flow
+    def _update_location_text(self) -> None:
+        self.shell.location_text = location_text(self.location.current(), self.shell.lang)
 
-    def start_report(self) -> None:
-        self.rejected_receipt = None  # seen: the home screen kept it until a new report
-        self.flow.start()
-        self._sync_form()
-        self.go("what")
-
-    def choose_what(self, what: str) -> None:
-        self.flow.choose_what(WhatSeen(what))
-        self.go("child")
-
-    def pick_age(self, value: str) -> None:
-        from protocol import AgeBand
-
-        self.flow.set_age(AgeBand(value))
-        self._sync_form()
-
-    def pick_sex(self, value: str) -> None:
-        from protocol import Sex
-
-        self.flow.set_sex(Sex(value))
-        self._sync_form()
-
-    def pick_colour(self, value: str) -> None:
-        from protocol import Colour
-
-        self.flow.toggle_colour(Colour(value))
-        self._sync_form()
-
-    def pick_direction(self, value: str) -> None:
-        self.flow.set_direction(value)
-        self._sync_form()
-
-    def set_note(self, text: str) -> None:
-        self.flow.set_free_text(text)
-
-    def set_contact(self, text: str) -> None:
-        self.flow.set_contact(text)
+    # ------------------------------------------------------------------ report
 
     def take_photo(self) -> None:
         def done(raw: bytes | None) -> None:
@@ -349,26 +270,11 @@ class SightingApp(App):
                 except PhotoError as exc:
                     log.warning("photo not usable: %s", exc)
                     return
-                self.flow.attach_photo(jpeg)
-                self._sync_form()
+                self.report.attach_photo(jpeg)
 
             self._post(apply)
 
         self.camera.take(done)
-
-    def remove_photo(self) -> None:
-        self.flow.attach_photo(None)
-        self._sync_form()
-
-    def more_details(self) -> None:
-        self.flow.more_details()
-        self.go("details")
-
-    def back(self) -> None:
-        self.go(self.flow.back().value)
-
-    def cancel(self) -> None:
-        self.reset_to_home()
 
     def current_location(self) -> Location:
         found = self.location.current()
@@ -385,111 +291,36 @@ class SightingApp(App):
 
     def send(self) -> SightingReport | None:
         location = self.report_location()
-        if not self.flow.can_send or self.link is None or location is None:
+        if not self.report.can_send or self.link is None or location is None:
             self._update_location_text()
             return None
-        photo = self.flow.draft.photo
-        report = self.flow.build(
+        photo = self.report.photo
+        report = self.report.build(
             device_id=self.settings.device_id,
             location=location,
             station_id=self.settings.station_id if self.mode is Mode.KIOSK else None,
             app_version=self.settings.app_version,
         )
         self.link.submit(report, photo)
-        self.flow.clear()  # nothing of the form stays on screen for the next person
-        self._sync_form()
-        confirm = self.screens.get_screen("confirm")
-        confirm.reference = report.reference
-        confirm.delivery = delivery_after_send(self.connection == "online").value
-        confirm.receipt = None
-        self.go("confirm")
+        self.report.sent(report, online=self.shell.connection == "online")
         return report
-
-    def _sync_form(self) -> None:
-        if self.mode is Mode.VOLUNTEER:
-            return
-        d = self.flow.draft
-        age = d.age_band.value if d.age_band.value != "unknown" else ""
-        sex = d.sex.value if d.sex.value != "unknown" else ""
-        self.screens.get_screen("child").sync(age, sex, [c.value for c in d.colours])
-        self.screens.get_screen("details").sync(
-            d.direction or "", d.photo is not None, d.free_text, d.contact
-        )
-
-    def _update_location_text(self) -> None:
-        self.location_text = location_text(self.location.current(), self.lang)
-
-    # ------------------------------------------------------------------ notices
-
-    def notice_photo(self, notice: Notice) -> Any:
-        """A texture for the notice photo: an inline ``data:image/...;base64,`` or a local
-        file. The kiosk never fetches from the network for a notice."""
-        ref = notice.photo_ref
-        if not ref:
-            return None
-        try:
-            if ref.startswith("data:image/") and ";base64," in ref:
-                raw = base64.b64decode(ref.split(";base64,", 1)[1], validate=True)
-                ext = ref[len("data:image/") : ref.index(";")]
-                return CoreImage(io.BytesIO(raw), ext=ext).texture
-            path = Path(ref)
-            if path.is_file():
-                return CoreImage(str(path)).texture
-        except (binascii.Error, ValueError, OSError, Exception):  # a bad photo: show none
-            log.warning("notice %s: photo not usable", notice.case_id)
-        return None
 
     # ------------------------------------------------------------------ operator panel
 
     def open_operator(self) -> None:
-        self.pin.clear()
-        pin = self.screens.get_screen("pin")
-        pin.entered = ""
-        pin.message = ""
-        self.go("pin")
-
-    def pin_press(self, digit: str) -> None:
-        self.pin.press(digit)
-        self.screens.get_screen("pin").entered = "•" * len(self.pin.entered)
-
-    def pin_erase(self) -> None:
-        self.pin.erase()
-        self.screens.get_screen("pin").entered = "•" * len(self.pin.entered)
-
-    def pin_submit(self) -> bool:
-        pin = self.screens.get_screen("pin")
-        ok = self.pin.submit()
-        pin.entered = ""
-        if ok:
-            self._refresh_operator(force=True)
-            self.go("operator")
-            return True
-        pin.message = tr("Locked: try again later" if self.pin.locked else "Wrong PIN", self.lang)
-        return False
+        self.operator.open()
 
     def operator_facts(self) -> OperatorFacts:
         outbox = self.outbox
         stats = outbox.stats() if outbox else OutboxStats(0, None, 0)
-        rejected = tuple(
-            f"{e.reference}: " + "; ".join(e.problems)
-            for e in (outbox.rejected() if outbox else [])
-        )
         broker = f"{self.settings.broker.host}:{self.settings.broker.port}"
-        return OperatorFacts(
-            self.settings.device_id, broker, self.connection, stats, self.last_receipt, rejected
+        rejected = outbox.rejected() if outbox else []
+        return self.operator.facts_of(
+            self.settings.device_id, broker, stats, self.last_receipt, rejected
         )
-
-    def _refresh_operator(self, force: bool = False) -> None:
-        if self.mode is Mode.VOLUNTEER or self.root is None:
-            return
-        if force or self.screens.current == "operator":
-            lines = self.operator_facts().lines(self.lang)
-            if self.last_error:
-                lines.append((tr("Last error", self.lang), self.last_error))
-            self.screens.get_screen("operator").facts = lines
 
     def send_test_report(self) -> SightingReport | None:
-        """A report marked as a test in its text (the protocol has no test flag)."""
+        """A report flagged ``test``: stored and receipted, never matched or alerted on."""
         if self.link is None:
             return None
         report = SightingReport(
@@ -501,15 +332,11 @@ class SightingApp(App):
             station_id=self.settings.station_id,
             free_text=TEST_REPORT_TEXT,
             app_version=self.settings.app_version,
-            test=True,  # stored and receipted, never matched or alerted on
+            test=True,
         )
+        self.operator.test_ids.add(report.report_id)
         self.link.submit(report)
         return report
-
-    def set_default_language(self, lang: str) -> None:
-        self.default_lang = lang
-        self._save_state(language=lang)
-        self._refresh_operator()
 
     def dismiss_rejected(self) -> None:
         if self.outbox is not None:
@@ -517,17 +344,16 @@ class SightingApp(App):
                 self.outbox.dismiss_rejected(entry.report_id)
             self.on_outbox(self.outbox.stats())
 
-    def close_operator(self) -> None:
-        self.go("home")
-
     # ------------------------------------------------------------------ volunteer
 
     def toggle_duty(self) -> None:
-        self.duty_active = self.duty.toggle()
-        if not self.duty_active and self.link is not None:
+        self.duty.toggle()
+        self.volunteer.duty_active = self.duty.on_duty
+        if not self.duty.on_duty and self.link is not None:
             loc = self.current_location()  # one last message: off duty, stop routing to me
             self.link.publish_location(self.duty.location(loc.lat, loc.lon, loc.accuracy_m))
         self.duty_tick()
+        self.volunteer.render()
 
     def duty_tick(self, now_s: float | None = None) -> bool:
         """Share the location when due. True if a location was published."""
@@ -543,37 +369,9 @@ class SightingApp(App):
         return True
 
     def respond(self, alert_id: str, kind: str) -> None:
-        response = self.inbox.respond(alert_id, ResponseKind(kind))
+        response = self.volunteer.respond(alert_id, kind)
         if self.link is not None:
             self.link.publish_response(response)
-        self.screens.get_screen("volunteer").refresh()
 
-    def _show_alert_banner(self, *_: object) -> None:
-        """The banner of the latest alert, in the current language (re-rendered on toggle)."""
-        latest = getattr(self, "_banner_alert", None)
-        if latest is None:
-            return
-        alert, new = latest
-        title = tr("New alert" if new else "Alert updated", self.lang)
-        self.banner(
-            f"{title}: {tr(KIND_TEXT[alert.kind], self.lang)} · {distance_text(alert.distance_m)}"
-        )
-
-    def banner(self, text: str) -> None:
-        self.screens.get_screen("volunteer").banner = text
-
-    # texts used by several kv files
-    def connection_text(self, state: str, lang: str) -> str:
-        return connection_text(state, lang)
-
-    def waiting_text(self, pending: int, lang: str) -> str:
-        return waiting_text(pending, lang)
-
-    def delivery_text(self, delivery: str, lang: str) -> str:
-        return delivery_text(delivery, lang)
-
-    def receipt_detail(self, receipt: Receipt | None, lang: str) -> str:
-        return receipt_detail(receipt, lang)
-
-    def rejection_message(self, receipt: Receipt | None, lang: str) -> str:
-        return rejection_message(receipt, lang) if receipt is not None else ""
+    def navigate(self, uri: str) -> None:
+        self.navigator.open(uri)

@@ -1,25 +1,35 @@
-"""Screen classes: they hold Kivy properties and forward touches to the app's presenters.
-Layout lives in ``kv/<screen>.kv``."""
+"""Screen classes: they hold references to presenters (Kivy properties the kv layouts bind
+to) and the ``actions`` object the App hands them. Layout lives in ``kv/<screen>.kv``.
+No import of the App: screens know presenters and a protocol of actions only."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.properties import ObjectProperty
 from kivy.uix.screenmanager import Screen
 
-from kiosk_app.i18n import tr
-from kiosk_app.presenters.inbox import RESPONSE_TEXT, describe_alert
-from kiosk_app.presenters.report_flow import AGE_CHOICES, COLOUR_CHOICES, SEX_CHOICES
-from kiosk_app.ui.widgets import AlertCard, Chip, FactRow, NoticeCard, ResponseButton, Swatch
-from protocol import ResponseKind
-
-if TYPE_CHECKING:
-    from kiosk_app.ui.app import SightingApp
+from kiosk_app.presenters.report_flow import (
+    AGE_CHOICES,
+    COLOUR_CHOICES,
+    NOTE_CHOICES,
+    SEX_CHOICES,
+)
+from kiosk_app.ui.widgets import (
+    AlertCard,
+    Chip,
+    DirectionChip,
+    FactRow,
+    NoticeCard,
+    PlainButton,
+    ResponseButton,
+    Swatch,
+    texture_of,
+)
 
 COLOUR_RGBA = {
     "black": (0.1, 0.1, 0.1, 1),
-    "white": (0.95, 0.95, 0.95, 1),
+    "white": (0.97, 0.97, 0.97, 1),
     "grey": (0.55, 0.55, 0.55, 1),
     "red": (0.85, 0.15, 0.15, 1),
     "orange": (0.95, 0.55, 0.1, 1),
@@ -32,139 +42,248 @@ COLOUR_RGBA = {
 }
 
 
-class HomeScreen(Screen):
-    def setup(self, app: SightingApp) -> None:
-        self.app = app
-        app.bind(notice_list=self.refresh_notices, lang=self.refresh_notices)
+class Actions(Protocol):
+    """What a screen may ask of the App (the parts that need the link, camera, clock)."""
 
-    def refresh_notices(self, *args: Any) -> None:
+    def send(self) -> Any: ...
+    def open_operator(self) -> None: ...
+    def take_photo(self) -> None: ...
+    def reset_to_home(self) -> None: ...
+    def toggle_language(self) -> None: ...
+    def set_default_language(self, lang: str) -> None: ...
+    def send_test_report(self) -> Any: ...
+    def dismiss_rejected(self) -> None: ...
+    def toggle_duty(self) -> None: ...
+    def respond(self, alert_id: str, kind: str) -> None: ...
+    def navigate(self, uri: str) -> None: ...
+
+
+class AppScreen(Screen):
+    shell = ObjectProperty(None)
+    actions = ObjectProperty(None)
+    settings = ObjectProperty(None)
+    report = ObjectProperty(None)
+
+    def setup(self) -> None:
+        """Called once after construction, with every property set."""
+
+
+def _chip(cls: type[Chip], shell: Any, name: str, on_release: Any, **kwargs: Any) -> Chip:
+    chip = cls(lang=shell.lang, **kwargs)
+    shell.bind(lang=chip.setter("lang"))
+    chip.name = name
+    chip.bind(on_release=on_release)
+    return chip
+
+
+class HomeScreen(AppScreen):
+    notices = ObjectProperty(None, allownone=True)  # NoticePresenter (kiosk)
+
+    def setup(self) -> None:
+        if self.notices is not None:
+            self.notices.bind(notices=self.refresh_notices, photos=self.refresh_notices)
+
+    def refresh_notices(self, *_: Any) -> None:
         box = self.ids.notices_box
         box.clear_widgets()
-        app = self.app
-        for notice in app.notice_list:
-            card = NoticeCard()
-            card.title = notice.title
-            card.description = notice.description
-            card.contact = f"{tr('Volunteer relay contact', app.lang)}: {notice.relay_contact}"
-            card.since = f"{tr('Missing since', app.lang)} {notice.since:%Y-%m-%d}"
-            card.photo = app.notice_photo(notice)
+        for view in self.notices.notices:
+            card = NoticeCard(
+                case_id=view.case_id,
+                title=view.title,
+                who=view.who,
+                contact=view.contact,
+                since=view.since,
+                photo=texture_of(self.notices.photos.get(view.case_id)),
+            )
+            card.bind(on_release=lambda c: self.notices.open(c.case_id))
             box.add_widget(card)
 
 
-class WhatScreen(Screen):
-    def setup(self, app: SightingApp) -> None:
-        pass
+class WhatScreen(AppScreen):
+    pass
 
 
-class ChildScreen(Screen):
-    """Age band, sex and clothing colours as pickers; toggles mirror the draft."""
+class ChildScreen(AppScreen):
+    """Age band, sex and clothing colours as pickers; they mirror the presenter's draft."""
 
-    selected_age = StringProperty("")
-    selected_sex = StringProperty("")
-    selected_colours = ListProperty([])
-
-    def setup(self, app: SightingApp) -> None:
+    def setup(self) -> None:
+        r, s = self.report, self.shell
         for age in AGE_CHOICES:
-            chip = Chip(value=age.value, label_id=age.value)
-            chip.bind(on_release=lambda c: app.pick_age(c.value))
-            chip.name = f"age_{age.value}"
+            chip = _chip(Chip, s, f"age_{age.value}", lambda c: r.pick_age(c.value))
+            chip.value, chip.label_id = age.value, age.value
             self.ids.age_box.add_widget(chip)
         for sex in SEX_CHOICES:
-            chip = Chip(value=sex.value, label_id=sex.value)
-            chip.bind(on_release=lambda c: app.pick_sex(c.value))
-            chip.name = f"sex_{sex.value}"
+            chip = _chip(Chip, s, f"sex_{sex.value}", lambda c: r.pick_sex(c.value))
+            chip.value, chip.label_id = sex.value, sex.value
             self.ids.sex_box.add_widget(chip)
         for colour in COLOUR_CHOICES:
-            swatch = Swatch(value=colour.value, swatch=COLOUR_RGBA[colour.value])
-            swatch.bind(on_release=lambda c: app.pick_colour(c.value))
-            swatch.name = f"colour_{colour.value}"
+            swatch = _chip(
+                Swatch,
+                s,
+                f"colour_{colour.value}",
+                lambda c: r.pick_colour(c.value),
+                swatch=COLOUR_RGBA[colour.value],
+            )
+            swatch.value = colour.value
             self.ids.colour_box.add_widget(swatch)
+        r.bind(age=self.sync, sex=self.sync, colours=self.sync)
 
-    def sync(self, age: str, sex: str, colours: list[str]) -> None:
-        self.selected_age, self.selected_sex, self.selected_colours = age, sex, list(colours)
+    def sync(self, *_: Any) -> None:
+        r = self.report
         for chip in self.ids.age_box.children:
-            chip.selected = chip.value == age
+            chip.selected = chip.value == r.age
         for chip in self.ids.sex_box.children:
-            chip.selected = chip.value == sex
+            chip.selected = chip.value == r.sex
         for swatch in self.ids.colour_box.children:
-            swatch.selected = swatch.value in colours
+            swatch.selected = swatch.value in r.colours
 
 
-class DetailsScreen(Screen):
-    photo_attached = BooleanProperty(False)
-    selected_direction = StringProperty("")
+class DetailsScreen(AppScreen):
+    """Direction and observations as pickers (a kiosk never needs a keyboard); a phone also
+    has its own keyboard's text fields."""
 
-    def setup(self, app: SightingApp) -> None:
-        for direction in app.settings.directions:
-            chip = Chip(value=direction, label_id="")
-            chip.bind(on_release=lambda c: app.pick_direction(c.value))
-            chip.name = f"direction_{direction}"
+    def setup(self) -> None:
+        r, s = self.report, self.shell
+        for direction in self.settings.directions:
+            chip = _chip(
+                DirectionChip, s, f"direction_{direction}", lambda c: r.pick_direction(c.value)
+            )
+            chip.value = direction
             self.ids.direction_box.add_widget(chip)
+        for key, msgid in NOTE_CHOICES.items():
+            chip = _chip(Chip, s, f"note_{key}", lambda c: r.toggle_note(c.value))
+            chip.value, chip.label_id = key, msgid
+            self.ids.notes_box.add_widget(chip)
+        if s.mode == "phone":
+            self._add_text_fields()
+        r.bind(direction=self.sync, notes=self.sync, note_text=self.sync, contact=self.sync)
 
-    def sync(self, direction: str, photo: bool, note: str, contact: str) -> None:
-        self.selected_direction = direction
-        self.photo_attached = photo
+    def _add_text_fields(self) -> None:
+        """A phone types with its own keyboard (any language): the optional contact and a
+        note. Created only on a phone, so a kiosk never has a field to open a keyboard."""
+        from kivy.metrics import dp
+        from kivy.uix.label import Label
+        from kivy.uix.textinput import TextInput
+
+        r, form = self.report, self.ids.form
+        contact = TextInput(multiline=False, font_size="20sp", size_hint_y=None, height=dp(52))
+        contact.bind(text=lambda w, text: r.set_contact(text))
+        form.add_widget(contact, index=len(form.children) - 1)  # under its label
+        label = Label(
+            text=self.shell.tr("Anything else? (optional)", self.shell.lang),
+            font_size="20sp",
+            size_hint_y=None,
+            height=dp(32),
+            halign="left",
+        )
+        label.bind(size=lambda w, size: setattr(w, "text_size", size))
+        self.shell.bind(
+            lang=lambda *_: setattr(
+                label, "text", self.shell.tr("Anything else? (optional)", self.shell.lang)
+            )
+        )
+        note = TextInput(font_size="20sp", size_hint_y=None, height=dp(96))
+        note.bind(text=lambda w, text: r.set_note_text(text))
+        form.add_widget(label)
+        form.add_widget(note)
+        self.ids["contact"], self.ids["note"] = contact, note
+
+    def sync(self, *_: Any) -> None:
+        r = self.report
         for chip in self.ids.direction_box.children:
-            chip.selected = chip.value == direction
-        if self.ids.note.text != note:
-            self.ids.note.text = note
-        if self.ids.contact.text != contact:
-            self.ids.contact.text = contact
+            chip.selected = chip.value == r.direction
+        for chip in self.ids.notes_box.children:
+            chip.selected = chip.value in r.notes
+        for field, text in (("note", r.note_text), ("contact", r.contact)):
+            widget = self.ids.get(field)
+            if widget is not None and widget.text != text:
+                widget.text = text
 
 
-class ConfirmScreen(Screen):
-    reference = StringProperty("")
-    delivery = StringProperty("")  # a presenters.delivery.Delivery value
-    receipt = ObjectProperty(None, allownone=True)  # the latest receipt of this report
+class ConfirmScreen(AppScreen):
+    pass
 
 
-class PinScreen(Screen):
-    entered = StringProperty("")
-    message = StringProperty("")
+class NoticeScreen(AppScreen):
+    notices = ObjectProperty(None)
+    photo = ObjectProperty(None, allownone=True)
+
+    def setup(self) -> None:
+        self.notices.bind(selected=self._photo, photos=self._photo)
+
+    def _photo(self, *_: Any) -> None:
+        view = self.notices.selected
+        self.photo = texture_of(self.notices.photos.get(view.case_id)) if view else None
 
 
-class OperatorScreen(Screen):
-    facts = ListProperty([])
+class PinScreen(AppScreen):
+    op = ObjectProperty(None)
 
-    def on_facts(self, *args: Any) -> None:
+
+class OperatorScreen(AppScreen):
+    op = ObjectProperty(None)
+
+    def setup(self) -> None:
+        self.op.bind(facts=self.show_facts)
+
+    def show_facts(self, *_: Any) -> None:
         box = self.ids.facts_box
         box.clear_widgets()
-        for name, value in self.facts:
-            row = FactRow()
-            row.name = name
-            row.value = value
-            box.add_widget(row)
+        for name, value in self.op.facts:
+            box.add_widget(FactRow(name=name, value=value))
 
 
-class VolunteerScreen(Screen):
-    banner = StringProperty("")
-    items = ObjectProperty([], rebind=True)
+def _responses(box: Any, view: Any, actions: Any) -> None:
+    for response in view.responses:
+        button = ResponseButton(
+            text=("✓ " if response.chosen else "") + response.label,
+            kind=response.kind,
+            alert_id=view.alert_id,
+            primary=response.primary,
+            chosen=response.chosen,
+        )
+        button.bind(on_release=lambda b: actions.respond(b.alert_id, b.kind))
+        box.add_widget(button)
 
-    def setup(self, app: SightingApp) -> None:
-        self.app = app
-        app.bind(lang=lambda *a: self.refresh())
 
-    def refresh(self) -> None:
-        app = self.app
+class VolunteerScreen(AppScreen):
+    vol = ObjectProperty(None)
+
+    def setup(self) -> None:
+        self.vol.bind(cards=self.refresh)
+
+    def refresh(self, *_: Any) -> None:
         box = self.ids.inbox_box
         box.clear_widgets()
-        for item in app.inbox.items():
-            texts = describe_alert(item.alert, app.lang)
-            card = AlertCard()
-            card.alert_id = item.alert.alert_id
-            card.title = texts["title"]
-            card.description = texts["description"]
-            card.why = f"{tr('Why you get this', app.lang)}: {texts['why']}"
-            card.facts = texts["facts"]
-            card.answered = (
-                f"{tr('Your answer', app.lang)}: {tr(RESPONSE_TEXT[item.response], app.lang)}"
-                if item.response
-                else ""
+        for view in self.vol.cards:
+            card = AlertCard(
+                alert_id=view.alert_id,
+                title=view.headline,
+                where=f"{view.where} · {view.place}",
+                description=view.description,
+                why=view.why,
+                facts=view.facts,
+                answered=view.answered,
             )
-            for kind in ResponseKind:
-                button = ResponseButton(text=tr(RESPONSE_TEXT[kind], app.lang))
-                button.kind = kind.value
-                button.alert_id = item.alert.alert_id
-                button.bind(on_release=lambda b: app.respond(b.alert_id, b.kind))
-                card.ids.responses.add_widget(button)
+            _responses(card.ids.responses, view, self.actions)
+            show = PlainButton(text=self.shell.tr("Show in full", self.shell.lang))
+            show.alert_id = view.alert_id
+            show.bind(on_release=lambda b: self.vol.open(b.alert_id))
+            card.ids.responses.add_widget(show)
             box.add_widget(card)
+
+
+class AlertScreen(AppScreen):
+    """One alert on the whole screen: where (distance and direction), what, why, navigate,
+    and the answers with the primary one highlighted."""
+
+    vol = ObjectProperty(None)
+
+    def setup(self) -> None:
+        self.vol.bind(focus=self.refresh)
+
+    def refresh(self, *_: Any) -> None:
+        box = self.ids.responses
+        box.clear_widgets()
+        if self.vol.focus is not None:
+            _responses(box, self.vol.focus, self.actions)

@@ -22,7 +22,18 @@ os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
 
 SCREENS_DIR = REPO / "test-artifacts" / "screens"
-WINDOW_SIZE = (1280, 800)
+
+
+def _window_size() -> tuple[int, int]:
+    """The one window of this process: 1280x800 unless ``KIOSK_TEST_WINDOW=WxH`` says
+    otherwise (offscreen cannot resize a window, so each other size runs in its own pytest
+    process: tests/kiosk/test_screen_sizes.py)."""
+    text = os.environ.get("KIOSK_TEST_WINDOW", "1280x800")
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
+WINDOW_SIZE = _window_size()
 
 
 @pytest.fixture()

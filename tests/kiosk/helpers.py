@@ -197,6 +197,9 @@ class Recorder:
     def on_notices(self, board: Any) -> None:
         self.notices.append(board)
 
+    def on_notice_photo(self, case_id: str, photo: bytes) -> None:
+        self.notices.append((case_id, photo))
+
     def on_alert(self, alert: Any) -> None:
         self.alerts.append(alert)
 

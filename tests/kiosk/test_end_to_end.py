@@ -88,14 +88,14 @@ def rejected_rows(data_dir) -> list[tuple[str, str]]:
 async def test_kiosk_against_real_broker_and_backend(kivy_app, broker, postgis_url, tmp_path):
     app = kivy_app
     home = screen(app, "home")
-    await wait_ui(app, lambda: app.connection == "online", what="online")
+    await wait_ui(app, lambda: app.shell.connection == "online", what="online")
 
     # 1. a passenger taps through a report; stored, receipted, outbox empty
     await tap(app, home.ids.report_button)
     await tap(app, screen(app, "what").ids.what_carried_by_beggar)
     await tap(app, screen(app, "child").ids.send_button)
     confirm = screen(app, "confirm")
-    await wait_ui(app, lambda: confirm.delivery == "delivered", what="receipt from the backend")
+    await wait_ui(app, lambda: app.report.delivery == "delivered", what="receipt from the backend")
     assert app.last_receipt.status.value == "accepted"
     first_id = app.last_receipt.report_id
     assert stored_ids(postgis_url, {first_id}) == [first_id]
@@ -104,7 +104,7 @@ async def test_kiosk_against_real_broker_and_backend(kivy_app, broker, postgis_u
 
     # 2. broker stopped: three reports queue and show as waiting
     broker.stop()
-    await wait_ui(app, lambda: app.connection == "offline", what="offline")
+    await wait_ui(app, lambda: app.shell.connection == "offline", what="offline")
     queued = set()
     for _ in range(3):
         await tap(app, home.ids.report_button)

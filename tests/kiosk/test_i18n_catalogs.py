@@ -19,7 +19,8 @@ from protocol import AgeBand, Sex, WhatSeen
 
 APP_DIR = Path(i18n.__file__).parent
 KV_DIR = APP_DIR / "ui" / "kv"
-TRANSLATORS = {"tr", "ntr", "N_"}
+TRANSLATORS = {"tr", "ntr", "N_", "tr_main", "tr_sub"}
+KV_TRANSLATED = re.compile(r"\btr(_main|_sub)?\(")
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdif]")
 
 # Shown through their words (chips, swatches, alert cards): the wire value is the msgid.
@@ -67,7 +68,7 @@ def _msgids_in(tree: ast.AST) -> set[str]:
         name = _translator(node)
         if name == "ntr" and len(node.args) >= 2:
             found |= {f"{s}\0{p}" for s in _texts(node.args[0]) for p in _texts(node.args[1])}
-        elif name in ("tr", "N_"):
+        elif name in ("tr", "N_", "tr_main", "tr_sub"):
             found |= _texts(node.args[0])
     return found
 
@@ -84,7 +85,7 @@ def kv_msgids() -> set[str]:
     found: set[str] = set()
     for path in sorted(KV_DIR.glob("*.kv")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if "tr(" not in line or line.lstrip().startswith("#"):
+            if not KV_TRANSLATED.search(line) or line.lstrip().startswith("#"):
                 continue
             _, _, value = line.partition(":")
             try:
@@ -110,7 +111,8 @@ def test_the_extractor_finds_texts_of_python_kv_and_tables():
     assert "Your report was not accepted" in py  # tr(...) in a presenter
     assert "Received by the response team" in py  # N_(...) in a table
     assert "%(n)d report waiting to send\0%(n)d reports waiting to send" in py  # ntr
-    assert "Report a child at risk" in kv  # app.tr in kv
+    assert "Report a child at risk" in kv  # shell.tr_main in kv
+    assert "Cancel" in kv  # shell.tr in kv
     assert "Your contact (optional)" in kv  # the phone branch of `a if mode else ''`
     assert len(py | kv) > 80
 

@@ -134,7 +134,7 @@ async def report_to_child_screen(app):
 @pytest.mark.parametrize("kivy_app", [[phone]], indirect=True)
 async def test_position_from_gps_with_accuracy_and_the_optional_contact(kivy_app):
     app, responder = kivy_app, kivy_app.test_responder
-    await wait_ui(app, lambda: app.connection == "online", what="online")
+    await wait_ui(app, lambda: app.shell.connection == "online", what="online")
     home = screen(app, "home")
     assert app.test_gps.started is not None  # the app started the GPS facade
     assert home.ids.station_label.text == "您的位置: 正在等待 GPS 定位…"
@@ -172,6 +172,8 @@ async def test_position_from_gps_with_accuracy_and_the_optional_contact(kivy_app
     await tap(app, details.ids.contact)  # focus the field, then type
     assert details.ids.contact.focus
     details.ids.contact.insert_text(CONTACT)
+    # a phone types with its own keyboard (any language), so it keeps a note field
+    details.ids.note.text = "穿红色外套，往2号口去了"
     await app.wait_clock_frames(2)
     # a phone is not a shared kiosk: a slow reporter's form is never wiped for idling
     assert not app.check_idle(now=time.monotonic() + 3600)
@@ -188,13 +190,14 @@ async def test_position_from_gps_with_accuracy_and_the_optional_contact(kivy_app
     await tap(app, details.ids.send_button)
     assert app.root.current == "confirm"
     confirm = screen(app, "confirm")
-    await wait_ui(app, lambda: confirm.delivery == "delivered", what="receipt on screen")
+    await wait_ui(app, lambda: app.report.delivery == "delivered", what="receipt on screen")
     assert confirm.ids.delivery_label.text == "处置团队已收到"
     assert confirm.ids.advice_label.text == ""  # the lost-child advice is for kiosks
     await shoot_both(app, "phone-confirm")
     (report,) = responder.stored.values()
     assert report.reference == confirm.ids.reference_label.text
     assert report.contact == CONTACT
+    assert report.free_text == "穿红色外套，往2号口去了"
     assert responder.raw[report.report_id]["contact"] == CONTACT
     assert report.location.source is LocationSource.GPS
     assert (report.location.lat, report.location.lon) == (31.22817, 121.45510)
@@ -216,7 +219,7 @@ async def test_position_from_gps_with_accuracy_and_the_optional_contact(kivy_app
 @pytest.mark.parametrize("kivy_app", [[phone_rejected]], indirect=True)
 async def test_a_rejected_report_shows_its_reason_to_the_phone_user(kivy_app):
     app = kivy_app
-    await wait_ui(app, lambda: app.connection == "online", what="online")
+    await wait_ui(app, lambda: app.shell.connection == "online", what="online")
     home = screen(app, "home")
     await tap(app, home.ids.lang_button)  # this person reads English; the phone keeps it
     assert home.ids.report_button.text == "Report a child at risk"
@@ -224,24 +227,34 @@ async def test_a_rejected_report_shows_its_reason_to_the_phone_user(kivy_app):
     await report_to_child_screen(app)
     await tap(app, screen(app, "child").ids.send_button)
     confirm = screen(app, "confirm")
-    await wait_ui(app, lambda: confirm.delivery == "rejected", what="rejection on screen")
+    await wait_ui(app, lambda: app.report.delivery == "rejected", what="rejection on screen")
     assert confirm.ids.delivery_label.text == "The report was not accepted"
-    assert confirm.ids.detail_label.text == "Reason: outside the area this service covers"
+    # read by its code ("policy" is none this app knows): never "recorded", what to do now
+    assert confirm.ids.headline_label.text == "Your report did not get through"
+    assert confirm.ids.detail_label.text == (
+        "The service did not accept this report.\nIt was NOT passed on. "
+        "If the child is in danger now, call 110 or tell station staff."
+    )
+    assert "outside the area" not in confirm.ids.detail_label.text  # the server's words
     assert confirm.ids.detail_label.height > 20
+    assert app.shell.help_urgent
     await shoot_both(app, "phone-rejected")
     assert app.outbox.stats().rejected == 1  # kept as rejected, not retried
 
     await tap(app, confirm.ids.done_button)
-    assert app.root.current == "home" and app.lang == "en"  # still the person's language
+    assert app.root.current == "home" and app.shell.lang == "en"  # still the person's language
     reference = confirm.ids.reference_label.text
     assert home.ids.rejection_label.text == (
-        f"Your report was not accepted ({reference}). Reason: outside the area this service covers"
+        f"Your report was not accepted ({reference}). The service did not accept this report. "
+        "It was NOT passed on. If the child is in danger now, call 110 or tell station staff."
     )
     await shoot_both(app, "phone-home-rejected")
     app.toggle_language()
     assert home.ids.rejection_label.text == (
-        f"您的举报未被接受 ({reference}). 原因: outside the area this service covers"
+        f"您的举报未被接受 ({reference}). 服务没有接受这条举报。 举报没有被转交。"
+        "如果孩子正处于危险中，请拨打 110 或告诉车站工作人员。"
     )
+    assert home.ids.help_bar.urgent  # the help line stands out while a refusal is shown
     await tap(app, home.ids.report_button)  # seen: a new report clears it
     assert app.root.current == "what" and home.ids.rejection_label.text == ""
 
@@ -251,15 +264,17 @@ async def test_a_rate_limited_report_waits_and_is_sent_again(kivy_app):
     """The outbox runs on a clock the test moves, so "waiting" stays on screen until the
     test lets the retry come due: nothing here depends on how fast the machine is."""
     app, responder, clock = kivy_app, kivy_app.test_responder, kivy_app.test_clock
-    await wait_ui(app, lambda: app.connection == "online", what="online")
+    await wait_ui(app, lambda: app.shell.connection == "online", what="online")
     await wait_ui(app, lambda: position_shown(app), what="position on screen")
     await report_to_child_screen(app)
     await tap(app, screen(app, "child").ids.send_button)
     confirm = screen(app, "confirm")
     home = screen(app, "home")
-    await wait_ui(app, lambda: confirm.delivery == "retrying", what="waiting on screen")
+    await wait_ui(app, lambda: app.report.delivery == "retrying", what="waiting on screen")
     assert confirm.ids.delivery_label.text == "等待发送：服务繁忙，稍后将自动重新发送"
-    assert confirm.ids.detail_label.text == "1 秒后重试"
+    assert confirm.ids.detail_label.text == (
+        "1 秒后重试\n救助人员尚未收到。如果孩子正处于危险中，请立即拨打 110。"
+    )
     assert "未被接受" not in confirm.ids.delivery_label.text
     await wait_ui(
         app, lambda: home.ids.waiting_label.text == "1 条举报等待发送", what="one waiting"
@@ -272,11 +287,11 @@ async def test_a_rate_limited_report_waits_and_is_sent_again(kivy_app):
     assert app.outbox.due() == [], "due before retry_after_s"
     await app.wait_clock_frames(2)
     await shoot_both(app, "phone-rate-limited")
-    assert confirm.delivery == "retrying"  # the clock has not reached retry_after_s
+    assert app.report.delivery == "retrying"  # the clock has not reached retry_after_s
 
     clock.advance(0.1)
     app.link.wake()  # the pump would also look again within a second by itself
-    await wait_ui(app, lambda: confirm.delivery == "delivered", what="delivered after retry")
+    await wait_ui(app, lambda: app.report.delivery == "delivered", what="delivered after retry")
     assert confirm.ids.delivery_label.text == "处置团队已收到"
     (report_id,) = responder.stored
     assert responder.deliveries == [report_id, report_id]  # the same report, sent again

@@ -55,8 +55,8 @@ def alert(alert_id: str, revision: int = 1, reporters: int = 1) -> Alert:
         kind=AlertKind.PROXIMITY,
         recipient_id="vol-1",
         incident_id="inc-1",
-        lat=31.2348,
-        lon=121.4699,
+        lat=31.234447,  # 450 m due north of the volunteer
+        lon=121.4737,
         observed_at=now - timedelta(minutes=2),
         what_seen=WhatSeen.CARRIED_BY_BEGGAR,
         reporters=reporters,
@@ -80,11 +80,11 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
     backend.subscribe(topics.shared("backend", topics.volunteer_responses("vol-1")))
     got = backend.received
     try:
-        await wait_ui(app, lambda: app.connection == "online", what="online")
+        await wait_ui(app, lambda: app.shell.connection == "online", what="online")
         page = screen(app, "volunteer")
         assert page.ids.sharing_label.text == "位置共享已暂停（未值班）"
         await tap(app, page.ids.duty_button)
-        assert app.duty_active and page.ids.duty_button.text == "值班中"
+        assert app.volunteer.duty_active and page.ids.duty_button.text == "值班中"
 
         def locations():
             return [
@@ -99,7 +99,8 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         alert_id = str(uuid.uuid4())
         backend.publish(topics.volunteer_alerts("vol-1"), alert(alert_id).to_json())
         await wait_ui(app, lambda: page.ids.inbox_box.children, what="alert card")
-        assert page.banner.startswith("新警报") and "450 m" in page.banner
+        assert app.root.current == "alert"  # a new alert takes the whole screen
+        assert app.volunteer.banner.startswith("新警报") and "450 m" in app.volunteer.banner
         assert app.notifier.sent  # the platform notification was raised
         # the same alert with a higher revision replaces the card, never adds one
         backend.publish(
@@ -111,12 +112,19 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         assert "为什么" not in card.why and card.why.startswith("推送原因")
         await shoot_both(app, "volunteer-inbox")
         app.toggle_language()  # the banner follows the language
-        assert page.banner.startswith("Alert updated")
+        assert app.volunteer.banner.startswith("Alert updated")
         app.toggle_language()
         # switching language rebuilds the cards: take the one on screen now, once laid out
         await app.wait_clock_frames(5)
         card = page.ids.inbox_box.children[0]
-        on_my_way = next(b for b in card.ids.responses.children if b.kind == "on_my_way")
+        await tap(app, screen(app, "alert").ids.inbox_button)
+        assert app.root.current == "volunteer"
+        await app.wait_clock_frames(5)
+        card = page.ids.inbox_box.children[0]
+        on_my_way = next(
+            b for b in card.ids.responses.children if getattr(b, "kind", "") == "on_my_way"
+        )
+        assert on_my_way.primary  # the one highlighted action of an unanswered alert
         await tap(app, on_my_way)
 
         def responses():
@@ -132,7 +140,7 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         assert page.ids.inbox_box.children[0].answered.endswith("正在赶往")
 
         await tap(app, page.ids.duty_button)  # off duty: one last message, then silence
-        assert not app.duty_active
+        assert not app.volunteer.duty_active
         await wait_ui(app, lambda: not locations()[-1].on_duty, what="off-duty message")
         count = len(locations())
         assert not app.duty_tick(now_s=time.monotonic() + 3600)
