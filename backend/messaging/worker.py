@@ -22,19 +22,19 @@ import time
 from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.alerts.channels import ChannelContext, build_channels
 from backend.alerts.config import AlertingConfig
 from backend.alerts.escalation import EscalationPolicy
 from backend.alerts.escalations import run_due_escalations
-from backend.alerts.models import AlertRow
 from backend.alerts.routing import RoutingPolicy
 from backend.cases.notices import refresh_notice_boards
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.messaging.connection import BrokerSettings, Connection, Inbound
 from backend.messaging.health import Health, HealthServer
 from backend.messaging.policy import DatabaseDownError, Handled, Policy
+from backend.messaging.publisher import AlertPublisher
 from backend.settings import Settings, get_settings
 from backend.volunteers.service import expire_locations
 from backend.world import Memory
@@ -106,14 +106,21 @@ class Worker:
         self.health = Health()
         self.policy = Policy(sessions, self.memory, self.config, clock)
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.inbox_size)
+        self.publisher = AlertPublisher(sessions, self.health)
+        self.publisher_ack = self.publisher.on_mqtt_ack
         self.connection = Connection(
             broker_settings(settings),
             subscriptions(settings),
             self.health,
             on_inbound=self.inbox.put,
-            on_delivered=self._delivered_alert,
+            on_delivered=self.publisher_ack,
         )
-        self._delivered: queue.Queue[tuple[str, int]] = queue.Queue()
+        self.publisher.use(
+            build_channels(
+                settings.alert_channels,
+                ChannelContext(publish=self._publish_on_mqtt, confirm=self.publisher.confirm),
+            )
+        )
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._processor = threading.Thread(target=self._process_loop, name="processor", daemon=True)
@@ -221,74 +228,24 @@ class Worker:
     # ------------------------------------------------------------------ alert outbox
 
     def publish_alerts(self, alert_ids: list[str]) -> None:
-        with self.sessions() as session:
-            rows = session.execute(select(AlertRow).where(AlertRow.alert_id.in_(alert_ids)))
-            for row in rows.scalars():
-                self._publish_row(row)
+        self.publisher.publish(alert_ids)
 
-    def _publish_row(self, row: AlertRow) -> None:
-        self.connection.publish(
-            row.topic, row.payload.encode("utf-8"), qos=1, track=(row.alert_id, row.revision)
-        )
-        self.health.count("sr_worker_alerts_published_total")
-
-    def _delivered_alert(self, track: Hashable, ok: bool) -> None:
-        if ok and isinstance(track, tuple):
-            self._delivered.put(track)
-
-    def _sweep_outbox(self, now: datetime) -> None:
-        """Publish what is committed but undelivered and not claimed (crash recovery)."""
-        with self.sessions.begin() as session:
-            stmt = (
-                select(AlertRow)
-                .where(
-                    AlertRow.delivered_revision < AlertRow.revision,
-                    AlertRow.expires_at > now,
-                    or_(AlertRow.claimed_until.is_(None), AlertRow.claimed_until < now),
-                )
-                .limit(200)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = session.execute(stmt).scalars().all()
-            for row in rows:
-                row.claimed_until = now + timedelta(seconds=30)
-        if self.health.connected:
-            for row in rows:
-                self._publish_row(row)
-
-    def _mark_delivered(self, now: datetime) -> None:
-        delivered: list[tuple[str, int]] = []
-        while True:
-            try:
-                delivered.append(self._delivered.get_nowait())
-            except queue.Empty:
-                break
-        if not delivered:
-            return
-        try:
-            with self.sessions.begin() as session:
-                for alert_id, revision in delivered:
-                    row = session.get(AlertRow, alert_id, with_for_update=True)
-                    if row is not None and row.delivered_revision < revision:
-                        row.delivered_revision, row.delivered_at = revision, now
-        except Exception:
-            for item in delivered:  # keep them for the next tick
-                self._delivered.put(item)
-            raise
+    def _publish_on_mqtt(self, topic: str, payload: bytes, track: Hashable) -> None:
+        self.connection.publish(topic, payload, qos=1, track=track)
 
     # ------------------------------------------------------------------ ticker
 
     def tick(self) -> None:
         now = self.clock()
-        self._mark_delivered(now)
+        self.publisher.mark_delivered(now)
         with self.sessions.begin() as session:
             changed = self.memory.refresh(session)
             to_send = run_due_escalations(session, self.memory, self.config, now)
         self.health.set(database=True)
         if to_send:
             self.publish_alerts(to_send)
-        self._sweep_outbox(now)
+        if self.health.connected:
+            self.publisher.sweep(now)
         due = time.monotonic() - self._last_notice_refresh > self.settings.notice_refresh_s
         if changed or due:
             self._last_notice_refresh = time.monotonic()

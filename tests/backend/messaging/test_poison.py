@@ -165,13 +165,13 @@ def receipt_seen(device: TestClient, report_id: str) -> bool:
 
 
 def test_receipts_leave_while_a_backlog_is_still_being_read(broker, postgis_url, sessions, device):
-    """Flow control: with a backlog of 400 reports, the first receipts reach the device
-    before the last reports are even taken in (Receive Maximum 100: the rest waits at the
+    """Flow control: with a backlog of 250 reports, the first receipts reach the device
+    before the last reports are even taken in (Receive Maximum 50: the rest waits at the
     broker), instead of all receipts waiting behind the whole backlog."""
     worker = start_worker(broker, postgis_url, client_id="backend-worker-backlog")
     worker.terminate()
     publisher = TestClient(broker.port, "backlog-devices")
-    total = 400
+    total = 250
     for i in range(total):  # one report per device: rate limits stay out of the picture
         publisher.client.publish(
             f"sr/v1/devices/kiosk-b{i:04d}/reports", report_bytes(f"kiosk-b{i:04d}"), qos=1
@@ -185,10 +185,10 @@ def test_receipts_leave_while_a_backlog_is_still_being_read(broker, postgis_url,
         broker,
         postgis_url,
         client_id="backend-worker-backlog",
-        extra_env={"SR_RECEIVE_MAXIMUM": "100", "SR_BATCH_MAX": "100"},
+        extra_env={"SR_RECEIVE_MAXIMUM": "50", "SR_BATCH_MAX": "50"},
     )
     try:
-        wait_until(lambda: count(sessions, Report) == total + 1, 60, "the whole backlog stored")
+        wait_until(lambda: count(sessions, Report) == total + 1, 180, "the whole backlog stored")
     finally:
         worker.terminate()
         publisher.close()
