@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from backend.db.dialect import insert
 from backend.devices.models import Device, DeviceRateState
 from backend.devices.ratelimit import (
     DEFAULT_LIMITS,
@@ -35,9 +35,8 @@ def check_rate(
     so N workers enforce one limit, not N. The row stays locked (PostgreSQL) until the
     caller's transaction ends."""
     limit = (limits or dict(DEFAULT_LIMITS))[device_kind(session, device_id)]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
-        insert(DeviceRateState)
+        insert(session, DeviceRateState)
         .values(device_id=device_id, tat_s=now_s)
         .on_conflict_do_nothing(index_elements=["device_id"])
     )

@@ -28,11 +28,11 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import Engine, delete, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.alerts.config import AlertingConfig
+from backend.db.dialect import insert
 from backend.messaging.connection import Inbound
 from backend.messaging.handlers import (
     BatchContext,
@@ -221,10 +221,8 @@ class Policy:
     def _count_attempt(self, message: Inbound, now: datetime) -> int:
         """Add one to the attempts of `message`, committed; the new count."""
         with self.sessions.begin() as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             key = digest(message)
-            stmt = insert(MessageAttempt).values(
+            stmt = insert(session, MessageAttempt).values(
                 digest=key, topic=message.topic[:512], attempts=1, last_at=now
             )
             session.execute(

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, and_, func, not_, select, text
 from sqlalchemy.orm import Session
 
 from backend.alerts.models import AlertRow
+from backend.db.dialect import is_postgres
 from backend.sightings.models import DeadLetter, Report
 
 QUARANTINED = "quarantined"  # the problem code of a message set aside after repeated failure
@@ -48,7 +49,7 @@ class Metrics:
 
 def _dead_letters_by_code(session: Session) -> dict[str, int]:
     """Dead letters per problem code; a letter with several codes counts once under each."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         sql = text(
             "SELECT e.value ->> 'code' AS code, count(DISTINCT d.id) "
             "FROM dead_letters d "
@@ -73,7 +74,7 @@ def _dead_letters_by_code(session: Session) -> dict[str, int]:
 
 def _quarantined(session: Session, topic_like: str | None = None) -> int:
     """Dead letters carrying the problem code ``quarantined`` (on matching topics only)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         has_code = (
             "json_typeof(d.reasons) = 'array' AND EXISTS (SELECT 1 FROM "
             "json_array_elements(d.reasons) e WHERE json_typeof(e) = 'object' "

@@ -11,9 +11,9 @@ import io
 from datetime import datetime
 
 from PIL import Image, ImageOps
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from backend.db.dialect import insert
 from backend.sightings.models import ReportPhoto
 from backend.sightings.service import dead_letter
 from protocol import Problem
@@ -75,9 +75,8 @@ def ingest_photo(session: Session, topic: str, payload: bytes, now: datetime) ->
     except PhotoError as exc:
         dead_letter(session, topic, payload, [exc.problem], now, parsed.subject_id, parsed.sub_id)
         return False
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
-        insert(ReportPhoto)
+        insert(session, ReportPhoto)
         .values(
             report_id=parsed.sub_id,
             device_id=parsed.subject_id,

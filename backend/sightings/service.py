@@ -13,9 +13,9 @@ from datetime import datetime
 
 from geoalchemy2 import WKTElement
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from backend.db.dialect import insert
 from backend.devices.ratelimit import RateDecision
 from backend.sightings.models import DeadLetter, Report
 from protocol import (
@@ -169,10 +169,8 @@ def _insert_report(session: Session, report: SightingReport, now: datetime) -> b
         "app_version": report.app_version,
         "is_test": report.test,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(Report)
+        insert(session, Report)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["report_id"])
         .returning(Report.report_id)
