@@ -139,7 +139,15 @@ def handle_report(session: Session, message: Inbound, ctx: BatchContext) -> Outc
 
 
 def handle_photo(session: Session, message: Inbound, ctx: BatchContext) -> Outcome:
-    stored = ingest_photo(session, message.topic, message.payload, ctx.now)
+    assert message.parsed is not None and message.parsed.sub_id is not None
+    stored = ingest_photo(
+        session,
+        message.parsed.subject_id,
+        message.parsed.sub_id,
+        message.topic,
+        message.payload,
+        ctx.now,
+    )
     return Outcome("stored" if stored else "dead_lettered")
 
 

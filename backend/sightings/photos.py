@@ -18,8 +18,6 @@ from backend.sightings.models import ReportPhoto
 from backend.sightings.service import dead_letter
 from protocol import Problem
 from protocol import errors as codes
-from protocol.errors import TopicError
-from protocol.topics import TopicKind, parse_topic
 
 MAX_PHOTO_BYTES = 2_000_000  # the broker's packet limit is a little above this
 MAX_PIXELS = 40_000_000  # refuse decompression bombs long before they hurt
@@ -61,25 +59,21 @@ def clean_photo(raw: bytes) -> tuple[bytes, int, int]:
     return out.getvalue(), clean.width, clean.height
 
 
-def ingest_photo(session: Session, topic: str, payload: bytes, now: datetime) -> bool:
-    """Store the photo (idempotently, by report id) or dead-letter it; True when stored."""
-    try:
-        parsed = parse_topic(topic)
-        if parsed.kind is not TopicKind.DEVICE_PHOTOS or parsed.sub_id is None:
-            raise TopicError(topic, "not a photos topic")
-    except TopicError as exc:
-        dead_letter(session, topic, payload, [Problem("topic", codes.TOPIC, str(exc))], now)
-        return False
+def ingest_photo(
+    session: Session, device_id: str, report_id: str, topic: str, payload: bytes, now: datetime
+) -> bool:
+    """Store the photo of ``report_id`` from ``device_id`` (idempotently, by report id) or
+    dead-letter it; True when stored. The caller parsed the topic."""
     try:
         jpeg, width, height = clean_photo(payload)
     except PhotoError as exc:
-        dead_letter(session, topic, payload, [exc.problem], now, parsed.subject_id, parsed.sub_id)
+        dead_letter(session, topic, payload, [exc.problem], now, device_id, report_id)
         return False
     session.execute(
         insert(session, ReportPhoto)
         .values(
-            report_id=parsed.sub_id,
-            device_id=parsed.subject_id,
+            report_id=report_id,
+            device_id=device_id,
             jpeg=jpeg,
             width=width,
             height=height,
