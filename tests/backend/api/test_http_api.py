@@ -22,7 +22,7 @@ from tests.support.services import postgres
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 TOKENS = {"coordinator": "coord-secret", "operator": "oper-secret", "police": "police-secret"}
 COORD = {"Authorization": f"Bearer {TOKENS['coordinator']}"}
 POLICE = {"Authorization": f"Bearer {TOKENS['police']}"}
