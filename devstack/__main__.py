@@ -1,5 +1,5 @@
-"""``python -m devstack``: see devstack.supervisor."""
+"""``python -m devstack``: see devstack.run."""
 
-from devstack.supervisor import main
+from devstack.run import main
 
 main()

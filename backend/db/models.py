@@ -4,9 +4,11 @@ from backend.alerts.models import AlertResponseRow, AlertRow, EscalationTimer
 from backend.cases.models import Case, CaseAreaPart, CaseMatchRow, NoticeBoardRow
 from backend.db.base import Base
 from backend.db.versions import IndexVersion
+from backend.desk.models import DeskAcknowledgement
 from backend.devices.models import Device, DeviceRateState
 from backend.incidents.models import Incident, IncidentReport
 from backend.messaging.models import MessageAttempt
+from backend.people.models import Person, PersonSession, PersonStation
 from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
@@ -19,6 +21,7 @@ __all__ = [
     "CaseAreaPart",
     "CaseMatchRow",
     "DeadLetter",
+    "DeskAcknowledgement",
     "Device",
     "DeviceRateState",
     "EscalationTimer",
@@ -27,6 +30,9 @@ __all__ = [
     "IndexVersion",
     "MessageAttempt",
     "NoticeBoardRow",
+    "Person",
+    "PersonSession",
+    "PersonStation",
     "PoliceStation",
     "Report",
     "ReportPhoto",
