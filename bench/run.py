@@ -11,6 +11,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -133,7 +134,7 @@ class BenchResult:
         head = (
             f"{'step':<20}{'offered/s':>10}{'stored/s':>10}{'rcpt/s':>9}{'p50 ms':>9}"
             f"{'p90 ms':>9}{'p99 ms':>10}{'max ms':>10}{'alert p50':>10}{'alert p99':>10}"
-            f"{'lost':>7}{'dup':>5}  cpu % (broker/workers/db/loader)"
+            f"{'lost':>7}{'dup':>5}  cpu % of a core: broker/workers (echo)/db/loader"
         )
         lines = [head]
         for phase, steps in (("ceiling", self.ceiling), ("end to end", self.end_to_end)):
@@ -172,7 +173,8 @@ def _row(s: dict[str, Any]) -> str:
         return f"{name:<20}  skipped: the {s['saturated_at']:g}/s step already saturated"
     cpu = s.get("cpu", {})
     cpu_text = "/".join(
-        f"{cpu[k]:.0f}" if k in cpu else "-" for k in ("broker", "workers", "database", "loader")
+        f"{cpu[k]:.0f}" if k in cpu else "-"
+        for k in ("broker", "workers" if "workers" in cpu else "echo", "database", "loader")
     )
     flag = "" if s.get("drained", True) else " (not drained)"
     flag += " (held back)" if s.get("held") else ""
@@ -284,7 +286,16 @@ def summarize_speedscope(path: Path, top: int = 25) -> dict[str, Any]:
             for name, n in counter.most_common(top)
         ]
 
-    return {"samples": total, "top_inclusive": share(inclusive), "top_self": share(own)}
+    threads = {
+        profile.get("name", "?"): sum(profile.get("weights") or [1] * len(profile["samples"]))
+        for profile in doc["profiles"]
+    }
+    return {
+        "samples": total,
+        "threads": {name: round(100.0 * n / max(total, 1), 1) for name, n in threads.items()},
+        "top_inclusive": share(inclusive),
+        "top_self": share(own),
+    }
 
 
 # --------------------------------------------------------------------------- phases
@@ -432,10 +443,11 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
             profile_path = _profile_path(config, started_at)
 
             def start_profile(event: dict[str, Any]) -> None:
-                if config.profile and event["name"] == "max" and shutil.which("py-spy"):
+                pyspy = _py_spy()
+                if config.profile and event["name"] == "max" and pyspy:
                     profile_path.parent.mkdir(parents=True, exist_ok=True)
                     spy.append(subprocess.Popen(
-                        ["py-spy", "record", "--pid", str(workers[0].proc.pid), "--format",
+                        [pyspy, "record", "--pid", str(workers[0].proc.pid), "--format",
                          "speedscope", "--output", str(profile_path), "--duration",
                          str(int(config.max_s)), "--rate", "100", "--nonblocking"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -486,8 +498,15 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
     return result
 
 
-def _final_stored(url: str, published: int, idle_s: float = 30.0) -> int:
-    """Stored reports once the count reaches what was published or stops moving."""
+def _py_spy() -> str | None:
+    """py-spy of this virtual environment (its bin folder need not be on PATH), or on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def _final_stored(url: str, published: int, idle_s: float = 120.0) -> int:
+    """Stored reports once the count reaches what was published or stops moving for
+    ``idle_s`` (a worker commits a whole batch at once: a slow one moves the count rarely)."""
     last, last_change = -1, time.monotonic()
     while True:
         stored = _count(url, "SELECT count(*) FROM reports")
