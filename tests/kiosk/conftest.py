@@ -132,9 +132,9 @@ def save_screenshot(app, name: str) -> Path:
     """``test-artifacts/screens/<name>.png`` (Window.screenshot appends 0001: renamed)."""
     from kivy.core.window import Window
 
-    SCREENS_DIR.mkdir(parents=True, exist_ok=True)
-    stem = SCREENS_DIR / f".tmp-{name}"
-    written = Path(Window.screenshot(name=f"{stem}.png"))
     target = SCREENS_DIR / f"{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stem = target.parent / f".tmp-{target.stem}"
+    written = Path(Window.screenshot(name=f"{stem}.png"))
     shutil.move(written, target)
     return target

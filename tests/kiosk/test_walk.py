@@ -1,0 +1,235 @@
+"""Every flow walked by touch, in both languages, at the window size of this process
+(1280x800 here; tests/kiosk/test_screen_sizes.py runs this file again at 1920x1080, 540x960
+and 360x640). On every screen: contrast of every text and size of every touch target
+(tests/kiosk/a11y.py), and a screenshot per language in test-artifacts/screens/<size>/.
+
+Kiosk flows run at kiosk sizes, phone and volunteer flows at phone sizes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from kiosk_app.config import Mode
+from protocol import AgeBand, ChildDescription, Colour, Notice, NoticeBoard, Sex, topics
+from protocol.payloads import utc_now
+from tests.kiosk.a11y import assert_readable_and_touchable
+from tests.kiosk.conftest import WINDOW_SIZE, save_screenshot
+from tests.kiosk.helpers import Responder, app_config, backend_client, make_app, wait_ui
+from tests.kiosk.test_kiosk_ui import screen, tap
+from tests.kiosk.test_phone_ui import FIX, SimulatedGps
+from tests.kiosk.test_volunteer_ui import alert
+
+pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.asyncio]
+
+KIOSK_SIZES = {(1280, 800), (1920, 1080)}
+PHONE_SIZES = {(540, 960), (360, 640)}
+SIZE = f"{WINDOW_SIZE[0]}x{WINDOW_SIZE[1]}"
+at_kiosk_size = pytest.mark.skipif(
+    WINDOW_SIZE not in KIOSK_SIZES, reason=f"kiosk flows run at kiosk sizes, not {SIZE}"
+)
+at_phone_size = pytest.mark.skipif(
+    WINDOW_SIZE not in PHONE_SIZES, reason=f"phone flows run at phone sizes, not {SIZE}"
+)
+
+
+def refuse_distressed(report):
+    """The stand-in refuses one kind of report, so every walk also sees a refusal."""
+    return "refused for the walk" if report.what_seen.value == "with_adult_distressed" else None
+
+
+def reporter(mode: Mode):
+    def factory(request):
+        broker = request.getfixturevalue("broker")
+        responder = Responder(broker.port, reject=refuse_distressed)
+        request.addfinalizer(responder.close)
+        tmp = request.getfixturevalue("tmp_path")
+        extra = {}
+        if mode is Mode.PHONE:
+            from kiosk_app.platform.location import GpsLocation
+
+            extra["location"] = GpsLocation(gps=SimulatedGps(FIX))
+        app = make_app(app_config(mode, broker.port, tmp / mode.value), **extra)
+        app.test_responder = responder
+        return app
+
+    return factory
+
+
+async def check(app, name: str) -> None:
+    """Both languages: readable and touchable, and a screenshot of each."""
+    from tests.kiosk.conftest import SCREENS_DIR
+
+    (SCREENS_DIR / SIZE).mkdir(parents=True, exist_ok=True)
+    first = app.shell.lang
+    for _ in range(2):
+        await app.wait_clock_frames(3)
+        current = app.root.current_screen
+        assert_readable_and_touchable(current)
+        save_screenshot(app, f"{SIZE}/{app.mode.value}-{name}-{app.shell.lang}")
+        app.toggle_language()
+    assert app.shell.lang == first
+    await app.wait_clock_frames(3)  # widgets rebuilt for the language are laid out again
+
+
+async def report_once(app, what: str, *, details: bool) -> None:
+    await tap(app, screen(app, "home").ids.report_button)
+    await check(app, "1-what")
+    await tap(app, screen(app, "what").ids[f"what_{what}"])
+    child = screen(app, "child")
+    await tap(app, next(c for c in child.ids.age_box.children if c.value == "3-5"))
+    await tap(app, next(c for c in child.ids.colour_box.children if c.value == "red"))
+    await check(app, "2-child")
+    if details:
+        await tap(app, child.ids.more_button)
+        details_screen = screen(app, "details")
+        await tap(app, details_screen.ids.direction_box.children[-1])
+        await tap(app, details_screen.ids.notes_box.children[-1])
+        await check(app, "3-details")
+        await tap(app, details_screen.ids.send_button)
+    else:
+        await tap(app, child.ids.send_button)
+    assert app.root.current == "confirm"
+
+
+@at_kiosk_size
+@pytest.mark.parametrize("kivy_app", [[reporter(Mode.KIOSK)]], indirect=True)
+async def test_kiosk_flows_at_this_size(kivy_app, broker):
+    app = kivy_app
+    await wait_ui(app, lambda: app.shell.connection == "online", what="online")
+    board = NoticeBoard(
+        notices=(
+            Notice(
+                case_id="C-2026-001",
+                title="寻找 4 岁女孩 / Girl, 4, red coat",
+                description="最后出现在人民广场站 2 号口，抱着白色兔子玩具。",
+                relay_contact="400-000-0000",
+                since=utc_now(),
+                child=ChildDescription(AgeBand.PRESCHOOL, Sex.FEMALE, (Colour.RED,)),
+            ),
+        ),
+        updated_at=utc_now(),
+    )
+    publisher = backend_client(broker.port, "notices-publisher")
+    publisher.publish(
+        topics.device_notices(app.settings.device_id), board.to_json(), qos=1, retain=True
+    ).wait_for_publish(5)
+    publisher.disconnect()
+    publisher.loop_stop()
+    home = screen(app, "home")
+    await wait_ui(app, lambda: home.ids.notices_box.children, what="notice card")
+    await check(app, "0-home")
+    await tap(app, home.ids.notices_box.children[0])
+    assert app.root.current == "notice"
+    await check(app, "notice")
+    await tap(app, screen(app, "notice").ids.back_button)
+
+    await report_once(app, "carried_by_beggar", details=True)
+    await wait_ui(app, lambda: app.report.delivery == "delivered", what="delivered")
+    await check(app, "4-confirm")
+    await tap(app, screen(app, "confirm").ids.done_button)
+
+    await report_once(app, "with_adult_distressed", details=False)
+    await wait_ui(app, lambda: app.report.delivery == "rejected", what="refused")
+    assert screen(app, "confirm").ids.headline_label.text == "您的举报没有送达"
+    await check(app, "4-confirm-refused")
+    await tap(app, screen(app, "confirm").ids.done_button)
+
+    await tap(app, home.ids.operator_button)
+    pin = screen(app, "pin")
+    await check(app, "5-pin")
+    for key in "2468":
+        await tap(app, pin.ids[f"key_{key}"])
+    await tap(app, pin.ids.key_ok)
+    assert app.root.current == "operator"
+    await check(app, "6-operator")
+
+
+@at_phone_size
+@pytest.mark.parametrize("kivy_app", [[reporter(Mode.PHONE)]], indirect=True)
+async def test_phone_flows_at_this_size(kivy_app):
+    app = kivy_app
+    await wait_ui(app, lambda: app.shell.connection == "online", what="online")
+    await wait_ui(app, lambda: "±12 m" in app.shell.location_text, what="GPS fix")
+    await check(app, "0-home")
+    await report_once(app, "child_alone", details=True)
+    await wait_ui(app, lambda: app.report.delivery == "delivered", what="delivered")
+    await check(app, "4-confirm")
+    await tap(app, screen(app, "confirm").ids.done_button)
+    await report_once(app, "with_adult_distressed", details=False)
+    await wait_ui(app, lambda: app.report.delivery == "rejected", what="refused")
+    await check(app, "4-confirm-refused")
+    await tap(app, screen(app, "confirm").ids.done_button)
+    assert screen(app, "home").ids.rejection_label.text
+    await check(app, "0-home-refused")
+
+
+def volunteer_app(request):
+    from kiosk_app.platform.navigate import DesktopNavigator
+    from kiosk_app.platform.notify import DesktopNotifier
+
+    broker = request.getfixturevalue("broker")
+    tmp = request.getfixturevalue("tmp_path")
+    settings = app_config(
+        Mode.VOLUNTEER, broker.port, tmp / "vol", lat=31.2304, lon=121.4737, accuracy_m=25.0
+    )
+    return make_app(
+        settings, notifier=DesktopNotifier(bell=False), navigator=DesktopNavigator(launch=False)
+    )
+
+
+@at_phone_size
+@pytest.mark.parametrize("kivy_app", [[volunteer_app]], indirect=True)
+async def test_volunteer_flows_at_this_size(kivy_app, broker):
+    from tests.kiosk.helpers import USERS
+    from tests.support.mqtt_client import TestClient
+
+    app = kivy_app
+    await wait_ui(app, lambda: app.shell.connection == "online", what="online")
+    await check(app, "0-inbox-empty")
+    await tap(app, screen(app, "volunteer").ids.duty_button)
+    backend = TestClient(broker.port, "vol-walk", "backend", USERS["backend"])
+    try:
+        backend.publish(topics.volunteer_alerts("vol-1"), alert(str(uuid.uuid4())).to_json())
+        await wait_ui(app, lambda: app.root.current == "alert", what="full-screen alert")
+        await check(app, "1-alert")
+        page = screen(app, "alert")
+        primary = [b for b in page.ids.responses.children if b.primary]
+        assert [b.kind for b in primary] == ["on_my_way"]
+        await tap(app, primary[0])
+        await wait_ui(app, lambda: page.ids.answered_label.text, what="answer shown")
+        await check(app, "2-alert-answered")
+        await tap(app, page.ids.inbox_button)
+        await check(app, "3-inbox")
+    finally:
+        backend.close()
+
+
+def test_the_checker_finds_low_contrast_and_small_targets():
+    """Guards the check itself: the issue's grey keys (dark text on mid grey, about 2.3:1)
+    and a 30 px button must be reported."""
+    from kivy.uix.boxlayout import BoxLayout
+    from kivy.uix.button import Button
+    from kivy.uix.label import Label
+    from kivy.uix.screenmanager import Screen
+
+    from kiosk_app.ui.widgets import Panel
+    from tests.kiosk.a11y import problems
+
+    page = Screen(name="bad", size=(400, 400))
+    box = BoxLayout(size=(400, 400))
+    page.add_widget(box)
+    grey_key = Button(text="Back", size_hint=(None, None), size=(120, 60))
+    grey_key.background_color, grey_key.color = [0.5, 0.5, 0.5, 1], [0.1, 0.12, 0.15, 1]
+    tiny = Button(text="OK", size_hint=(None, None), size=(30, 30))
+    tiny.background_color, tiny.color = [0.04, 0.31, 0.61, 1], [1, 1, 1, 1]
+    panel = Panel(size_hint=(None, None), size=(200, 100), bg_color=[0.2, 0.5, 0.35, 1])
+    panel.add_widget(Label(text="on green", color=[0.1, 0.12, 0.15, 1]))
+    for widget in (grey_key, tiny, panel):
+        box.add_widget(widget)
+    found = problems(page)
+    assert any("'Back'" in p and "contrast" in p for p in found), found
+    assert any("'OK'" in p and "touch target 30x30" in p for p in found), found
+    assert any("'on green'" in p and "contrast" in p for p in found), found
+    assert len(found) == 3, found
