@@ -4,7 +4,8 @@ No I/O: station coordinates and routes are passed in. Coordinates are (lon, lat)
 degrees; times are timezone-aware datetimes; distances are metres.
 """
 
-from geo.area_index import AreaIndex, BatchMatches
+from geo.area_batch import BatchMatches
+from geo.area_index import AreaIndex
 from geo.areas import (
     TUANYUAN_SCHEDULE,
     AreaPart,

@@ -15,7 +15,7 @@ from geo import (
     ExpandingCircle,
     GeoError,
     RadiusSchedule,
-    area_index,
+    area_grid,
     corridor_area,
     polygon_area,
 )
@@ -291,12 +291,12 @@ def test_lazy_memo_dense_and_sorted_paths_agree_with_oracle(data):
         batch = index.match_many(lons, lats, at)
         for k in range(len(pts)):
             assert_same(batch.for_point(k), expected[k])
-    dense_max = area_index._DENSE_MAX_CELLS
+    dense_max = area_grid._DENSE_MAX_CELLS
     try:
-        area_index._DENSE_MAX_CELLS = 0
+        area_grid._DENSE_MAX_CELLS = 0
         index = AreaIndex(case_list)
     finally:
-        area_index._DENSE_MAX_CELLS = dense_max
+        area_grid._DENSE_MAX_CELLS = dense_max
     assert all(lv.dense is None for lv in index._levels)
     at = times[0]
     batch = index.match_many(lons, lats, at)

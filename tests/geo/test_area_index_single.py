@@ -9,19 +9,19 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo import AreaIndex, CaseArea, ExpandingCircle, GeoError, RadiusSchedule, area_index
+from geo import AreaIndex, CaseArea, ExpandingCircle, GeoError, RadiusSchedule, area_grid
 from geo.areas import polygon_area
 from tests.geo.conftest import T0
 from tests.geo.test_area_index import assert_same, oracle_match, probe_points, wide_cases
 
 
 def _without_dense(case_list):
-    dense_max = area_index._DENSE_MAX_CELLS
+    dense_max = area_grid._DENSE_MAX_CELLS
     try:
-        area_index._DENSE_MAX_CELLS = 0
+        area_grid._DENSE_MAX_CELLS = 0
         return AreaIndex(case_list)
     finally:
-        area_index._DENSE_MAX_CELLS = dense_max
+        area_grid._DENSE_MAX_CELLS = dense_max
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
