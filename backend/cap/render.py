@@ -27,21 +27,6 @@ from typing import Final
 from protocol.messages import Alert, AlertKind, Notice
 from protocol.payloads import AgeBand, ChildDescription, Sex
 
-__all__ = [
-    "CAP_NS",
-    "CapCircle",
-    "CapError",
-    "CapHeader",
-    "CapPolygon",
-    "MsgType",
-    "case_cancel_to_cap",
-    "case_notice_to_cap",
-    "format_cap_time",
-    "redact_phone_numbers",
-    "station_alert_to_cap",
-    "to_xml",
-]
-
 CAP_NS: Final = "urn:oasis:names:tc:emergency:cap:1.2"
 REDACTED: Final = "[number removed: use the relay contact]"
 # CAP 1.2 forbids spaces, commas and the XML-reserved < and & in identifier and sender.
