@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from backend.accounts.router import router as accounts_router
+from backend.accounts.router import mount as mount_device_accounts
 from backend.alerts.router import router as alerts_router
 from backend.cases.router import router as cases_router
 from backend.db.engine import make_engine, make_sessionmaker
@@ -73,7 +73,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(sightings_router)
     app.include_router(cases_router)
     app.include_router(alerts_router)
-    app.include_router(accounts_router)  # /api/devices/accounts before /api/devices/...
+    mount_device_accounts(app)  # /api/devices/accounts (with SR_MQTT_ADMIN_PASSWORD)
     app.include_router(devices_router)
     install_desk(app)  # /api/v1/desk/... and the console at /desk/
     return app

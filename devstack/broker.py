@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from backend.accounts import Account, AccountKind, ensure_accounts, listener_lines
+from backend.accounts.dynsec import update_passwords
 from backend.db.engine import make_engine
 from backend.stations.models import PoliceStation
 from devstack.config import (
@@ -69,12 +70,17 @@ def demo_accounts(cfg: DevStackConfig, kiosks: list[str]) -> list[Account]:
 
 def write_broker_config(cfg: DevStackConfig, accounts: list[Account]) -> Path:
     """``var/broker/mosquitto.conf`` with the dynamic security plugin; the accounts missing
-    from ``var/broker/dynamic-security.json`` are added, the others (an account added by
-    hand, a changed password) are kept as they are."""
+    from ``var/broker/dynamic-security.json`` are added, the others (a device provisioned
+    with ``python -m backend.accounts create``, a password changed by hand) are kept as they
+    are, except that the worker and admin accounts get the passwords of their
+    ``var/*.secret`` files again, so a regenerated secret never locks the worker out."""
     broker_dir = cfg.var / "broker"
     broker_dir.mkdir(parents=True, exist_ok=True)
     dynsec = broker_dir / DYNSEC_FILE
     ensure_accounts(dynsec, accounts)
+    update_passwords(
+        dynsec, [a for a in accounts if a.kind in (AccountKind.WORKER, AccountKind.ADMIN)]
+    )
     conf = broker_dir / "mosquitto.conf"
     conf.write_text(
         "\n".join(

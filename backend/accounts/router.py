@@ -6,7 +6,8 @@ is in the creation answer only; it is stored nowhere but as the broker's hash.
 
 Settings: the broker of every process (``SR_MQTT_HOST``, ``SR_MQTT_PORT``,
 ``SR_MQTT_CA_FILE``) and the admin account (``SR_MQTT_ADMIN_USERNAME``, default ``admin``;
-``SR_MQTT_ADMIN_PASSWORD``: unset closes these endpoints with 503).
+``SR_MQTT_ADMIN_PASSWORD``). :func:`mount` adds the endpoints only when the admin password
+is configured: an API that cannot provision does not offer to.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path
 from pydantic import BaseModel, Field
 
 from backend.accounts.control import BrokerAddress, ControlError, DynsecControl
@@ -160,3 +161,9 @@ def revoke_account(
             store.revoke(username)
     except NoSuchAccountError as exc:
         raise HTTPException(404, str(exc)) from exc
+
+
+def mount(app: FastAPI) -> None:
+    """Add the device-account endpoints to ``app`` when ``SR_MQTT_ADMIN_PASSWORD`` is set."""
+    if os.environ.get("SR_MQTT_ADMIN_PASSWORD"):
+        app.include_router(router)
