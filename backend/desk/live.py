@@ -1,0 +1,107 @@
+"""Live updates of the desk console: a mark of what a subject can see, streamed as server-sent
+events whenever it changes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.db.models import AlertRow, Case, Device, Report
+from backend.desk.http import AUTHZ
+from backend.desk.models import DeskAcknowledgement
+from backend.desk.scope import readable
+from backend.desk.settings import get_desk_settings
+from backend.people.deps import SubjectDep
+from backend.people.service import PersonRole, Subject
+
+router = APIRouter(prefix="/api/v1/desk", tags=["desk"])
+
+
+def change_mark(session: Session, subject: Subject) -> list[Any]:
+    """A small value that changes whenever something the subject can see changes (new
+    reports, alert revisions, deliveries, responses, acknowledgements, cases)."""
+    mark: list[Any] = []
+    if subject.role in (PersonRole.POLICE, PersonRole.COORDINATOR):
+        alerts = readable(subject, AlertRow).subquery()
+        mark += list(
+            session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(alerts.c.revision), 0),
+                    func.coalesce(func.sum(alerts.c.delivered_revision), 0),
+                    func.count(alerts.c.response),
+                ).select_from(alerts)
+            ).one()
+        )
+        reports = readable(subject, Report).subquery()
+        mark.append(session.execute(select(func.count()).select_from(reports)).scalar_one())
+        acks = readable(subject, DeskAcknowledgement).subquery()
+        mark.append(session.execute(select(func.count()).select_from(acks)).scalar_one())
+        cases = readable(subject, Case).subquery()
+        mark += [
+            str(v)
+            for v in session.execute(
+                select(func.count(), func.max(cases.c.updated_at)).select_from(cases)
+            ).one()
+        ]
+    if subject.role in (PersonRole.OPERATOR, PersonRole.COORDINATOR):
+        devices = readable(subject, Device).subquery()
+        mark += [
+            str(v)
+            for v in session.execute(
+                select(func.count(), func.max(devices.c.state_at)).select_from(devices)
+            ).one()
+        ]
+    return mark
+
+
+async def _changes(request: Request, subject: Subject, max_s: float | None) -> AsyncIterator[str]:
+    poll_s = get_desk_settings().events_poll_s
+    sessions = request.app.state.sessions
+
+    def mark() -> str:
+        with sessions() as session:
+            return json.dumps(change_mark(session, subject), default=str)
+
+    started = anyio.current_time()
+    last = None
+    yield "retry: 2000\n\n"
+    while max_s is None or anyio.current_time() - started < max_s:
+        if await request.is_disconnected():
+            return
+        current = await anyio.to_thread.run_sync(mark)
+        if current != last:
+            yield f"event: change\ndata: {current}\n\n"
+            last = current
+        await anyio.sleep(poll_s)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Server-sent events: `change` whenever something you can see changed",
+        },
+        **AUTHZ,
+    },
+    summary="Live updates (server-sent events)",
+)
+async def events(
+    request: Request,
+    subject: SubjectDep,
+    max_s: Annotated[float | None, Query(gt=0, le=86_400)] = None,
+) -> StreamingResponse:
+    return StreamingResponse(
+        _changes(request, subject, max_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
