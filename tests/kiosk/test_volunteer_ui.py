@@ -10,7 +10,9 @@ from datetime import timedelta
 import pytest
 
 from kiosk_app.config import Mode
+from kiosk_app.platform.navigate import DesktopNavigator
 from kiosk_app.platform.notify import DesktopNotifier
+from kiosk_app.ui import theme
 from protocol import (
     AgeBand,
     Alert,
@@ -45,6 +47,7 @@ def volunteer(request):
             accuracy_m=25.0,
         ),
         notifier=DesktopNotifier(bell=False),
+        navigator=DesktopNavigator(launch=False),
     )
 
 
@@ -100,6 +103,11 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         backend.publish(topics.volunteer_alerts("vol-1"), alert(alert_id).to_json())
         await wait_ui(app, lambda: page.ids.inbox_box.children, what="alert card")
         assert app.root.current == "alert"  # a new alert takes the whole screen
+        full = screen(app, "alert")
+        assert full.ids.where_label.text == "在你北方 450 m"  # distance and direction from here
+        assert full.ids.place_label.text == "人民广场"
+        assert full.ids.description_label.text.startswith("乞讨者怀抱/带着幼童")
+        assert "0.8" not in full.ids.why_label.text and "与案件高度相符" in full.ids.why_label.text
         assert app.volunteer.banner.startswith("新警报") and "450 m" in app.volunteer.banner
         assert app.notifier.sent  # the platform notification was raised
         # the same alert with a higher revision replaces the card, never adds one
@@ -138,6 +146,24 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         assert responses()[0].alert_id == alert_id
         assert responses()[0].response.value == "on_my_way"
         assert page.ids.inbox_box.children[0].answered.endswith("正在赶往")
+        await app.wait_clock_frames(3)
+        show = next(
+            b
+            for b in page.ids.inbox_box.children[0].ids.responses.children
+            if not hasattr(b, "kind")
+        )
+        await tap(app, show)  # the answer given, on the full screen: highlighted and named
+        assert app.root.current == "alert"
+        chosen = [b for b in full.ids.responses.children if b.chosen]
+        assert [b.kind for b in chosen] == ["on_my_way"] and chosen[0].text == "✓ 正在赶往"
+        assert list(chosen[0].background_color) == list(theme.GO)
+        assert not any(b.primary for b in full.ids.responses.children)
+        assert full.ids.answered_label.text == "您的回复: 正在赶往"
+        await tap(app, full.ids.navigate_button)
+        assert app.navigator.opened == [app.volunteer.focus.geo_uri]
+        assert app.navigator.opened[0].startswith("geo:31.234447,121.473700")
+        await shoot_both(app, "volunteer-alert-answered")
+        await tap(app, full.ids.inbox_button)
 
         await tap(app, page.ids.duty_button)  # off duty: one last message, then silence
         assert not app.volunteer.duty_active
