@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, text
+from sqlalchemy import ColumnElement, Select, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,3 +34,13 @@ def advisory_xact_locks(session: Session, keys: Iterable[int]) -> None:
         return
     for key in sorted(set(keys)):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def bbox_intersects(session: Session, column: Any, wkt: str) -> ColumnElement[bool]:
+    """The bounding boxes of ``column`` and the WKT geometry (SRID 4326) intersect: the
+    index-only test (PostGIS ``&&`` on the GiST index; SpatiaLite ``MbrIntersects``). Exact
+    geometry is decided in ``geo`` afterwards."""
+    shape = func.ST_GeomFromText(wkt, 4326)
+    if is_postgres(session):
+        return column.intersects(shape)  # type: ignore[no-any-return]
+    return func.MbrIntersects(column, shape) == 1
