@@ -65,7 +65,9 @@ def test_emqx_acl_grants_exactly_what_mosquitto_grants(tmp_path: Path) -> None:
     expected = set().union(*(expected_rules(a) for a in ACCOUNTS))
     assert parsed == expected
     # no device may subscribe to the reports at all, shared or not
-    assert not {r for r in parsed if r[0] == "kiosk-SH-013" and "reports" in r[2] and r[1] == "subscribe"}
+    assert not {
+        r for r in parsed if r[0] == "kiosk-SH-013" and "reports" in r[2] and r[1] == "subscribe"
+    }
     # every rule names its account: nothing is granted to all
     assert all(r[0] in {a.username for a in ACCOUNTS} for r in parsed)
 
@@ -117,9 +119,10 @@ def test_the_cli_writes_both_files_and_compose_reads_them(tmp_path: Path) -> Non
     assert (out / "acl.conf").read_text() == emqx_acl(load_document(path))
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     env = compose["services"]["emqx1"]["environment"]
-    authn = env["EMQX_AUTHENTICATION"]
-    assert "built_in_database" in authn and "bootstrap_type = hash" in authn
-    assert PASSWORD_HASH_HOCON in authn
+    assert env["EMQX_AUTHENTICATION__1__BACKEND"] == "built_in_database"
+    assert env["EMQX_AUTHENTICATION__1__BOOTSTRAP_TYPE"] == "hash"
+    assert env["EMQX_AUTHENTICATION__1__BOOTSTRAP_FILE"].endswith("/users.json")
+    assert env["EMQX_AUTHENTICATION__1__PASSWORD_HASH_ALGORITHM"] == PASSWORD_HASH_HOCON
     assert "/acl.conf" in env["EMQX_AUTHORIZATION__SOURCES"]
     assert env["EMQX_AUTHORIZATION__NO_MATCH"] == "deny"
     # fully qualified node names, resolvable inside the compose network
