@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.cases.models import CaseMatchRow
 from backend.cases.scoring import score_sighting
 from backend.cases.service import OpenCase
+from geo import fast_distance_m
 from protocol import SightingReport
 
 
@@ -34,7 +35,18 @@ def record_matches(
     cases: Mapping[str, OpenCase],
     now: datetime,
 ) -> list[CaseMatchRow]:
-    """Score the report against each hit (case id, distance from its last-seen point)."""
+    """Score the report against each hit (case id, distance from its last-seen point). A case
+    the reporter named (``report.case_id``, from its public notice) is scored too when the
+    point lies outside its area: the passenger recognised the child, and the coordinator
+    must see it; the reasons say it was named."""
+    hits = list(hits)
+    named = report.case_id
+    if named is not None and named in cases and all(cid != named for cid, _ in hits):
+        case = cases[named]
+        loc = report.location
+        hits.append(
+            (named, fast_distance_m(case.last_seen_lon, case.last_seen_lat, loc.lon, loc.lat))
+        )
     rows: list[CaseMatchRow] = []
     for case_id, distance_m in hits:
         case = cases.get(case_id)
@@ -53,7 +65,7 @@ def record_matches(
             incident_id=incident_id,
             score=score.score,
             distance_m=distance_m,
-            reasons=list(score.reasons),
+            reasons=[*score.reasons, *(["named by the reporter"] if case_id == named else [])],
             created_at=now,
         )
         session.add(row)

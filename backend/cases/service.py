@@ -213,6 +213,8 @@ class OpenCase:
     description: CaseDescription
     assigned_volunteer_id: str | None
     last_seen_at: datetime
+    last_seen_lon: float
+    last_seen_lat: float
     schedule: RadiusSchedule | None
     notice: Notice  # the public notice, already scrubbed of phone numbers
 
@@ -245,6 +247,8 @@ def snapshot(case: Case) -> OpenCase:
         description=case_description(case),
         assigned_volunteer_id=case.assigned_volunteer_id,
         last_seen_at=case.last_seen_at,
+        last_seen_lon=case.last_seen_lon,
+        last_seen_lat=case.last_seen_lat,
         schedule=schedule_from_json(case.radius_schedule) if case.radius_schedule else None,
         notice=notice_for(case),
     )

@@ -40,6 +40,8 @@ class Report(Base):
     contact: Mapped[str | None] = mapped_column(String(100))
     app_version: Mapped[str | None] = mapped_column(String(64))
     is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The case the passenger recognised on a kiosk notice ("I have seen this child").
+    case_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class DeadLetter(Base):

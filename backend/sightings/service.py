@@ -168,6 +168,7 @@ def _insert_report(session: Session, report: SightingReport, now: datetime) -> b
         "contact": report.contact,
         "app_version": report.app_version,
         "is_test": report.test,
+        "case_id": report.case_id,
     }
     stmt = (
         insert(session, Report)
