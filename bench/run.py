@@ -154,8 +154,13 @@ class BenchResult:
         ]
         if self.profile:
             lines.append(f"profile: {self.profile['file']}")
+            lines.append("  project functions (share of all samples, callees included):")
             lines += [
-                f"  {f['percent']:5.1f} %  {f['frame']}" for f in self.profile["top_inclusive"][:12]
+                f"  {f['percent']:5.1f} %  {f['frame']}" for f in self.profile["top_project"][:15]
+            ]
+            lines.append("  frames on top of the stack (self time):")
+            lines += [
+                f"  {f['percent']:5.1f} %  {f['frame']}" for f in self.profile["top_self"][:8]
             ]
         return "\n".join(lines)
 
@@ -265,6 +270,7 @@ def summarize_speedscope(path: Path, top: int = 25) -> dict[str, Any]:
     frames = doc["shared"]["frames"]
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    project: Counter[str] = Counter()  # functions of this project, whatever the line
     total = 0
     for profile in doc["profiles"]:
         weights = profile.get("weights") or [1] * len(profile["samples"])
@@ -277,6 +283,12 @@ def summarize_speedscope(path: Path, top: int = 25) -> dict[str, Any]:
             ]
             for name in set(names):
                 inclusive[name] += weight
+            for name in {
+                f"{frames[i]['name']} ({_project_file(frames[i].get('file', ''))})"
+                for i in stack
+                if _project_file(frames[i].get("file", ""))
+            }:
+                project[name] += weight
             if names:
                 own[names[-1]] += weight
 
@@ -295,7 +307,17 @@ def summarize_speedscope(path: Path, top: int = 25) -> dict[str, Any]:
         "threads": {name: round(100.0 * n / max(total, 1), 1) for name, n in threads.items()},
         "top_inclusive": share(inclusive),
         "top_self": share(own),
+        "top_project": share(project),
     }
+
+
+def _project_file(path: str) -> str | None:
+    """``backend/alerts/service.py`` for a file of this project's packages, else None."""
+    parts = Path(path).parts
+    for i, part in enumerate(parts):
+        if part in ("backend", "geo", "protocol") and i + 1 < len(parts):
+            return "/".join(parts[i:])
+    return None
 
 
 # --------------------------------------------------------------------------- phases

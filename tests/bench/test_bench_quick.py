@@ -60,7 +60,7 @@ def test_cpu_meter_reads_this_process():
 def test_speedscope_summary_counts_inclusive_and_self(tmp_path):
     doc = {
         "shared": {"frames": [{"name": "main", "file": "w.py", "line": 1},
-                              {"name": "commit", "file": "db.py", "line": 9},
+                              {"name": "commit", "file": "/r/backend/db.py", "line": 9},
                               {"name": "parse", "file": "p.py", "line": 3}]},
         "profiles": [{"samples": [[0, 1], [0, 1], [0, 2], [0]], "weights": [1, 1, 1, 1]}],
     }
@@ -73,3 +73,5 @@ def test_speedscope_summary_counts_inclusive_and_self(tmp_path):
     assert inclusive["main (w.py:1)"] == 100.0
     assert inclusive["commit (db.py:9)"] == 50.0
     assert own["commit (db.py:9)"] == 50.0 and own["main (w.py:1)"] == 25.0
+    project = {f["frame"]: f["percent"] for f in summary["top_project"]}
+    assert project == {"commit (backend/db.py)": 50.0}
