@@ -54,6 +54,17 @@ T = TypeVar("T")
 ATTEMPTS_KEPT = timedelta(days=1)
 
 
+TRANSIENT_ATTEMPTS = 4
+# PostgreSQL: deadlock detected, serialization failure, lock not available. Two transactions
+# collided; trying again succeeds, and the message must not be dead-lettered for it.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
 class DatabaseDownError(RuntimeError):
     """The database cannot be reached; try the same messages again later."""
 
@@ -181,12 +192,19 @@ class Policy:
         return [Handled(message, outcome)]
 
     def _alone(self, message: Inbound, now: datetime) -> Handled:
-        try:
-            return self._guard(lambda: self._in_one_transaction([message], now))[0]
-        except DatabaseDownError:
-            raise
-        except Exception:
-            log.exception("could not process the message on %s; dead-lettering it", message.topic)
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                return self._guard(lambda: self._in_one_transaction([message], now))[0]
+            except DatabaseDownError:
+                raise
+            except Exception as exc:
+                if is_transient(exc) and attempt < TRANSIENT_ATTEMPTS:
+                    log.info("transient database conflict on %s; trying again", message.topic)
+                    continue
+                log.exception(
+                    "could not process the message on %s; dead-lettering it", message.topic
+                )
+                break
         try:
             return self._guard(lambda: self._dead_letter(message, now))[0]
         except DatabaseDownError:
