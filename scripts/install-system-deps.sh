@@ -24,6 +24,8 @@ ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need+=(libegl1)
   || need+=(libgl1-mesa-dri)
 # Kiosk screens in Chinese need a CJK font (the app finds it through fontconfig paths).
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+# The app's start-up benchmark (scripts/bench_app_startup.py) runs it on an X server.
+command -v Xvfb >/dev/null || need+=(xvfb)
 # The desk console: Leaflet from npm (node_modules/, never committed), browser tests in Chromium.
 command -v npm >/dev/null || need+=(npm)
 command -v chromium >/dev/null || need+=(chromium)
