@@ -293,12 +293,12 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     accounts = [_account(*spec) for spec in args.account]
     added = ensure_accounts(args.file, accounts, share_group=args.share_group)
-    changed = update_passwords(args.file, accounts) if args.update_passwords else []
-    kept = len(accounts) - len(added) - len(changed)
-    print(
-        f"{args.file}: added {', '.join(added) or 'nothing'}; "
-        f"password changed for {', '.join(changed) or 'none'}; {kept} kept as they were"
-    )
+    kept = len(accounts) - len(added)
+    message = f"{args.file}: added {', '.join(added) or 'nothing'}; {kept} already there, kept"
+    if args.update_passwords:
+        changed = update_passwords(args.file, accounts)
+        message += f"; password changed for {', '.join(changed) or 'none'}"
+    print(message)
     return 0
 
 

@@ -367,19 +367,18 @@ def test_a_station_console_receives_only_its_own_stations_alerts(any_broker) -> 
 def test_a_device_provisioned_on_the_running_broker_as_the_readme_says_can_report(
     broker,
 ) -> None:
-    """``mosquitto_ctrl`` as admin with the lines of ``python -m backend.accounts ctrl``."""
-    ctrl = ["mosquitto_ctrl", "-p", str(broker.port), "-u", "admin", "-P", "admin-pw", "dynsec"]
-    subprocess.run([*ctrl, "createClient", "kiosk-SH-400", "-p", "new-pw"], check=True)
-    lines = subprocess.run(
-        [sys.executable, "-m", "backend.accounts", "ctrl", "kiosk", "kiosk-SH-400"],
+    """``python -m backend.accounts create`` as admin on the running (development) broker."""
+    args = ["create", "kiosk", "kiosk-SH-400", "--port", str(broker.port), "--json"]
+    created = subprocess.run(
+        [sys.executable, "-m", "backend.accounts", *args],
         check=True,
         capture_output=True,
         text=True,
         cwd=REPO,
-    ).stdout.splitlines()
-    for line in lines:
-        subprocess.run([*ctrl, *line.split()], check=True, capture_output=True)
-    kiosk = TestClient(broker.port, "kiosk-SH-400", "kiosk-SH-400", "new-pw")
+        env={"SR_MQTT_ADMIN_PASSWORD": PASSWORD[AccountKind.ADMIN]},
+    )
+    password = json.loads(created.stdout)["password"]
+    kiosk = TestClient(broker.port, "kiosk-SH-400", "kiosk-SH-400", password)
     try:
         own = kiosk.publish(topics.device_reports("kiosk-SH-400"), report_bytes("kiosk-SH-400"))
         other = kiosk.publish(topics.device_reports("kiosk-SH-013"), report_bytes("kiosk-SH-013"))
