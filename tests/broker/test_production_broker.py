@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -487,3 +488,47 @@ def test_a_station_console_gets_its_own_account_without_restart(prod_broker: Mos
         assert reader.puback_reasons[mid] == NOT_AUTHORIZED
     finally:
         reader.close()
+
+
+def test_how_per_listener_settings_and_the_plugin_interact_in_this_mosquitto(
+    tmp_path: Path,
+) -> None:
+    """Why the production configuration says ``per_listener_settings false``. With ``true``
+    the plugin must be named on every listener: one named on two listeners is one library
+    with one set of accounts (an account made through one listener logs in through the
+    other, refused there too when revoked), and a listener without it refuses everyone.
+    ``false`` says it once for all listeners, with nothing to forget on a new one."""
+    from backend.accounts import Account, ensure_accounts, find_plugin
+    from tests.support.services import free_port, wait_for_port
+
+    dynsec = tmp_path / "dynamic-security.json"
+    ensure_accounts(dynsec, [Account("admin", ADMIN_PASSWORD, AccountKind.ADMIN)])
+    first, second, bare = free_port(), free_port(), free_port()
+    plugin = [f"plugin {find_plugin()}", f"plugin_opt_config_file {dynsec}"]
+    lines = [*(["user root"] if os.geteuid() == 0 else []), "per_listener_settings true"]
+    lines += [f"listener {first} 127.0.0.1", *plugin, "allow_anonymous false"]
+    lines += [f"listener {second} 127.0.0.1", *plugin, "allow_anonymous false"]
+    lines += [f"listener {bare} 127.0.0.1", "allow_anonymous false"]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    log = open(tmp_path / "mosquitto.log", "wb")  # noqa: SIM115 - owned by the process
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
+    try:
+        for port in (first, second, bare):
+            wait_for_port(port)
+        address = BrokerAddress("127.0.0.1", first, "admin", ADMIN_PASSWORD)
+        with DynsecControl(address) as control:
+            store = BrokerStore(control)
+            account = provision(store, AccountKind.KIOSK, "kiosk-SH-600")
+
+            def on(port: int) -> str | None:
+                return try_login("127.0.0.1", port, "kiosk-SH-600", account.password, None, 5)
+
+            assert on(first) is None and on(second) is None
+            assert on(bare) == "CONNACK Not authorized"
+            store.revoke("kiosk-SH-600")
+            assert on(second) == "CONNACK Not authorized"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
