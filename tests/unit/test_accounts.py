@@ -89,3 +89,85 @@ def test_the_cli_reads_passwords_from_the_environment(tmp_path: Path) -> None:
     refused = subprocess.run([*cmd, *unset], cwd=REPO, capture_output=True, text=True)
     assert refused.returncode != 0 and "NO_SUCH_VARIABLE_SET is unset" in refused.stderr
     assert usernames(path) == {"backend-worker-1"}
+
+
+# --------------------------------------------------------------------------- issue #13
+
+
+def test_salts_are_ascii_text_so_emqx_can_take_the_same_hash() -> None:
+    from backend.accounts.dynsec import hash_password
+
+    for _ in range(50):
+        salt = base64.b64decode(hash_password("pw").salt_b64)
+        assert len(salt) == 12 and all(0x21 <= b < 0x7F for b in salt), salt
+
+
+def test_update_passwords_changes_only_listed_accounts_with_another_password(
+    tmp_path: Path,
+) -> None:
+    from backend.accounts.dynsec import password_matches, update_passwords
+
+    path = tmp_path / "dynsec.json"
+    worker = Account("backend-worker-1", "old", AccountKind.WORKER)
+    kiosk = Account("kiosk-SH-001", "kiosk-pw", AccountKind.KIOSK)
+    ensure_accounts(path, [worker, kiosk])
+    before = json.loads(path.read_text())
+    assert update_passwords(path, [worker]) == []  # same password: untouched
+    assert json.loads(path.read_text()) == before
+    changed = Account("backend-worker-1", "new", AccountKind.WORKER)
+    assert update_passwords(path, [changed]) == ["backend-worker-1"]
+    clients = {c["username"]: c for c in json.loads(path.read_text())["clients"]}
+    assert password_matches(clients["backend-worker-1"], "new")
+    assert not password_matches(clients["backend-worker-1"], "old")
+    assert clients["kiosk-SH-001"] == next(
+        c for c in before["clients"] if c["username"] == "kiosk-SH-001"
+    )
+
+
+def test_the_file_store_revokes_an_account_and_its_own_role_only(tmp_path: Path) -> None:
+    from backend.accounts.provision import (
+        AccountExistsError,
+        FileStore,
+        NoSuchAccountError,
+        provision,
+    )
+
+    store = FileStore(tmp_path / "dynsec.json")
+    for name in ("backend-worker-1", "backend-worker-2"):
+        provision(store, AccountKind.WORKER, name)
+    kiosk = provision(store, AccountKind.KIOSK, "kiosk-SH-001")
+    assert len(kiosk.password) >= 20
+    with pytest.raises(AccountExistsError):
+        provision(store, AccountKind.KIOSK, "kiosk-SH-001")
+    store.revoke("kiosk-SH-001")
+    store.revoke("backend-worker-1")
+    with pytest.raises(NoSuchAccountError):
+        store.revoke("kiosk-SH-001")
+    document = json.loads(store.path.read_text())
+    assert {r["rolename"] for r in document["roles"]} == {"worker"}  # shared role stays
+    assert [(i.username, i.kind) for i in store.list()] == [("backend-worker-2", "worker")]
+
+
+def test_emqx_rules_translate_each_acl_type() -> None:
+    from backend.accounts.emqx import AclRule, rules_for, unshared
+
+    assert unshared("$share/backend/sr/v1/devices/+/reports") == "sr/v1/devices/+/reports"
+    assert unshared("sr/v1/devices/+/reports") == "sr/v1/devices/+/reports"
+    rules = rules_for(
+        "w",
+        [
+            {"acltype": "publishClientSend", "topic": "a/+", "allow": True},
+            {"acltype": "subscribeLiteral", "topic": "b/#", "allow": True},
+            {"acltype": "subscribePattern", "topic": "$share/g/c/+", "allow": True},
+            {"acltype": "subscribePattern", "topic": "c/+", "allow": True},
+            {"acltype": "publishClientReceive", "topic": "c/+", "allow": True},
+            {"acltype": "publishClientSend", "topic": "d", "allow": False},
+        ],
+    )
+    assert rules == [
+        AclRule("allow", "w", "publish", "a/+"),
+        AclRule("allow", "w", "subscribe", "b/#", exact=True),
+        AclRule("allow", "w", "subscribe", "c/+"),
+        AclRule("deny", "w", "publish", "d"),
+    ]
+    assert rules[1].render() == '{allow, {username, "w"}, subscribe, [{eq, "b/#"}]}.'
