@@ -68,7 +68,10 @@ Demo broker accounts (username = client id = the id in its topics; one connectio
                 sr/v1/stations/<id>/alerts / {STATION_PASSWORD}:
 {stations}
   worker        {WORKER_ACCOUNT} / in {cfg.var}/{WORKER_ACCOUNT}.secret
-  admin         {ADMIN_ACCOUNT} / in {cfg.var}/broker-admin.secret (mosquitto_ctrl dynsec ...)
+  admin         {ADMIN_ACCOUNT} / in {cfg.var}/broker-admin.secret; provision a device on the
+                running broker (password printed once; list, revoke, passwd likewise):
+                SR_MQTT_ADMIN_PASSWORD=$(cat {cfg.var}/broker-admin.secret) \\
+                  .venv/bin/python -m backend.accounts create kiosk kiosk-NEW-1 --port {p}
 
 Try it (a police console in the background, then a report and a bad one, each printing its receipt):
   mosquitto_sub -p {p} -u {DEMO_STATION} -P {STATION_PASSWORD} -V mqttv5 -t sr/v1/stations/{DEMO_STATION}/alerts &
