@@ -253,6 +253,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _commit() -> str:
+    """The measured code: HEAD of the checkout, ``+changes`` when files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True
+        ).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def _pg_version() -> str:
     from tests.support.services import pg_bindir
 
@@ -398,6 +409,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
         "date": started_at.isoformat(timespec="seconds"),
         "machine": machine(),
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "commit": _commit(),
         "config": {
             k: (str(v) if isinstance(v, Path) else v) for k, v in config.__dict__.items()
         },
