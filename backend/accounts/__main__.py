@@ -246,7 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _main(args)
-    except (ControlError, DynsecFileError, AccountExistsError, NoSuchAccountError) as exc:
+    except (
+        ControlError,
+        DynsecFileError,
+        AccountExistsError,
+        NoSuchAccountError,
+        TimeoutError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:
@@ -283,9 +289,7 @@ def _main(args: argparse.Namespace) -> int:
             raise SystemExit("wait: give --username (or set SR_MQTT_USERNAME)")
         password = _secret(args.password_env, f"account {args.username}")
         started = time.monotonic()
-        wait_for_login(
-            args.host, args.port, args.username, password, args.ca_file, args.timeout
-        )
+        wait_for_login(args.host, args.port, args.username, password, args.ca_file, args.timeout)
         print(
             f"{args.host}:{args.port} accepts {args.username} "
             f"(after {time.monotonic() - started:.1f} s)"

@@ -532,3 +532,24 @@ def test_how_per_listener_settings_and_the_plugin_interact_in_this_mosquitto(
         proc.terminate()
         proc.wait(10)
         log.close()
+
+
+def test_workers_wait_for_the_configured_broker_to_accept_their_account(
+    prod_broker: Mosquitto,
+) -> None:
+    """``python -m backend.accounts wait`` (docker-compose runs it before each worker)."""
+    env = {
+        "SR_MQTT_HOST": "127.0.0.1",
+        "SR_MQTT_PORT": str(prod_broker.tls_port),
+        "SR_MQTT_CA_FILE": str(prod_broker.ca_file),
+        "SR_MQTT_USERNAME": "backend-worker-1",
+        "SR_MQTT_PASSWORD": "worker-pw",
+    }
+    cmd = [sys.executable, "-m", "backend.accounts", "wait", "--timeout", "3"]
+    ok = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0 and "accepts backend-worker-1" in ok.stdout, ok.stderr
+    env["SR_MQTT_PASSWORD"] = "stale"
+    locked = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+    assert locked.returncode == 2 and "Traceback" not in locked.stderr
+    assert "did not accept backend-worker-1" in locked.stderr
+    assert "Not authorized" in locked.stderr
