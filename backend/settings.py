@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Seconds without acknowledgement before escalating from level 0, 1 and 2.
     escalation_timeouts_s: str = "180,300,600"
     notice_refresh_s: float = 30.0
+    # Per-device report limits; "off" only for benchmarks (devices.ratelimit.UNLIMITED).
+    rate_limits: bool = True
     # Delivery channels of alerts, comma-separated (backend.alerts.channels.FACTORIES).
     alert_channels: str = "mqtt"
     tick_s: float = 0.5

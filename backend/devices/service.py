@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.db.dialect import insert
@@ -25,28 +27,62 @@ def device_kind(session: Session, device_id: str) -> DeviceKind:
     return DeviceKind.KIOSK if kind == "kiosk" else DeviceKind.PHONE
 
 
-def check_rate(
-    session: Session,
-    device_id: str,
-    now_s: float,
-    limits: dict[DeviceKind, RateLimit] | None = None,
-) -> RateDecision:
-    """Count one report of `device_id` against its limit, with the state in the database,
-    so N workers enforce one limit, not N. The row stays locked (PostgreSQL) until the
-    caller's transaction ends."""
-    limit = (limits or dict(DEFAULT_LIMITS))[device_kind(session, device_id)]
-    session.execute(
-        insert(session, DeviceRateState)
-        .values(device_id=device_id, tat_s=now_s)
-        .on_conflict_do_nothing(index_elements=["device_id"])
-    )
-    row = session.execute(
-        select(DeviceRateState).where(DeviceRateState.device_id == device_id).with_for_update()
-    ).scalar_one()
-    decision, tat = gcra_step(row.tat_s, now_s, limit)
-    if tat is not None:
-        row.tat_s = tat
-    return decision
+class RateBook:
+    """The rate-limit state of one batch's devices: read and locked once (one query for
+    their kinds, one insert of missing rows, one ``SELECT ... FOR UPDATE`` in device order so
+    that two workers cannot deadlock on them), decided per report in memory, written once
+    (:meth:`write`). The state lives in the database, so N workers enforce one limit."""
+
+    def __init__(
+        self,
+        session: Session,
+        device_ids: Iterable[str],
+        now_s: float,
+        limits: Mapping[DeviceKind, RateLimit] = DEFAULT_LIMITS,
+    ) -> None:
+        ids = sorted(set(device_ids))
+        self.now_s = now_s
+        self._limits = limits
+        self._kind: dict[str, DeviceKind] = dict.fromkeys(ids, DeviceKind.PHONE)
+        self._tat: dict[str, float] = {}
+        self._changed: set[str] = set()
+        if not ids:
+            return
+        for device_id, kind in session.execute(
+            select(Device.device_id, Device.kind).where(Device.device_id.in_(ids))
+        ):
+            if kind == "kiosk":
+                self._kind[device_id] = DeviceKind.KIOSK
+        session.execute(
+            insert(session, DeviceRateState)
+            .values([{"device_id": d, "tat_s": now_s} for d in ids])
+            .on_conflict_do_nothing(index_elements=["device_id"])
+        )
+        rows = session.execute(
+            select(DeviceRateState.device_id, DeviceRateState.tat_s)
+            .where(DeviceRateState.device_id.in_(ids))
+            .order_by(DeviceRateState.device_id)
+            .with_for_update()
+        )
+        self._tat = {device_id: tat for device_id, tat in rows}
+
+    def check(self, device_id: str) -> RateDecision:
+        """Count one report of `device_id` (one of the batch's devices) and decide."""
+        decision, tat = gcra_step(
+            self._tat.get(device_id), self.now_s, self._limits[self._kind[device_id]]
+        )
+        if tat is not None:
+            self._tat[device_id] = tat
+            self._changed.add(device_id)
+        return decision
+
+    def write(self, session: Session) -> None:
+        if self._changed:
+            session.execute(
+                update(DeviceRateState),
+                [{"device_id": d, "tat_s": self._tat[d]} for d in sorted(self._changed)],
+            )
+            self._changed.clear()
 
 
 def record_status(session: Session, device_id: str, status: DeviceStatus) -> bool:

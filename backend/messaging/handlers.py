@@ -8,8 +8,7 @@ the policy (``backend.messaging.policy``), the same way for every topic.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,10 +17,11 @@ from sqlalchemy.orm import Session
 from backend.alerts.config import AlertingConfig
 from backend.alerts.responses import ResponseError, record_response
 from backend.alerts.service import handle_accepted_reports
-from backend.devices.service import check_rate, record_status
+from backend.devices.ratelimit import DeviceKind, RateLimit
+from backend.devices.service import record_status
 from backend.messaging.connection import Inbound
 from backend.sightings.photos import ingest_photo
-from backend.sightings.service import dead_letter, ingest_report
+from backend.sightings.service import ReportMessage, dead_letter, ingest_reports
 from backend.volunteers.service import store_coarse_location
 from backend.world import Memory, Position
 from protocol import (
@@ -63,17 +63,28 @@ class BatchContext:
     config: AlertingConfig
     now: datetime
     coarse: dict[str, VolunteerLocation] = field(default_factory=dict)
-    accepted: list[tuple[SightingReport, Outcome]] = field(default_factory=list)
+    reports: list[tuple[ReportMessage, Outcome]] = field(default_factory=list)
+    # None: no rate limits (the policy always passes the configured ones)
+    rate_limits: Mapping[DeviceKind, RateLimit] | None = field(default=None)
 
     def flush(self, session: Session) -> None:
-        """What handlers left for the end of the batch: incidents, matches and alerts of
-        every accepted report at once (cell locks taken together), then one coarse position
+        """What handlers left for the end of the batch: the reports, settled together (one
+        owner query, rate limits once per device, one insert), then incidents, matches and
+        alerts of every accepted one (cell locks taken together), then one coarse position
         per volunteer."""
-        reports = [report for report, _ in self.accepted]
+        results = ingest_reports(session, [m for m, _ in self.reports], self.now, self.rate_limits)
+        accepted: list[tuple[SightingReport, Outcome]] = []
+        for (_, outcome), result in zip(self.reports, results, strict=True):
+            outcome.label = result.receipt.status.value if result.receipt else "rejected"
+            if result.receipt is not None:
+                outcome.publications.append(receipt_publication(result.receipt))
+            if result.report is not None and not result.report.test:
+                accepted.append((result.report, outcome))
+        self.reports.clear()
+        reports = [report for report, _ in accepted]
         alert_ids = handle_accepted_reports(session, reports, self.memory, self.config, self.now)
-        for report, outcome in self.accepted:
+        for report, outcome in accepted:
             outcome.alert_ids = alert_ids.get(report.report_id, [])
-        self.accepted.clear()
         for volunteer_id, location in self.coarse.items():
             store_coarse_location(session, volunteer_id, location, self.now)
         self.coarse.clear()
@@ -121,20 +132,12 @@ def rejection(
 
 
 def handle_report(session: Session, message: Inbound, ctx: BatchContext) -> Outcome:
+    """Reports are settled together at the end of the batch (``BatchContext.flush``)."""
     assert message.parsed is not None
-    result = ingest_report(
-        session,
-        message.parsed.subject_id,
-        message.topic,
-        message.payload,
-        ctx.now,
-        rate_check=lambda device: check_rate(session, device, time.time()),
+    outcome = Outcome("pending")
+    ctx.reports.append(
+        (ReportMessage(message.parsed.subject_id, message.topic, message.payload), outcome)
     )
-    outcome = Outcome(result.receipt.status.value if result.receipt else "rejected")
-    if result.receipt is not None:
-        outcome.publications.append(receipt_publication(result.receipt))
-    if result.report is not None and not result.report.test:
-        ctx.accepted.append((result.report, outcome))  # alerts at the end of the batch
     return outcome
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.alerts.config import AlertingConfig
 from backend.db.dialect import insert
+from backend.devices.ratelimit import DEFAULT_LIMITS, DeviceKind, RateLimit
 from backend.messaging.connection import Inbound
 from backend.messaging.handlers import (
     BatchContext,
@@ -108,12 +109,14 @@ class Policy:
         config: AlertingConfig,
         clock: Callable[[], datetime],
         max_attempts: int = MAX_ATTEMPTS,
+        rate_limits: Mapping[DeviceKind, RateLimit] = DEFAULT_LIMITS,
     ) -> None:
         self.sessions = sessions
         self.memory = memory
         self.config = config
         self.clock = clock
         self.max_attempts = max_attempts
+        self.rate_limits = rate_limits
 
     # ------------------------------------------------------------------ entry point
 
@@ -162,7 +165,7 @@ class Policy:
 
     def _context(self, session: Session, now: datetime) -> BatchContext:
         self.memory.refresh(session)
-        return BatchContext(self.memory, self.config, now)
+        return BatchContext(self.memory, self.config, now, rate_limits=self.rate_limits)
 
     def _in_one_transaction(self, batch: Sequence[Inbound], now: datetime) -> list[Handled]:
         handled: list[Handled] = []

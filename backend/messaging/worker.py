@@ -31,6 +31,7 @@ from backend.alerts.escalations import run_due_escalations
 from backend.alerts.routing import RoutingPolicy
 from backend.cases.notices import refresh_notice_boards
 from backend.db.engine import make_engine, make_sessionmaker
+from backend.devices.ratelimit import DEFAULT_LIMITS, UNLIMITED
 from backend.messaging.connection import BrokerSettings, Connection, Inbound
 from backend.messaging.health import Health, HealthServer
 from backend.messaging.policy import DatabaseDownError, Handled, Policy
@@ -104,7 +105,8 @@ class Worker:
         self.config = alerting_config(settings)
         self.memory = Memory()
         self.health = Health()
-        self.policy = Policy(sessions, self.memory, self.config, clock)
+        limits = DEFAULT_LIMITS if settings.rate_limits else UNLIMITED
+        self.policy = Policy(sessions, self.memory, self.config, clock, rate_limits=limits)
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.inbox_size)
         self.publisher = AlertPublisher(sessions, self.health)
         self.publisher_ack = self.publisher.on_mqtt_ack

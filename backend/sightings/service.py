@@ -7,16 +7,18 @@ and returns the receipt to send *after* the commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from geoalchemy2 import WKTElement
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.dialect import insert
-from backend.devices.ratelimit import RateDecision
+from backend.devices.ratelimit import DEFAULT_LIMITS, DeviceKind, RateDecision, RateLimit
+from backend.devices.service import RateBook
 from backend.sightings.models import DeadLetter, Report
 from protocol import (
     Problem,
@@ -37,95 +39,163 @@ class IngestResult:
     report: SightingReport | None  # set when newly accepted
 
 
+@dataclass(frozen=True, slots=True)
+class ReportMessage:
+    """A message of ``sr/v1/devices/{device_id}/reports`` (the topic parsed by the caller)."""
+
+    device_id: str
+    topic: str
+    payload: bytes
+
+
+def ingest_reports(
+    session: Session,
+    messages: Sequence[ReportMessage],
+    now: datetime,
+    limits: Mapping[DeviceKind, RateLimit] | None = DEFAULT_LIMITS,
+) -> list[IngestResult]:
+    """Decide what to do with a batch of report messages, in their order; one result each.
+
+    Each payload is decoded once (a rejected payload's report id comes from that decode).
+    The database is asked per batch, not per report: one query for the owners of the report
+    ids, the rate-limit state of the batch's devices once (:class:`RateBook`; only new,
+    valid reports count against it: a redelivered duplicate costs the device nothing), one
+    multi-row insert. ``limits=None``: no rate limits (tests of other things).
+    """
+    results: list[IngestResult | None] = [None] * len(messages)
+    valid: list[tuple[int, ReportMessage, SightingReport]] = []
+    for i, message in enumerate(messages):
+        outcome = _decode(session, message, now)
+        if isinstance(outcome, IngestResult):
+            results[i] = outcome
+        else:
+            valid.append((i, message, outcome))
+    if valid:
+        claimed = _owners(session, [r.report_id for _, _, r in valid])
+        new_devices = [m.device_id for _, m, r in valid if r.report_id not in claimed]
+        book = (
+            RateBook(session, new_devices, now.timestamp(), limits) if limits is not None else None
+        )
+        to_insert: list[tuple[int, ReportMessage, SightingReport]] = []
+        for i, message, report in valid:
+            owner = claimed.get(report.report_id)
+            if owner is not None:
+                results[i] = _settle_known(session, message, report, owner, now)
+                continue
+            decision = book.check(message.device_id) if book is not None else None
+            if decision is not None and not decision.allowed:
+                results[i] = _rate_limited(session, message, report, decision, now)
+                continue
+            claimed[report.report_id] = message.device_id
+            to_insert.append((i, message, report))
+        inserted = _insert_reports(session, [r for _, _, r in to_insert], now)
+        late = [r.report_id for _, _, r in to_insert if r.report_id not in inserted]
+        raced = _owners(session, late) if late else {}  # stored by another worker meanwhile
+        for i, message, report in to_insert:
+            if report.report_id in inserted:
+                receipt = _receipt(message.device_id, ReceiptStatus.ACCEPTED, now, report.report_id)
+                results[i] = IngestResult(receipt, report)
+            else:
+                owner = raced[report.report_id]
+                results[i] = _settle_known(session, message, report, owner, now)
+        if book is not None:
+            book.write(session)
+    return [r for r in results if r is not None]
+
+
 def ingest_report(
     session: Session,
     device_id: str,
     topic: str,
     payload: bytes,
     now: datetime,
-    rate_check: Callable[[str], RateDecision] | None = None,
+    limits: Mapping[DeviceKind, RateLimit] | None = None,
 ) -> IngestResult:
-    """Decide what to do with one message from ``sr/v1/devices/{device_id}/reports`` (the
-    caller parsed the topic once). The payload is decoded once: a rejected payload's report
-    id comes from that same decode.
+    """:func:`ingest_reports` of one message."""
+    return ingest_reports(session, [ReportMessage(device_id, topic, payload)], now, limits)[0]
 
-    `rate_check` is asked only for new, valid reports (a redelivered duplicate costs the
-    device nothing).
-    """
+
+def _decode(
+    session: Session, message: ReportMessage, now: datetime
+) -> SightingReport | IngestResult:
+    """The valid report, or the rejection (dead-lettered) of an invalid one."""
     try:
-        report = SightingReport.from_json(payload, now=now)
+        report = SightingReport.from_json(message.payload, now=now)
     except ValidationError as exc:
-        problems = exc.problems
-        report_id = exc.report_id
-        dead_letter(session, topic, payload, problems, now, device_id, report_id)
-        return IngestResult(
-            _receipt(device_id, ReceiptStatus.REJECTED, now, report_id, problems), None
-        )
-
-    if report.device_id != device_id:
-        problems = [
-            Problem(
-                "device_id",
-                codes.MISMATCH,
-                f"payload says {report.device_id!r} but it was published on the topic of "
-                f"{device_id!r}; a device may only report as itself",
-            )
-        ]
-        dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
-        return IngestResult(
-            _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems), None
-        )
-
-    owner = session.execute(
-        select(Report.device_id).where(Report.report_id == report.report_id)
-    ).scalar_one_or_none()
-    if owner is None and rate_check is not None:
-        decision = rate_check(device_id)
-        if not decision.allowed:
-            problems = [
-                Problem(
-                    "",
-                    codes.RATE_LIMITED,
-                    f"too many reports from this device; try again in "
-                    f"{max(1, round(decision.retry_after_s))} s",
-                )
-            ]
-            dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
-            receipt = Receipt(
-                device_id=device_id,
-                status=ReceiptStatus.REJECTED,
-                received_at=now,
-                report_id=report.report_id,
-                problems=tuple(problems),
-                retry_after_s=max(1.0, round(decision.retry_after_s, 1)),
-            )
-            return IngestResult(receipt, None)
-
-    inserted = owner is None and _insert_report(session, report, now)
-    if inserted:
-        return IngestResult(
-            _receipt(device_id, ReceiptStatus.ACCEPTED, now, report.report_id), report
-        )
-
-    if owner is None:  # inserted by a concurrent worker between our check and insert
-        owner = session.execute(
-            select(Report.device_id).where(Report.report_id == report.report_id)
-        ).scalar_one()
-    if owner == device_id:
-        return IngestResult(
-            _receipt(device_id, ReceiptStatus.DUPLICATE, now, report.report_id), None
-        )
-    problems = [
-        Problem(
-            "report_id",
+        return _rejected(session, message, exc.report_id, list(exc.problems), now)
+    if report.device_id != message.device_id:
+        problem = Problem(
+            "device_id",
             codes.MISMATCH,
-            "this report id was already used by another device; generate a new UUID",
+            f"payload says {report.device_id!r} but it was published on the topic of "
+            f"{message.device_id!r}; a device may only report as itself",
         )
-    ]
-    dead_letter(session, topic, payload, problems, now, device_id, report.report_id)
-    return IngestResult(
-        _receipt(device_id, ReceiptStatus.REJECTED, now, report.report_id, problems), None
+        return _rejected(session, message, report.report_id, [problem], now)
+    return report
+
+
+def _rejected(
+    session: Session,
+    message: ReportMessage,
+    report_id: str | None,
+    problems: list[Problem],
+    now: datetime,
+    retry_after_s: float | None = None,
+) -> IngestResult:
+    dead_letter(
+        session, message.topic, message.payload, problems, now, message.device_id, report_id
     )
+    receipt = Receipt(
+        device_id=message.device_id,
+        status=ReceiptStatus.REJECTED,
+        received_at=now,
+        report_id=report_id,
+        problems=tuple(problems),
+        retry_after_s=retry_after_s,
+    )
+    return IngestResult(receipt, None)
+
+
+def _settle_known(
+    session: Session, message: ReportMessage, report: SightingReport, owner: str, now: datetime
+) -> IngestResult:
+    """A report id already stored (or claimed earlier in the batch): the same device sending
+    it again is a duplicate, another device reusing it is refused."""
+    if owner == message.device_id:
+        receipt = _receipt(message.device_id, ReceiptStatus.DUPLICATE, now, report.report_id)
+        return IngestResult(receipt, None)
+    problem = Problem(
+        "report_id",
+        codes.MISMATCH,
+        "this report id was already used by another device; generate a new UUID",
+    )
+    return _rejected(session, message, report.report_id, [problem], now)
+
+
+def _rate_limited(
+    session: Session,
+    message: ReportMessage,
+    report: SightingReport,
+    decision: RateDecision,
+    now: datetime,
+) -> IngestResult:
+    problem = Problem(
+        "",
+        codes.RATE_LIMITED,
+        f"too many reports from this device; try again in "
+        f"{max(1, round(decision.retry_after_s))} s",
+    )
+    retry = max(1.0, round(decision.retry_after_s, 1))
+    return _rejected(session, message, report.report_id, [problem], now, retry)
+
+
+def _owners(session: Session, report_ids: list[str]) -> dict[str, str]:
+    if not report_ids:
+        return {}
+    rows = session.execute(
+        select(Report.report_id, Report.device_id).where(Report.report_id.in_(report_ids))
+    )
+    return {report_id: device_id for report_id, device_id in rows}
 
 
 def reject(
@@ -144,17 +214,16 @@ def reject(
     return _receipt(device_id, ReceiptStatus.REJECTED, now, report_id, problems)
 
 
-def _insert_report(session: Session, report: SightingReport, now: datetime) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING: True when this call stored the row."""
+def _row(report: SightingReport, now: datetime) -> dict[str, object]:
     loc = report.location
-    values = {
+    return {
         "report_id": report.report_id,
         "device_id": report.device_id,
         "observed_at": report.observed_at,
         "received_at": now,
         "lon": loc.lon,
         "lat": loc.lat,
-        "location": WKTElement(f"POINT({loc.lon!r} {loc.lat!r})", srid=4326),
+        "location": from_shape(Point(loc.lon, loc.lat), srid=4326),
         "accuracy_m": loc.accuracy_m,
         "location_source": loc.source.value,
         "what_seen": report.what_seen.value,
@@ -170,13 +239,19 @@ def _insert_report(session: Session, report: SightingReport, now: datetime) -> b
         "is_test": report.test,
         "case_id": report.case_id,
     }
+
+
+def _insert_reports(session: Session, reports: list[SightingReport], now: datetime) -> set[str]:
+    """One INSERT ... ON CONFLICT DO NOTHING of all rows; the ids this call stored."""
+    if not reports:
+        return set()
     stmt = (
         insert(session, Report)
-        .values(**values)
+        .values([_row(r, now) for r in reports])
         .on_conflict_do_nothing(index_elements=["report_id"])
         .returning(Report.report_id)
     )
-    return session.execute(stmt).first() is not None
+    return set(session.execute(stmt).scalars())
 
 
 def dead_letter(

@@ -15,10 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("incidents") as batch:
-        batch.add_column(sa.Column("trail", sa.JSON(), nullable=True))
+    op.add_column("incidents", sa.Column("trail", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("incidents") as batch:
-        batch.drop_column("trail")
+    # Plain DROP COLUMN (PostgreSQL; SQLite >= 3.35): a batch copy of the table would trip
+    # over the foreign keys that point at it.
+    op.execute("ALTER TABLE incidents DROP COLUMN trail")

@@ -15,10 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("reports") as batch:
-        batch.add_column(sa.Column("case_id", sa.String(64), nullable=True))
+    op.add_column("reports", sa.Column("case_id", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("reports") as batch:
-        batch.drop_column("case_id")
+    # Plain DROP COLUMN (PostgreSQL; SQLite >= 3.35): a batch copy of the table would trip
+    # over the foreign keys that point at it.
+    op.execute("ALTER TABLE reports DROP COLUMN case_id")
