@@ -26,7 +26,8 @@ class Shell(EventDispatcher):
     connection = StringProperty("connecting")
     waiting = NumericProperty(0)
     rejected_count = NumericProperty(0)
-    location_text = StringProperty("")
+    location_text = StringProperty("")  # coordinates, accuracy, source: what a report says
+    place_text = StringProperty("")  # the nearest station and the accuracy: for the home screen
     help_urgent = BooleanProperty(False)  # a report waits or was refused
 
     def __init__(self, mode: str = "kiosk", lang: str = "zh", **kwargs: object) -> None:

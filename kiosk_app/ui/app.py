@@ -28,7 +28,7 @@ from kiosk_app.presenters.idle import IdleTimer
 from kiosk_app.presenters.inbox import Duty
 from kiosk_app.presenters.notices import NoticePresenter
 from kiosk_app.presenters.operator import OperatorPresenter
-from kiosk_app.presenters.position import location_text
+from kiosk_app.presenters.position import location_text, place_text
 from kiosk_app.presenters.reporting import ReportPresenter
 from kiosk_app.presenters.shell import Shell
 from kiosk_app.presenters.status import OperatorFacts
@@ -252,7 +252,10 @@ class SightingApp(App):
         self.operator.refresh()
 
     def _update_location_text(self) -> None:
-        self.shell.location_text = location_text(self.location.current(), self.shell.lang)
+        here, lang = self.location.current(), self.shell.lang
+        self.shell.location_text = location_text(here, lang)
+        if self.mode is Mode.PHONE:
+            self.shell.place_text = place_text(here, lang)
 
     # ------------------------------------------------------------------ report
 

@@ -91,7 +91,7 @@ async def kivy_app(request):
     task = asyncio.get_running_loop().create_task(app.async_run())
     from kivy.clock import Clock
 
-    Clock._max_fps = 0
+    Clock._max_fps = 120  # no busy loop: a spinning clock starves the broker and the other sizes
     started = time.perf_counter()
     while not app.app_has_started:
         await app.async_sleep(0.05)

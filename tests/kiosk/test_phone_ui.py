@@ -121,8 +121,11 @@ def phone_rate_limited(request):
 
 
 def position_shown(app):
-    """The home screen shows the GPS fix with its accuracy."""
-    return "31.22817, 121.45510 ±12 m" in screen(app, "home").ids.station_label.text
+    """The home screen shows where the GPS fix is, in words, with its accuracy."""
+    return screen(app, "home").ids.station_label.text in (
+        "您的位置: 南京西路附近 ±12 m",
+        "Your position: near Nanjingxi Road ±12 m",
+    )
 
 
 async def report_to_child_screen(app):
