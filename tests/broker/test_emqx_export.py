@@ -125,9 +125,34 @@ def test_the_cli_writes_both_files_and_compose_reads_them(tmp_path: Path) -> Non
     assert env["EMQX_AUTHENTICATION__1__PASSWORD_HASH_ALGORITHM"] == PASSWORD_HASH_HOCON
     assert "/acl.conf" in env["EMQX_AUTHORIZATION__SOURCES"]
     assert env["EMQX_AUTHORIZATION__NO_MATCH"] == "deny"
+    assert env["EMQX_MQTT__USE_USERNAME_AS_CLIENTID"] == "true"
+    assert env["EMQX_LISTENERS__TCP__DEFAULT__ENABLE"] == "false"
     # fully qualified node names, resolvable inside the compose network
     for node in ("emqx1", "emqx2"):
         service = compose["services"][node]
         name = service["environment"]["EMQX_NODE__NAME"]
         assert re.fullmatch(r"emqx@emqx[12]\.sr\.local", name), name
         assert service["hostname"] == name.split("@", 1)[1]
+
+
+def test_compose_runs_the_production_mosquitto_with_tls_only_from_outside() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    mosquitto = services["mosquitto"]
+    assert mosquitto["command"][-1] == "/mosquitto/config/mosquitto-production.conf"
+    assert sorted(mosquitto["ports"]) == ["8883:8883", "8884:8884"]
+    for name in ("worker-1", "worker-2"):
+        env = services[name]["environment"]
+        assert env["SR_MQTT_PORT"] == "8883" and env["SR_MQTT_CA_FILE"] == "/certs/ca.crt"
+        assert (
+            env["SR_MQTT_USERNAME"]
+            == env["SR_WORKER_CLIENT_ID"]
+            == name.replace("worker-", "backend-worker-")
+        )
+        # each worker waits for whichever broker SR_MQTT_HOST names to accept its account
+        assert services[name]["command"][0].startswith("python -m backend.accounts wait &&")
+        assert "mosquitto" not in services[name]["depends_on"]
+    passwords = {services[w]["environment"]["SR_MQTT_PASSWORD"] for w in ("worker-1", "worker-2")}
+    assert len(passwords) == 2, "each worker has its own password"
+    init = services["broker-init"]["command"][0]
+    assert "--update-passwords" in init and "backend.accounts emqx" in init
