@@ -55,6 +55,7 @@ class AppConfig:
     password: str
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     language: str = "zh"
+    language_configured: bool = False  # [app] language given: a phone then keeps it
     data_dir: Path = Path("var/app-unknown")
     font_path: str | None = None
     # kiosk
@@ -167,6 +168,7 @@ def _apply(base: AppConfig, ini: configparser.ConfigParser, source: Path) -> App
         password=get("device", "password") or base.password,
         broker=broker,
         language=language,
+        language_configured=get("app", "language") is not None,
         data_dir=Path(data_dir_text) if data_dir_text else Path("var") / f"app-{device_id}",
         font_path=get("app", "font"),
         station_id=station_id,

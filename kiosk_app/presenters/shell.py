@@ -18,6 +18,19 @@ HELP_LINE = N_("In danger now? Call 110 · tell station staff · use the help in
 HELP_LINE_PHONE = N_("In danger now? Call 110 · tell station staff")
 
 
+def initial_language(
+    mode: str, configured: str, explicit: bool, saved: str | None, system: str | None
+) -> str:
+    """The language a session starts in: the one chosen on this device before (saved);
+    else a phone follows its system language unless the configuration names one; a kiosk
+    starts in its configured language."""
+    if saved in LANGUAGES:
+        return saved  # type: ignore[return-value]
+    if mode != "kiosk" and not explicit and system in LANGUAGES:
+        return system  # type: ignore[return-value]
+    return configured
+
+
 class Shell(EventDispatcher):
     mode = StringProperty("kiosk")
     lang = StringProperty("zh")

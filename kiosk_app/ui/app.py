@@ -21,6 +21,7 @@ from kiosk_app.link import LinkState, MqttLink
 from kiosk_app.outbox import Outbox, OutboxEntry, OutboxStats
 from kiosk_app.photos import PhotoError, prepare_photo
 from kiosk_app.platform.camera import Camera, camera_for
+from kiosk_app.platform.language import system_language
 from kiosk_app.platform.location import LocationProvider, provider_for
 from kiosk_app.platform.navigate import Navigator, navigator_for
 from kiosk_app.platform.notify import Notifier, notifier_for
@@ -30,7 +31,7 @@ from kiosk_app.presenters.notices import NoticePresenter
 from kiosk_app.presenters.operator import OperatorPresenter
 from kiosk_app.presenters.position import location_text, place_text
 from kiosk_app.presenters.reporting import ReportPresenter
-from kiosk_app.presenters.shell import Shell
+from kiosk_app.presenters.shell import Shell, initial_language
 from kiosk_app.presenters.status import OperatorFacts
 from kiosk_app.presenters.volunteer import VolunteerPresenter
 from kiosk_app.ui import screens, theme
@@ -86,7 +87,13 @@ class SightingApp(App):
         self.notifier = notifier or notifier_for()
         self.navigator = navigator or navigator_for()
         self._state_path = settings.data_dir / "state.json"
-        lang = self._load_state().get("language", settings.language)
+        lang = initial_language(
+            self.mode.value,
+            settings.language,
+            settings.language_configured,
+            self._load_state().get("language"),
+            system_language(),
+        )
         self.shell = Shell(self.mode.value, lang)
         if self.mode is Mode.VOLUNTEER:
             self.shell.screen = "volunteer"

@@ -55,6 +55,7 @@ def wait_for(cond: Callable[[], Any], timeout_s: float = 10.0, what: str = "cond
 def app_config(mode: Mode, port: int, data_dir: Path, **changes: Any) -> AppConfig:
     base = default_config(mode)
     broker = BrokerConfig(port=port, reconnect_min_s=1, reconnect_max_s=1, session_expiry_s=600)
+    changes.setdefault("language_configured", True)  # not the test machine's locale
     return replace(
         base, broker=broker, data_dir=data_dir, retry_min_s=0.5, retry_max_s=2.0, **changes
     )

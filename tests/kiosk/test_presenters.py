@@ -18,12 +18,13 @@ from PIL import Image
 
 from kiosk_app.config import ConfigError, Mode, default_config, load_config
 from kiosk_app.i18n import tr
+from kiosk_app.platform.language import language_tag
 from kiosk_app.presenters import delivery
 from kiosk_app.presenters.inbox import Upsert
 from kiosk_app.presenters.notices import NoticePresenter
 from kiosk_app.presenters.operator import LOCKED, NOT_PROVISIONED, WRONG_PIN, OperatorPresenter
 from kiosk_app.presenters.reporting import ReportPresenter
-from kiosk_app.presenters.shell import Shell
+from kiosk_app.presenters.shell import Shell, initial_language
 from kiosk_app.presenters.volunteer import VolunteerPresenter, geo_uri, match_words
 from kiosk_app.presenters.words import bearing_deg, compass_text, direction_text, station_name
 from protocol import (
@@ -109,6 +110,16 @@ def test_a_kiosk_signs_in_chinese_above_english_and_a_phone_in_its_language():
     assert "intercom" in en
     assert phone.help_text("zh") == "现在有危险？拨打 110 · 告诉车站工作人员"
     assert phone.toggle_language() == "zh" and phone.lang == "zh"
+
+
+def test_a_phone_follows_its_system_language_a_kiosk_its_configuration():
+    assert initial_language("phone", "zh", False, None, "en") == "en"
+    assert initial_language("phone", "zh", True, None, "en") == "zh"  # configured
+    assert initial_language("phone", "zh", False, "zh", "en") == "zh"  # chosen before
+    assert initial_language("phone", "zh", False, None, "fr") == "zh"  # no catalog
+    assert initial_language("kiosk", "zh", False, None, "en") == "zh"
+    assert language_tag("zh_CN.UTF-8") == "zh" and language_tag("en-GB") == "en"
+    assert language_tag("C.UTF-8") is None and language_tag(None) is None
 
 
 def test_words_for_directions_stations_and_compass_points():
