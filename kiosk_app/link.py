@@ -23,6 +23,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from kiosk_app.config import AppConfig, Mode
 from kiosk_app.outbox import Outbox, OutboxEntry, OutboxStats
+from kiosk_app.requested_topics import notice_photos_filter
 from protocol import (
     Alert,
     DeviceState,
@@ -40,13 +41,6 @@ from protocol.payloads import utc_now
 log = logging.getLogger(__name__)
 
 QOS = 1
-
-
-def notice_photos_filter(device_id: str) -> str:
-    """Retained photos of the cases on this kiosk's notices: ``.../notices/{case_id}/photo``
-    (raw JPEG or PNG; an empty retained message removes it). Requested of protocol/ and the
-    broker accounts: ``topics.device_notice_photo`` and the kiosk's read grant."""
-    return f"{topics.device_notices(device_id)}/+/photo"
 
 
 class LinkState(StrEnum):

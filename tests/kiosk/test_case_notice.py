@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from kiosk_app.config import Mode
-from kiosk_app.link import notice_photos_filter
+from kiosk_app.requested_topics import notice_photo, notice_photos_filter
 from protocol import AgeBand, ChildDescription, Colour, Notice, NoticeBoard, Sex, topics
 from protocol.payloads import utc_now
 from tests.kiosk.helpers import USERS, Responder, app_config, backend_client, make_app, wait_ui
@@ -79,7 +79,7 @@ async def test_the_case_photo_arrives_on_its_retained_topic(kivy_app, open_broke
     device = app.settings.device_id
     assert notice_photos_filter(device) == f"sr/v1/devices/{device}/notices/+/photo"
     publish(open_broker.port, topics.device_notices(device), BOARD.to_json())
-    publish(open_broker.port, f"sr/v1/devices/{device}/notices/{CASE}/photo", jpeg((200, 40, 40)))
+    publish(open_broker.port, notice_photo(device, CASE), jpeg((200, 40, 40)))
     home = screen(app, "home")
     await wait_ui(app, lambda: CASE in app.notices.photos, what="photo received")
     await wait_ui(app, lambda: home.ids.notices_box.children, what="notice card")
@@ -99,7 +99,7 @@ async def test_the_case_photo_arrives_on_its_retained_topic(kivy_app, open_broke
     assert notice.ids.seen_button.subtext == "I have seen this child"
     await shoot_both(app, "notice-with-photo")
     # not a picture: ignored; an empty retained message removes the photo
-    publish(open_broker.port, f"sr/v1/devices/{device}/notices/{CASE}/photo", b"not an image")
+    publish(open_broker.port, notice_photo(device, CASE), b"not an image")
     await wait_ui(app, lambda: CASE not in app.notices.photos, what="bad photo dropped")
     assert notice.photo is None
     # the stand-in backend receives a report naming the case
