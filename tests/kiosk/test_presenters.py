@@ -336,3 +336,27 @@ def test_a_notice_in_both_languages_its_photo_and_i_have_seen_this_child():
     shell.go("notice")
     notices.board_arrived(NoticeBoard((), utc_now()))  # the case ended
     assert notices.selected is None and shell.screen == "home"
+
+
+# ---------------------------------------------------------------------------- theme
+
+
+def test_every_colour_pair_of_the_theme_reads_at_4_5_to_1():
+    from kiosk_app.ui import theme
+
+    low = {
+        name: round(theme.contrast(fg, bg), 2)
+        for name, (fg, bg) in theme.CONTRAST_PAIRS.items()
+        if theme.contrast(fg, bg) < 4.5
+    }
+    assert not low, low
+    assert round(theme.contrast(theme.BLACK, theme.WHITE), 1) == 21.0  # the formula itself
+    assert round(theme.contrast((0.5, 0.5, 0.5, 1), theme.WHITE), 2) == 3.98  # #808080
+
+
+def test_every_clothing_swatch_gets_readable_text():
+    from kiosk_app.ui import theme
+    from kiosk_app.ui.screens import COLOUR_RGBA
+
+    for name, rgba in COLOUR_RGBA.items():
+        assert theme.contrast(theme.readable_on(rgba), rgba) >= 4.5, name
