@@ -2,10 +2,11 @@
  * thread, driven by poll(2) over libmosquitto's non-blocking calls, so the generator costs a
  * fraction of a core while the broker, the workers and PostgreSQL share the rest.
  *
- *   loader load PORT DEVICES CONSOLES PLAN PREFIX T0
+ *   loader load PORT DEVICES CONSOLES PLAN PREFIX T0 [MOVERS]
  *       devices publish SightingReports (QoS 1, TCP_NODELAY, pipelined) at each plan step's
- *       rate and read their own receipts; police consoles read alerts. One JSON line per
- *       event on stdout (ready, step_start, step_end, done).
+ *       rate and read their own receipts; police consoles read alerts; movers (volunteer
+ *       accounts) publish their positions (QoS 1) at a step's location rate. One JSON line
+ *       per event on stdout (ready, step_start, step_end, done).
  *   loader echo PORT USERNAME PASSWORD
  *       the trivial fast consumer of the broker's ceiling: joins the workers' share group
  *       and answers each report at once with an `accepted` receipt (no database).
@@ -20,7 +21,9 @@
  *   DEVICES    username password lon lat station_id|-     (a station id: a kiosk, fixed)
  *   CONSOLES   username password                         (police station consoles)
  *   VOLUNTEERS username password payload-json-without-spaces
- *   PLAN       name rate_per_s duration_s drain_s max_outstanding   (rate 0: closed loop)
+ *   MOVERS     username password lon lat                  (volunteers on the move)
+ *   PLAN       name rate_per_s duration_s drain_s max_outstanding [locations_per_s]
+ *              (rate 0: closed loop)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,7 +37,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { KIND_DEVICE, KIND_CONSOLE, KIND_VOLUNTEER, KIND_ECHO };
+enum { KIND_DEVICE, KIND_CONSOLE, KIND_VOLUNTEER, KIND_ECHO, KIND_MOVER };
 enum { ST_NEW, ST_CONNECTING, ST_CONNECTED, ST_READY, ST_PUBLISHED, ST_DONE, ST_FAILED };
 
 typedef struct {
@@ -52,8 +55,8 @@ typedef struct {
 
 typedef struct {
     char name[32];
-    double rate, duration, drain;
-    long max_outstanding;
+    double rate, duration, drain, loc_rate;
+    long max_outstanding, loc_published, loc_puback_ok, loc_puback_refused;
     long first_seq, published, puback_ok, puback_refused, publish_errors;
     long receipted, receipts_total, accepted, duplicate, rejected, other;
     long alerts, alerts_case, alerts_unmatched;
@@ -215,6 +218,10 @@ static void on_publish(struct mosquitto *m, void *ud, int mid, int reason, const
     if (c->kind == KIND_DEVICE && cur >= 0) {
         if (reason < 0x80) steps[cur].puback_ok++;
         else steps[cur].puback_refused++;
+    }
+    if (c->kind == KIND_MOVER && cur >= 0) {
+        if (reason < 0x80) steps[cur].loc_puback_ok++;
+        else steps[cur].loc_puback_refused++;
     }
 }
 
@@ -434,6 +441,37 @@ static void publish_one(step_t *s) {
         s->publish_errors++;
 }
 
+static int first_mover, nmovers;
+static unsigned long rng_state = 88172645463325252UL;
+
+static double jitter(void) { /* xorshift: uniform in [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state % 2000001UL) / 1000000.0 - 1.0;
+}
+
+static void publish_location(step_t *s) {
+    conn_t *c = &conns[first_mover + (int)(s->loc_published % nmovers)];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char at[48], topic[128], buf[256];
+    int k = (int)strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(at + k, sizeof at - k, ".%06ldZ", ts.tv_nsec / 1000);
+    /* a walk of up to ~100 m around the volunteer's home position */
+    c->lat += jitter() * 0.0002;
+    c->lon += jitter() * 0.0002;
+    int len = snprintf(buf, sizeof buf,
+                       "{\"schema_version\":1,\"lat\":%.6f,\"lon\":%.6f,\"at\":\"%s\","
+                       "\"on_duty\":true,\"accuracy_m\":15.0}",
+                       c->lat, c->lon, at);
+    snprintf(topic, sizeof topic, "sr/v1/volunteers/%s/location", c->user);
+    s->loc_published++;
+    mosquitto_publish_v5(c->m, NULL, topic, len, buf, 1, false, NULL);
+}
+
 static void run_step(int i) {
     step_t *s = &steps[i];
     cur = i;
@@ -458,7 +496,10 @@ static void run_step(int i) {
         }
         if (want > 200) want = 200;
         for (long k = 0; k < want; k++) publish_one(s);
-        pump(want > 0 ? 0 : 1);
+        long loc_want = nmovers ? (long)(s->loc_rate * (t - s->t_start)) - s->loc_published : 0;
+        if (loc_want > 400) loc_want = 400;
+        for (long k = 0; k < loc_want; k++) publish_location(s);
+        pump(want > 0 || loc_want > 0 ? 0 : 1);
     }
     if (held_since) s->held_s += now_s() - held_since;
     s->t_pub_end = now_s();
@@ -476,12 +517,15 @@ static void print_step(int i) {
            "\"publish_errors\":%ld,\"receipted\":%ld,\"receipts_total\":%ld,\"accepted\":%ld,"
            "\"duplicate\":%ld,\"rejected\":%ld,\"other\":%ld,\"alerts\":%ld,\"alerts_case\":%ld,"
            "\"alerts_unmatched\":%ld,\"publish_s\":%.3f,\"until_last_receipt_s\":%.3f,"
-           "\"elapsed_s\":%.3f,\"drained\":%s,\"held\":%s,\"held_s\":%.3f",
+           "\"elapsed_s\":%.3f,\"drained\":%s,\"held\":%s,\"held_s\":%.3f,"
+           "\"locations_rate\":%.1f,\"locations_published\":%ld,\"locations_puback_ok\":%ld,"
+           "\"locations_puback_refused\":%ld",
            i, s->name, s->rate, s->duration, s->max_outstanding, s->published, s->puback_ok,
            s->puback_refused, s->publish_errors, s->receipted, s->receipts_total, s->accepted,
            s->duplicate, s->rejected, s->other, s->alerts, s->alerts_case, s->alerts_unmatched,
            s->t_pub_end - s->t_start, s->t_last_receipt - s->t_start, s->t_end - s->t_start,
-           s->drained ? "true" : "false", s->held ? "true" : "false", s->held_s);
+           s->drained ? "true" : "false", s->held ? "true" : "false", s->held_s, s->loc_rate,
+           s->loc_published, s->loc_puback_ok, s->loc_puback_refused);
     print_percentiles("receipt_ms", &s->lat);
     print_percentiles("alert_ms", &s->alert_lat);
     printf("}\n");
@@ -493,10 +537,13 @@ static int load_mode(char **argv) {
     ndevices = read_lines(argv[3], &dev);
     int ncons = read_lines(argv[4], &con);
     nsteps = read_lines(argv[5], &plan);
+    char **mov = NULL;
+    nmovers = argv[8] ? read_lines(argv[8], &mov) : 0;
     snprintf(prefix, sizeof prefix, "%s", argv[6]);
     t0 = atoll(argv[7]);
     if (ndevices < 1 || nsteps < 1 || nsteps > 250) die("need devices and 1..250 plan steps");
-    nconns = ndevices + ncons;
+    nconns = ndevices + ncons + nmovers;
+    first_mover = ndevices + ncons;
     conns = calloc(nconns, sizeof(conn_t));
     pfds = calloc(nconns, sizeof(struct pollfd));
     pidx = calloc(nconns, sizeof(int));
@@ -513,11 +560,18 @@ static int load_mode(char **argv) {
         c->kind = KIND_CONSOLE;
         if (sscanf(con[i], "%71s %71s", c->user, c->pass) != 2) die("bad line in consoles file");
     }
+    for (int i = 0; i < nmovers; i++) {
+        conn_t *c = &conns[first_mover + i];
+        c->kind = KIND_MOVER;
+        if (sscanf(mov[i], "%71s %71s %lf %lf", c->user, c->pass, &c->lon, &c->lat) != 4)
+            die("bad line in the movers file");
+    }
     for (int i = 0; i < nsteps; i++) {
         step_t *s = &steps[i];
-        if (sscanf(plan[i], "%31s %lf %lf %lf %ld", s->name, &s->rate, &s->duration, &s->drain,
-                   &s->max_outstanding) != 5)
+        if (sscanf(plan[i], "%31s %lf %lf %lf %ld %lf", s->name, &s->rate, &s->duration,
+                   &s->drain, &s->max_outstanding, &s->loc_rate) < 5)
             die("bad line in the plan file");
+        if (s->loc_rate > 0 && nmovers == 0) die("a step has a location rate but no movers");
     }
     for (int i = 0; i < nconns; i++) {
         open_conn(&conns[i], true);
@@ -527,6 +581,10 @@ static int load_mode(char **argv) {
     for (int i = 0; i < nconns; i++) {
         conn_t *c = &conns[i];
         char topic[128];
+        if (c->kind == KIND_MOVER) {
+            c->state = ST_READY;
+            continue;
+        }
         if (c->kind == KIND_DEVICE)
             snprintf(topic, sizeof topic, "sr/v1/devices/%s/receipts", c->user);
         else
@@ -534,12 +592,13 @@ static int load_mode(char **argv) {
         mosquitto_subscribe_v5(c->m, &c->sub_mid, topic, 1, 0, NULL);
     }
     wait_states(0, nconns, ST_READY, 60, "subscribing");
-    printf("{\"event\":\"ready\",\"devices\":%d,\"consoles\":%d}\n", ndevices, ncons);
+    printf("{\"event\":\"ready\",\"devices\":%d,\"consoles\":%d,\"movers\":%d}\n", ndevices,
+           ncons, nmovers);
     fflush(stdout);
     double saturated_rate = 0; /* a fixed rate the system could not follow */
     for (int i = 0; i < nsteps; i++) {
         step_t *s = &steps[i];
-        if (s->rate > 0 && saturated_rate > 0 && s->rate > saturated_rate) {
+        if (s->rate > 0 && s->loc_rate <= 0 && saturated_rate > 0 && s->rate > saturated_rate) {
             printf("{\"event\":\"step_end\",\"step\":%d,\"name\":\"%s\",\"rate\":%.1f,"
                    "\"skipped\":true,\"saturated_at\":%.1f}\n",
                    i, s->name, s->rate, saturated_rate);
@@ -548,7 +607,8 @@ static int load_mode(char **argv) {
         }
         run_step(i);
         print_step(i);
-        if (s->rate > 0 && (s->held || !s->drained) && saturated_rate == 0) saturated_rate = s->rate;
+        if (s->rate > 0 && s->loc_rate <= 0 && (s->held || !s->drained) && saturated_rate == 0)
+            saturated_rate = s->rate;
     }
     double linger = now_s() + 1.0; /* a second receipt for a report would arrive by now */
     while (now_s() < linger) pump(5);
@@ -693,7 +753,7 @@ int main(int argc, char **argv) {
     port = atoi(argv[2]);
     mosquitto_lib_init();
     int rc;
-    if (strcmp(argv[1], "load") == 0 && argc == 8) rc = load_mode(argv);
+    if (strcmp(argv[1], "load") == 0 && (argc == 8 || argc == 9)) rc = load_mode(argv);
     else if (strcmp(argv[1], "echo") == 0 && argc == 5) rc = echo_mode(argv);
     else if (strcmp(argv[1], "positions") == 0 && argc == 5) rc = positions_mode(argv);
     else {

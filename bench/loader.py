@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,10 +68,12 @@ class PlanStep:
     duration_s: float
     drain_s: float
     max_outstanding: int
+    locations_per_s: float = 0.0  # volunteer position updates alongside the reports
 
     def line(self) -> str:
         return (
-            f"{self.name} {self.rate} {self.duration_s} {self.drain_s} {self.max_outstanding}\n"
+            f"{self.name} {self.rate} {self.duration_s} {self.drain_s} {self.max_outstanding} "
+            f"{self.locations_per_s}\n"
         )
 
 
@@ -90,7 +92,10 @@ def write_inputs(
     consoles: list[tuple[str, str]],
     plan: list[PlanStep],
     tag: str,
-) -> tuple[Path, Path, Path]:
+    movers: Sequence[tuple[str, str, float, float]] = (),
+) -> tuple[Path, ...]:
+    """The loader's input files; ``movers``: volunteer accounts (username, password, lon,
+    lat) that publish their positions at a step's location rate."""
     dev = workdir / f"{tag}-devices.txt"
     con = workdir / f"{tag}-consoles.txt"
     pln = workdir / f"{tag}-plan.txt"
@@ -102,7 +107,11 @@ def write_inputs(
     )
     con.write_text("".join(f"{u} {p}\n" for u, p in consoles))
     pln.write_text("".join(s.line() for s in plan))
-    return dev, con, pln
+    if not movers:
+        return dev, con, pln
+    mov = workdir / f"{tag}-movers.txt"
+    mov.write_text("".join(f"{u} {p} {lon!r} {lat!r}\n" for u, p, lon, lat in movers))
+    return dev, con, pln, mov
 
 
 class LoadRun:
@@ -112,7 +121,7 @@ class LoadRun:
         self,
         binary: Path,
         port: int,
-        files: tuple[Path, Path, Path],
+        files: tuple[Path, ...],
         prefix: str,
         t0: int,
         log: Path,
@@ -120,7 +129,8 @@ class LoadRun:
         self.log = log
         self._log = open(log, "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
-            [str(binary), "load", str(port), *map(str, files), prefix, str(t0)],
+            [str(binary), "load", str(port), *map(str, files[:3]), prefix, str(t0),
+             *map(str, files[3:])],
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,

@@ -45,6 +45,9 @@ class BenchConfig:
     drain_s: float = 30.0
     window: int = 2_000  # reports without receipt kept in flight by the maximum step
     ceiling_s: float = 15.0
+    locations: float = 10_000.0  # position updates/s of the locations step (0: no such step)
+    location_reports: float = 500.0  # reports/s alongside them
+    movers: int = 1_000  # volunteers publishing those positions, one connection each
     cases: int = 10_000
     volunteers: int = 10_000
     phones: int = 100
@@ -64,6 +67,9 @@ class BenchConfig:
             drain_s=20.0,
             window=300,
             ceiling_s=3.0,
+            locations=500.0,
+            location_reports=50.0,
+            movers=100,
             cases=300,
             volunteers=300,
             phones=20,
@@ -74,6 +80,17 @@ class BenchConfig:
             PlanStep(f"fixed-{r:g}", r, self.step_s, self.drain_s, _outstanding_cap(r))
             for r in self.rates
         ]
+        if self.locations > 0:
+            steps.append(
+                PlanStep(
+                    f"locations-{self.locations:g}+{self.location_reports:g}",
+                    self.location_reports,
+                    self.step_s,
+                    self.drain_s,
+                    _outstanding_cap(self.location_reports),
+                    self.locations,
+                )
+            )
         return [*steps, PlanStep("max", 0.0, self.max_s, 2 * self.drain_s, self.window)]
 
     def ceiling_plan(self) -> list[PlanStep]:
@@ -182,6 +199,13 @@ def _row(s: dict[str, Any]) -> str:
         for k in ("broker", "workers" if "workers" in cpu else "echo", "database", "loader")
     )
     flag = "" if s.get("drained", True) else " (not drained)"
+    if s.get("locations_published"):
+        absorbed = s.get("locations_absorbed")
+        flag += (
+            f" positions {s['locations_offered_per_s']:.0f}/s offered, every worker took "
+            f"{s['locations_taken_per_s']:.0f}/s"
+            + (f", all after {s['locations_absorbed_after_s']} s" if absorbed else ", NOT all")
+        )
     flag += " (held back)" if s.get("held") else ""
     stored = s.get("stored_per_s")
     lost = s.get("lost")
@@ -213,6 +237,12 @@ def _dead_letter_reasons(url: str) -> dict[str, int]:
             "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
         ).fetchall()
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _position(location_json: str) -> tuple[float, float]:
+    """(lon, lat) of a VolunteerLocation payload."""
+    data = json.loads(location_json)
+    return float(data["lon"]), float(data["lat"])
 
 
 def _location_messages(port: int) -> int:
@@ -345,7 +375,9 @@ class Phase:
         db_url: str | None,
         on_step_start: Callable[[dict[str, Any]], None] = lambda e: None,
         say: Callable[[str], None] = print,
+        location_counts: Callable[[], list[int]] | None = None,
     ) -> None:
+        self.location_counts = location_counts
         self.name = name
         self.run = run
         self.cpu = cpu
@@ -368,6 +400,7 @@ class Phase:
                     "cpu": self.cpu.sample(),
                     "stored": self._stored(),
                     "load": os.getloadavg()[0],
+                    "locations": self.location_counts() if self.location_counts else None,
                 }
                 self.say(f"[{self.name}] step {event['name']} ...")
                 self.on_step_start(event)
@@ -399,7 +432,41 @@ class Phase:
             step["lost"] = step["published"] - step["stored"] if step["drained"] else None
         else:
             step["stored"] = step["stored_per_s"] = step["lost"] = None
+        if step.get("locations_published") and started.get("locations") is not None:
+            step.update(self._absorbed(step, started, wall))
         return step
+
+    def _absorbed(
+        self, step: dict[str, Any], started: dict[str, Any], wall: float, wait_s: float = 30.0
+    ) -> dict[str, Any]:
+        """Did every worker take every position the broker accepted? Each worker reads all
+        positions (no share group); waits up to ``wait_s`` more for the rest."""
+        assert self.location_counts is not None
+        sent = int(step["locations_puback_ok"])
+
+        def taken() -> list[int]:
+            assert self.location_counts is not None
+            now = self.location_counts()
+            return [n - b for n, b in zip(now, started["locations"], strict=True)]
+
+        at_end = taken()
+        latest = at_end
+        deadline = time.monotonic() + wait_s
+        while min(latest) < sent and time.monotonic() < deadline:
+            time.sleep(0.2)
+            latest = taken()
+        absorbed = min(latest) >= sent
+        return {
+            "locations_offered_per_s": round(
+                step["locations_published"] / max(step["publish_s"], 1e-6), 1
+            ),
+            "locations_taken_per_worker_at_end": at_end,
+            "locations_taken_per_s": round(min(at_end) / max(wall, 1e-6), 1),
+            "locations_absorbed": absorbed,
+            "locations_absorbed_after_s": (
+                round(time.monotonic() - started["t"], 1) if absorbed else None
+            ),
+        }
 
 
 def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
@@ -466,7 +533,12 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
 
             # A new prefix: the ceiling's receipts never count here.
             prefix2 = str(uuid.uuid4())[:24]
-            files = write_inputs(tmp, accounts.devices, accounts.consoles, config.plan(), "e2e")
+            movers = [
+                (u, p, *_position(payload)) for u, p, payload in positions[: config.movers]
+            ]
+            files = write_inputs(
+                tmp, accounts.devices, accounts.consoles, config.plan(), "e2e", movers
+            )
             load = LoadRun(binary, broker.port, files, prefix2, t0, tmp / "loader-e2e.log")
             cpu = CpuMeter()
             cpu.add("broker", [broker.proc.pid])
@@ -489,7 +561,10 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
                 elif config.profile and event["name"] == "max":
                     say("py-spy is not installed (pip install py-spy): no profile")
 
-            e2e = Phase("end to end", load, cpu, url, start_profile, say)
+            e2e = Phase(
+                "end to end", load, cpu, url, start_profile, say,
+                location_counts=lambda: [_location_messages(p) for p in ports],
+            )
             try:
                 list(e2e.execute())
             finally:

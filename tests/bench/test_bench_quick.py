@@ -40,6 +40,9 @@ def test_quick_bench_loses_nothing_and_accepts_nothing_twice(tmp_path):
     measured = [s for s in result["end_to_end"] if not s.get("skipped")]
     assert all(s["receipted"] > 0 and s["receipt_ms"] for s in measured), report
     assert result["ceiling"][0]["receipted"] > 0, report
+    moving = [s for s in measured if s["name"].startswith("locations-")]
+    assert moving and moving[0]["locations_published"] > 0, report
+    assert moving[0]["locations_puback_refused"] == 0, report  # volunteers' own topics
     assert "ratio end-to-end / ceiling" in proc.stdout
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert any("totals" in line for line in lines)
