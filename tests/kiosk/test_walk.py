@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from kiosk_app.config import Mode
+from kiosk_app.ui.widgets import HelpBar
 from protocol import AgeBand, ChildDescription, Colour, Notice, NoticeBoard, Sex, topics
 from protocol.payloads import utc_now
 from tests.kiosk.a11y import assert_readable_and_touchable
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.asyncio]
 KIOSK_SIZES = {(1280, 800), (1920, 1080)}
 PHONE_SIZES = {(540, 960), (360, 640)}
 SIZE = f"{WINDOW_SIZE[0]}x{WINDOW_SIZE[1]}"
+OPERATOR_SCREENS = ("pin", "operator")
 at_kiosk_size = pytest.mark.skipif(
     WINDOW_SIZE not in KIOSK_SIZES, reason=f"kiosk flows run at kiosk sizes, not {SIZE}"
 )
@@ -67,6 +69,9 @@ async def check(app, name: str) -> None:
         await app.wait_clock_frames(3)
         current = app.root.current_screen
         assert_readable_and_touchable(current)
+        if app.mode is not Mode.VOLUNTEER and current.name not in OPERATOR_SCREENS:
+            helps = [w for w in current.walk() if isinstance(w, HelpBar)]
+            assert helps and "110" in helps[0].text, f"no help line on {current.name}"
         save_screenshot(app, f"{SIZE}/{app.mode.value}-{name}-{app.shell.lang}")
         app.toggle_language()
     assert app.shell.lang == first
