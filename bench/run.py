@@ -422,7 +422,9 @@ class Phase:
         step = {k: v for k, v in event.items() if k != "event"}
         step["cpu"] = CpuMeter.percent(started["cpu"], self.cpu.sample(), wall)
         step["load_average"] = round(started["load"], 2)
-        span = max(step["until_last_receipt_s"], 1e-6)
+        # Drained: up to the last receipt. Not drained: the whole step, waiting included (the
+        # last receipt came early, so dividing by it would inflate the rates).
+        span = max(step["until_last_receipt_s"] if step["drained"] else step["elapsed_s"], 1e-6)
         step["offered_per_s"] = round(step["published"] / max(step["publish_s"], 1e-6), 1)
         step["receipts_per_s"] = round(step["receipted"] / span, 1)
         stored = self._stored()
