@@ -68,6 +68,7 @@ async def check(app, name: str) -> None:
     for _ in range(2):
         await app.wait_clock_frames(3)
         current = app.root.current_screen
+        assert app.root.children == [current], "two screens drawn at once"  # no transition
         assert_readable_and_touchable(current)
         if app.mode is not Mode.VOLUNTEER and current.name not in OPERATOR_SCREENS:
             helps = [w for w in current.walk() if isinstance(w, HelpBar)]
