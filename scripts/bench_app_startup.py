@@ -2,11 +2,11 @@
 
     .venv/bin/python scripts/bench_app_startup.py [--runs 7] [--modes kiosk,phone,volunteer]
 
-Starts one Xvfb (``apt-get install xvfb``), then launches ``python -m kiosk_app`` once per
-run and mode with ``--first-frame-file`` and ``--exit-after-first-frame``: the app writes
-the wall-clock time of its first frame, the script subtracts the moment it started the
-process. The broker address points at a closed port: start-up never waits for the network.
-Prints each run and the median per mode."""
+Starts one Xvfb on a free display (``apt-get install xvfb``), then launches
+``python -m kiosk_app`` once per run and mode with ``--first-frame-file`` and
+``--exit-after-first-frame``: the app writes the wall-clock time of its first frame, the
+script subtracts the moment it started the process. The broker address points at a closed
+port: start-up never waits for the network. Prints each run and the median per mode."""
 
 from __future__ import annotations
 
@@ -32,21 +32,24 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_xvfb(display: int) -> subprocess.Popen[bytes]:
+def start_xvfb() -> tuple[subprocess.Popen[bytes], int]:
+    """An Xvfb on a free display (it picks one and writes its number to ``-displayfd``)."""
     if shutil.which("Xvfb") is None:
         raise SystemExit("Xvfb is not installed: apt-get install --no-install-recommends xvfb")
+    read_end, write_end = os.pipe()
     proc = subprocess.Popen(
-        ["Xvfb", f":{display}", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_end,),
     )
-    socket_path = Path(f"/tmp/.X11-unix/X{display}")
-    deadline = time.monotonic() + 10
-    while not socket_path.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"Xvfb did not start on :{display}")
-        time.sleep(0.05)
-    return proc
+    os.close(write_end)
+    with os.fdopen(read_end) as numbers:
+        line = numbers.readline().strip()  # written once the server accepts connections
+    if not line.isdigit():
+        proc.kill()
+        raise SystemExit(f"Xvfb did not start (exit {proc.wait()})")
+    return proc, int(line)
 
 
 def one_run(mode: str, display: int, workdir: Path, port: int) -> float:
@@ -73,18 +76,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--modes", default="kiosk,phone,volunteer")
-    parser.add_argument("--display", type=int, default=97)
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
-    xvfb = start_xvfb(args.display)
+    xvfb, display = start_xvfb()
     port = closed_port()
     results: dict[str, list[float]] = {m: [] for m in modes}
     try:
         with tempfile.TemporaryDirectory(prefix="sr-startup-") as tmp:
-            one_run(modes[0], args.display, Path(tmp), port)  # warm the file cache once
+            one_run(modes[0], display, Path(tmp), port)  # warm the file cache once
             for _ in range(args.runs):
                 for mode in modes:  # interleaved: a busy moment hits every mode alike
-                    results[mode].append(one_run(mode, args.display, Path(tmp), port))
+                    results[mode].append(one_run(mode, display, Path(tmp), port))
     finally:
         xvfb.terminate()
         xvfb.wait(10)
