@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     config.profile = args.profile
     config.output = args.output or default_output(config.quick)
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    # SIGTERM (also what a background job gets instead of Ctrl-C) stops the stack it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run(config, say=lambda line: print(line, file=sys.stderr, flush=True))
     result.meta["command"] = command.strip()
     print(result.table())

@@ -48,6 +48,8 @@ class BenchConfig:
     locations: float = 10_000.0  # position updates/s of the locations step (0: no such step)
     location_reports: float = 500.0  # reports/s alongside them
     movers: int = 1_000  # volunteers publishing those positions, one connection each
+    locations_s: float = 5.0  # short: what the workers do not take waits for them at the broker
+    final_wait_s: float = 600.0  # at most, for the last reports while the workers still work
     cases: int = 10_000
     volunteers: int = 10_000
     phones: int = 100
@@ -70,6 +72,8 @@ class BenchConfig:
             locations=500.0,
             location_reports=50.0,
             movers=100,
+            locations_s=3.0,
+            final_wait_s=120.0,
             cases=300,
             volunteers=300,
             phones=20,
@@ -80,18 +84,21 @@ class BenchConfig:
             PlanStep(f"fixed-{r:g}", r, self.step_s, self.drain_s, _outstanding_cap(r))
             for r in self.rates
         ]
+        steps.append(PlanStep("max", 0.0, self.max_s, 2 * self.drain_s, self.window))
         if self.locations > 0:
+            # Last: positions a worker has not taken wait at the broker, in the same queue
+            # as reports, and would slow every later step.
             steps.append(
                 PlanStep(
                     f"locations-{self.locations:g}+{self.location_reports:g}",
                     self.location_reports,
-                    self.step_s,
+                    self.locations_s,
                     self.drain_s,
                     _outstanding_cap(self.location_reports),
                     self.locations,
                 )
             )
-        return [*steps, PlanStep("max", 0.0, self.max_s, 2 * self.drain_s, self.window)]
+        return steps
 
     def ceiling_plan(self) -> list[PlanStep]:
         fixed = max(self.rates)
@@ -243,6 +250,15 @@ def _position(location_json: str) -> tuple[float, float]:
     """(lon, lat) of a VolunteerLocation payload."""
     data = json.loads(location_json)
     return float(data["lon"]), float(data["lat"])
+
+
+def _messages(port: int) -> int:
+    """Messages of any kind a worker has handled, from its /metrics."""
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in metrics(port).splitlines()
+        if line.startswith("sr_worker_messages_total")
+    )
 
 
 def _location_messages(port: int) -> int:
@@ -582,7 +598,9 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
 
             published_ok = sum(s.get("puback_ok", 0) for s in e2e.steps)
             published_all = sum(s.get("published", 0) for s in e2e.steps)
-            stored = _final_stored(url, published_all)
+            stored = _final_stored(
+                url, published_all, lambda: sum(_messages(p) for p in ports), config.final_wait_s
+            )
             totals = {
                 "published": published_all,
                 "puback_ok": published_ok,
@@ -615,16 +633,25 @@ def _py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
-def _final_stored(url: str, published: int, idle_s: float = 120.0) -> int:
-    """Stored reports once the count reaches what was published or stops moving for
-    ``idle_s`` (a worker commits a whole batch at once: a slow one moves the count rarely)."""
-    last, last_change = -1, time.monotonic()
+def _final_stored(
+    url: str,
+    published: int,
+    handled: Callable[[], int],
+    limit_s: float,
+    idle_s: float = 120.0,
+) -> int:
+    """Stored reports once the count reaches what was published, or nothing moved (neither
+    the count nor the messages the workers handled, e.g. a backlog of positions ahead of
+    the last reports) for ``idle_s``, or after ``limit_s`` in all."""
+    last: tuple[int, int] = (-1, -1)
+    started = last_change = time.monotonic()
     while True:
         stored = _count(url, "SELECT count(*) FROM reports")
-        if stored >= published:
+        if stored >= published or time.monotonic() - started > limit_s:
             return stored
-        if stored != last:
-            last, last_change = stored, time.monotonic()
+        state = (stored, handled())
+        if state != last:
+            last, last_change = state, time.monotonic()
         elif time.monotonic() - last_change > idle_s:
             return stored
         time.sleep(0.5)
