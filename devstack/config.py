@@ -77,6 +77,16 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def kiosk_operator_pin(var: Path) -> str:
+    """The demo kiosk's operator PIN, generated once (6 digits) and kept in var/: kiosks have
+    no shared default PIN."""
+    path = var / "kiosk-operator.pin"
+    if not path.exists():
+        path.write_text(f"{secrets.randbelow(10**6):06d}")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def role_token(var: Path, role: str) -> str:
     """A bearer token per HTTP role, generated once and kept in var/<role>.token."""
     path = var / f"{role}.token"

@@ -27,6 +27,7 @@ from devstack.broker import (
 )
 from devstack.config import (
     DevStackConfig,
+    kiosk_operator_pin,
     port_is_free,
     role_token,
 )
@@ -47,12 +48,14 @@ from devstack.supervisor import (
 class Prepared:
     users: dict[str, str]  # broker username -> password
     people: list[tuple[str, str, str]]  # desk accounts: (username, password, role)
+    var: Path
 
 
 def desk_text(prepared: Prepared, http_port: int) -> str:
     url = f"http://127.0.0.1:{http_port}/desk/"
     lines = [f"Desk (web console)  {url}   accounts (username / password):"]
     lines += [f"  {role:<12} {user} / {password}" for user, password, role in prepared.people]
+    lines.append(f"Kiosk operator PIN (make kiosk): {kiosk_operator_pin(prepared.var)}")
     return "\n".join(lines)
 
 
@@ -73,7 +76,7 @@ def prepare(cfg: DevStackConfig, broker_kind: str = "mosquitto") -> Prepared:
     else:
         (cfg.var / "broker").mkdir(parents=True, exist_ok=True)
     write_app_configs(cfg)
-    return Prepared({a.username: a.password for a in accounts}, people)
+    return Prepared({a.username: a.password for a in accounts}, people, cfg.var)
 
 
 

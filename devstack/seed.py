@@ -27,6 +27,7 @@ from devstack.config import (
     VOLUNTEER_PASSWORD,
     VOLUNTEERS,
     DevStackConfig,
+    kiosk_operator_pin,
 )
 from protocol import AgeBand, Colour, Sex
 from protocol.payloads import utc_now
@@ -112,5 +113,9 @@ def write_app_configs(cfg: DevStackConfig) -> None:
             f"[device]\nmode = {mode}\ndevice_id = {device}\npassword = {password}\n\n"
             f"[broker]\nhost = 127.0.0.1\nport = {cfg.mqtt_port}\n\n"
             f"[app]\ndata_dir = {cfg.var / ('app-' + device)}\n"
-            + ("\n[kiosk]\nstation_id = SH-013\n" if mode == "kiosk" else "")
+            + (
+                f"\n[kiosk]\nstation_id = SH-013\noperator_pin = {kiosk_operator_pin(cfg.var)}\n"
+                if mode == "kiosk"
+                else ""
+            )
         )

@@ -25,6 +25,8 @@ class ReportOut(BaseModel):
     station_id: str | None
     direction: str | None
     has_photo: bool
+    is_test: bool  # an operator's end-to-end check: stored and receipted, never alerted on
+    case_id: str | None  # the case the passenger named on a kiosk notice
 
 
 class DeadLetterOut(BaseModel):

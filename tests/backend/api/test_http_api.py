@@ -349,3 +349,28 @@ def test_metrics_count_what_the_database_holds(http, db_url):
     assert _metric(text, 'sr_dead_letters_by_code_total{code="quarantined"}') == 1
     assert _metric(text, "sr_alert_outbox_depth") == 0
     assert "139" not in text and "kiosk-SH-013" not in text  # no personal data, no ids
+
+
+def test_reports_api_marks_test_reports_and_the_named_case(http: TestClient, db_url: str):
+    """An operator's test report reads as a test, not as a refused or real sighting."""
+    from backend.db.engine import make_engine, make_sessionmaker
+    from backend.sightings.service import ReportMessage, ingest_reports
+    from tests.backend.helpers import report_bytes
+
+    engine = make_engine(db_url)
+    now = datetime.now(UTC)
+    with make_sessionmaker(engine).begin() as session:
+        results = ingest_reports(
+            session,
+            [
+                ReportMessage("kiosk-t", "sr/v1/devices/kiosk-t/reports", report_bytes("kiosk-t", test=True)),
+                ReportMessage("kiosk-n", "sr/v1/devices/kiosk-n/reports", report_bytes("kiosk-n", case_id="case-9")),
+            ],
+            now,
+            limits=None,
+        )
+    engine.dispose()
+    rows = {r["device_id"]: r for r in http.get("/api/reports", headers=OPERATOR).json()}
+    assert [r.receipt.status.value for r in results] == ["accepted", "accepted"]
+    assert rows["kiosk-t"]["is_test"] is True and rows["kiosk-n"]["is_test"] is False
+    assert rows["kiosk-n"]["case_id"] == "case-9" and rows["kiosk-t"]["case_id"] is None
