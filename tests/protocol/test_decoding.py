@@ -3,75 +3,30 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from protocol import (
     MAX_NESTING_DEPTH,
-    Alert,
     DeviceStatus,
-    NoticeBoard,
-    Receipt,
-    ReceiptStatus,
     SightingReport,
     ValidationError,
-    VolunteerLocation,
-    VolunteerResponse,
-    best_effort_report_id,
     decode_json_object,
-    parse_owntracks,
-    safe_report_id,
 )
 from protocol import errors as codes
 from protocol.codec import decode_with
-from protocol.errors import ALL_CODES, DESCRIPTIONS, Problem
-from protocol.example import example_report
-
-NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-RID = "b94cd2f9-4b86-44ca-9039-8de968cd346c"
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-DECODERS: dict[str, Callable[[bytes], object]] = {
-    "report": lambda raw: SightingReport.from_json(raw, now=NOW),
-    "location": lambda raw: VolunteerLocation.from_json(raw, now=NOW),
-    "response": lambda raw: VolunteerResponse.from_json(raw, now=NOW),
-    "owntracks": lambda raw: parse_owntracks(raw, now=NOW),
-    "status": DeviceStatus.from_json,
-    "receipt": Receipt.from_json,
-    "alert": Alert.from_json,
-    "notices": NoticeBoard.from_json,
-}
-
-
-def report(**overrides: Any) -> dict[str, Any]:
-    data = json.loads(example_report().to_json())
-    data.update({"report_id": RID, "observed_at": NOW.isoformat(), **overrides})
-    return data
-
-
-def refused(decode: Callable[[bytes], object], raw: bytes | str) -> ValidationError:
-    with pytest.raises(ValidationError) as err:
-        decode(raw)  # type: ignore[arg-type]
-    return err.value
-
-
-def found(err: ValidationError) -> set[tuple[str, str]]:
-    return {(p.path, p.code) for p in err.problems}
-
-
-def pg_safe(text: str) -> bool:
-    """What PostgreSQL text (and jsonb) can store: no NUL, no lone surrogate."""
-    return "\x00" not in text and re.search("[\ud800-\udfff]", text) is None
-
+from protocol.errors import Problem
+from tests.protocol.decoding_helpers import (
+    DECODERS,
+    NOW,
+    RID,
+    found,
+    refused,
+    report,
+)
 
 # --------------------------------------------------------------------------- the payload
 
@@ -323,214 +278,3 @@ def test_an_unexpected_exception_while_reading_becomes_a_problem() -> None:
     assert err.value.codes == {codes.INTERNAL}
     assert "KeyError" in err.value.problems[0].message
     assert err.value.report_id == RID
-
-
-# --------------------------------------------------------------------------- times
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "9999-12-31T23:59:59-01:00",
-        "0001-01-01T00:00:00+01:00",
-        "2100-01-01T00:00:00Z",
-        "1969-12-31T23:59:59Z",
-    ],
-)
-def test_times_outside_1970_to_2099_are_a_range_problem(value: str) -> None:
-    alert = {"observed_at": value, "sent_at": value, "expires_at": value}
-    err = refused(DECODERS["alert"], json.dumps(alert))
-    assert {(p.path, p.code) for p in err.problems if p.path.endswith("_at")} == {
-        ("observed_at", codes.RANGE),
-        ("sent_at", codes.RANGE),
-        ("expires_at", codes.RANGE),
-    }
-    err = refused(DECODERS["report"], json.dumps(report(observed_at=value)))
-    assert found(err) == {("observed_at", codes.RANGE)}
-
-
-def owntracks(tst: Any) -> bytes:
-    return json.dumps({"_type": "location", "lat": 31.2, "lon": 121.4, "tst": tst}).encode()
-
-
-@pytest.mark.parametrize("tst", [300_000_000_000, 2**63, -1, 10**30])
-def test_owntracks_timestamps_out_of_range_are_a_problem(tst: int) -> None:
-    err = refused(DECODERS["owntracks"], owntracks(tst))
-    assert found(err) == {("tst", codes.RANGE)}
-
-
-def test_owntracks_fixes_from_the_future_are_refused_with_the_reason() -> None:
-    ahead = int((NOW + timedelta(minutes=2, seconds=5)).timestamp())
-    err = refused(DECODERS["owntracks"], owntracks(ahead))
-    assert found(err) == {("tst", codes.FUTURE)}
-    assert "125 s in the future" in err.problems[0].message
-    within = parse_owntracks(owntracks(int((NOW + timedelta(minutes=2)).timestamp())), now=NOW)
-    assert within is not None
-
-
-def test_app_locations_from_the_future_are_refused() -> None:
-    fix = VolunteerLocation(31.2, 121.4, NOW + timedelta(minutes=3))
-    err = refused(DECODERS["location"], fix.to_json())
-    assert found(err) == {("at", codes.FUTURE)}
-    assert "in the future" in err.problems[0].message
-
-
-# --------------------------------------------------------------------------- report ids
-
-
-@pytest.mark.parametrize(
-    ("value", "safe"),
-    [
-        (RID, RID),
-        (RID.upper(), RID),
-        ("nope", "nope"),
-        ("a" * 64, "a" * 64),
-        ("a" * 65, None),
-        ("a b", None),
-        ("a\x00", None),
-        ("\ud800", None),
-        ("abc\n", None),
-        ("", None),
-        (7, None),
-        (None, None),
-    ],
-)
-def test_safe_report_id(value: object, safe: str | None) -> None:
-    assert safe_report_id(value) == safe
-    if safe is not None:
-        assert ValidationError([Problem("", "x", "y")], report_id=value).report_id == safe  # type: ignore[arg-type]
-
-
-def test_validation_error_never_carries_an_unsafe_id() -> None:
-    err = ValidationError([Problem("", "format", "x")], report_id="bad\x00id")
-    assert err.report_id is None
-
-
-def test_a_rejected_report_carries_its_id_from_the_same_decode() -> None:
-    err = refused(DECODERS["report"], json.dumps(report(what_seen="ghost")))
-    assert err.report_id == RID
-    assert found(err) == {("what_seen", codes.ENUM)}
-
-
-@pytest.mark.parametrize(
-    ("payload", "expected"),
-    [
-        (json.dumps(report()).encode(), RID),
-        (json.dumps(report(what_seen="ghost")).encode(), RID),
-        (json.dumps(report(report_id="nope")).encode(), "nope"),
-        (json.dumps(report()).encode()[:-3], RID),  # malformed: the bounded text search
-        (b"[" * 300_000 + f'{{"report_id": "{RID}"}}'.encode(), None),  # beyond the search
-        (f'{{"report_id": "{RID}", "x": {{"report_id": "other"}}'.encode(), None),  # ambiguous
-        (b"\xff\xfe" + f'"report_id":"{RID}"'.encode(), RID),
-        (json.dumps(report(report_id="x" * 100)).encode(), None),
-        (b"", None),
-        (b"\x00" * 10, None),
-    ],
-)
-def test_best_effort_report_id_on_any_bytes(payload: bytes, expected: str | None) -> None:
-    assert best_effort_report_id(payload) == expected
-
-
-def test_receipts_carry_ids_of_up_to_64_characters() -> None:
-    receipt = Receipt("k1", ReceiptStatus.REJECTED, NOW, "r" * 64, (Problem("", "format", "x"),))
-    assert Receipt.from_json(receipt.to_json()) == receipt
-
-
-# --------------------------------------------------------------------------- codes
-
-
-def test_new_codes_are_added_and_old_ones_kept() -> None:
-    original = {
-        "missing", "type", "range", "not_finite", "too_long", "too_large", "unknown_field",
-        "schema_version", "format", "enum", "future", "too_old", "malformed_json", "mismatch",
-        "topic", "rate_limited", "internal",
-    }  # fmt: skip
-    added = {
-        "empty", "not_utf8", "too_deep", "duplicate_key", "nul_character", "lone_surrogate",
-        "control_character", "quarantined",
-    }  # fmt: skip
-    assert original | added == ALL_CODES
-    assert set(DESCRIPTIONS) == ALL_CODES
-    assert "set aside for review" in DESCRIPTIONS[codes.QUARANTINED]
-
-
-def test_the_readme_lists_every_code_in_its_receipt_section() -> None:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Payload example and receipts", 1)[1].split("\n## ", 1)[0]
-    missing = sorted(code for code in ALL_CODES if f"`{code}`" not in section)
-    assert missing == []
-
-
-# --------------------------------------------------------------------------- properties
-
-
-def check_outcome(decode: Callable[[bytes], object], raw: bytes) -> None:
-    try:
-        decode(raw)
-    except ValidationError as exc:
-        assert exc.problems
-        assert exc.codes <= ALL_CODES
-        assert exc.report_id is None or safe_report_id(exc.report_id) == exc.report_id
-        for problem in exc.problems:
-            assert pg_safe(problem.path) and pg_safe(problem.message)
-            assert len(problem.path) <= 130
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(sorted(DECODERS)), st.binary(max_size=2048))
-def test_any_bytes_give_a_message_or_a_validation_error(name: str, raw: bytes) -> None:
-    check_outcome(DECODERS[name], raw)
-
-
-nasty_text = st.text(
-    st.characters(codec="utf-8")
-    | st.sampled_from(["\x00", "\x1b", "\x7f", "\x85", "\ud800", "\udfff", '"', "\\", "[", "{"]),
-    max_size=20,
-)
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | nasty_text,
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            nasty_text | st.sampled_from(["report_id", "lat", "tst", "_type"]), children, max_size=4
-        )
-    ),
-    max_leaves=30,
-)
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(sorted(DECODERS)), json_values, st.booleans())
-def test_any_json_gives_a_message_or_a_validation_error(
-    name: str, value: object, ascii_only: bool
-) -> None:
-    text = json.dumps(value, ensure_ascii=ascii_only)
-    check_outcome(DECODERS[name], text.encode("utf-8", "surrogatepass"))
-
-
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.dictionaries(
-        st.sampled_from(sorted(report())),
-        json_values,
-        max_size=3,
-    ),
-    st.integers(0, 400),
-    st.binary(max_size=8),
-)
-def test_mutated_real_reports_give_a_receipt_worthy_answer(
-    overrides: dict[str, Any], cut: int, noise: bytes
-) -> None:
-    raw = json.dumps(report(**overrides)).encode("utf-8", "surrogatepass")
-    mutated = raw[:cut] + noise + raw[cut:]
-    check_outcome(DECODERS["report"], mutated)
-    try:
-        SightingReport.from_json(raw, now=NOW)
-    except ValidationError as exc:
-        # a readable, safe id survives whatever else was wrong with the fields
-        if codes.TOO_DEEP not in exc.codes:
-            assert exc.report_id == safe_report_id(report(**overrides).get("report_id"))

@@ -4,145 +4,37 @@ a real PostGIS, the real worker process."""
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import xmlschema
 from fastapi.testclient import TestClient as HttpClient
-from geoalchemy2.shape import to_shape
-from pyproj import Geod
-from shapely.geometry import Point
 from sqlalchemy import func, select
 
-from backend.alerts.models import AlertRow, EscalationTimer
+from backend.alerts.models import AlertRow
 from backend.api import create_app
 from backend.cases.models import CaseMatchRow
-from backend.cases.scoring import CaseDescription
-from backend.cases.service import open_case
-from backend.db.engine import make_engine, make_sessionmaker
 from backend.incidents.models import Incident
 from backend.settings import get_settings
-from backend.sightings.models import DeadLetter, Report
-from backend.stations.metro import load_metro
-from backend.stations.models import PoliceStation
-from backend.stations.service import replace_police_stations
-from backend.volunteers.service import register_volunteer
-from devstack.seed import seed_demo_devices
 from protocol import (
-    AgeBand,
-    Alert,
     AlertKind,
-    Colour,
     NoticeBoard,
     Receipt,
     ReceiptStatus,
-    Sex,
-    VolunteerLocation,
+)
+from tests.backend.alerts.e2e_helpers import (
+    CAP_XSD,
+    FAMILY_PHONE,
+    RELAY,
+    TIMEOUT_S,
+    alerts_by_recipient,
+    expected_station,
+    offset,
+    share_positions,
 )
 from tests.backend.helpers import PEOPLES_SQUARE, report_dict
 from tests.support.mqtt_client import TestClient, wait_until
-from tests.support.services import REPO
 from tests.support.stack import start_worker
-
-GEOD = Geod(ellps="WGS84")
-FAMILY_PHONE = "13912345678"
-RELAY = "400-800-1234"
-CAP_XSD = REPO / "backend" / "cap" / "schema" / "CAP-v1.2.xsd"
-TIMEOUT_S = 3.0  # escalation timeout per level in these tests
-
-
-def offset(lon: float, lat: float, bearing_deg: float, metres: float) -> tuple[float, float]:
-    lon2, lat2, _ = GEOD.fwd(lon, lat, bearing_deg, metres)
-    return lon2, lat2
-
-
-@pytest.fixture
-def sessions(postgis_url):
-    engine = make_engine(postgis_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def world(sessions):
-    """Kiosks at all metro stations, police stations, volunteers and one open case whose
-    child went missing at 人民广场 20 minutes ago."""
-    now = datetime.now(UTC)
-    stations, _routes = load_metro()
-    police = [(f"PS-{s.station_id}", f"派出所 {s.name}", s.lon, s.lat) for s in stations[::12]]
-    with sessions.begin() as session:
-        seed_demo_devices(session, stations, ["phone-1", "phone-2", "phone-3", "phone-4"], now)
-        replace_police_stations(session, police)
-        register_volunteer(session, "vol-assigned", "Assigned", max_alert_radius_m=50_000)
-        for vid in ("vol-near", "vol-mid", "vol-owntracks", "vol-far"):
-            register_volunteer(session, vid, vid, max_alert_radius_m=3_000)
-        open_case(
-            session,
-            case_id="case-42",
-            title="Missing girl, 4, red coat",
-            public_description=f"Last seen at People's Square. Family: {FAMILY_PHONE}",
-            relay_contact=RELAY,
-            family_contact=FAMILY_PHONE,
-            last_seen_lon=PEOPLES_SQUARE[0],
-            last_seen_lat=PEOPLES_SQUARE[1],
-            last_seen_at=now - timedelta(minutes=20),
-            last_seen_station_id="SH-013",
-            assigned_volunteer_id="vol-assigned",
-            description=CaseDescription(AgeBand.PRESCHOOL, Sex.FEMALE, (Colour.RED,)),
-            radius_schedule=[(3600.0, 2_000.0), (math.inf, 3_000.0)],
-            now=now,
-        )
-    return now
-
-
-def expected_station(sessions, lon: float, lat: float) -> str:
-    """Independent of the worker's Jurisdiction: ask the stored areas directly."""
-    with sessions() as session:
-        rows = session.execute(select(PoliceStation)).scalars().all()
-    inside = [r.station_id for r in rows if to_shape(r.area).covers(Point(lon, lat))]
-    assert len(inside) == 1
-    return inside[0]
-
-
-def alerts_by_recipient(messages) -> dict[str, list[Alert]]:
-    out: dict[str, list[Alert]] = defaultdict(list)
-    for m in messages:
-        if m.topic.endswith("/alerts"):
-            out[m.topic.split("/")[3]].append(Alert.from_json(m.payload))
-    return out
-
-
-def share_positions(broker_port: int, now: datetime) -> None:
-    """Three on-duty volunteers near the square (one through OwnTracks), one far away."""
-    lon, lat = PEOPLES_SQUARE
-    phone = TestClient(broker_port, "volunteer-phones")
-    try:
-        for vid, metres in (("vol-near", 400), ("vol-mid", 1_500), ("vol-far", 9_000)):
-            vlon, vlat = offset(lon, lat, 45, metres)
-            phone.publish(
-                f"sr/v1/volunteers/{vid}/location",
-                VolunteerLocation(vlat, vlon, now, 10.0, on_duty=True).to_json(),
-            )
-        olon, olat = offset(lon, lat, 200, 250)  # the nearest, via OwnTracks
-        phone.publish(
-            "owntracks/vol-owntracks/iphone",
-            json.dumps(
-                {
-                    "_type": "location",
-                    "lat": olat,
-                    "lon": olon,
-                    "tst": int(now.timestamp()),
-                    "acc": 12,
-                    "batt": 77,
-                    "tid": "OT",
-                }
-            ).encode(),
-        )
-    finally:
-        phone.close()
 
 
 def test_five_reports_one_incident_alerts_escalation_and_case_found(
@@ -325,125 +217,3 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
     finally:
         worker.terminate()
         watcher.close()
-
-
-@pytest.mark.parametrize("n_workers", [1, 2])
-def test_flood_from_two_devices_is_rate_limited_and_makes_one_alert_round(
-    broker, postgis_url, sessions, world, n_workers
-):
-    """The limit is the device's, not each worker's: two workers sharing the flood through
-    the shared subscription accept no more than one does."""
-    watcher = TestClient(broker.port, "watcher")
-    watcher.subscribe("sr/v1/volunteers/+/alerts")
-    watcher.subscribe("sr/v1/devices/+/receipts")
-    workers = [
-        start_worker(broker, postgis_url, client_id=f"worker-flood-{i}") for i in range(n_workers)
-    ]
-    try:
-        now = datetime.now(UTC)
-        share_positions(broker.port, now)
-        time.sleep(0.5)
-        flooder = TestClient(broker.port, "flooder")
-        for i in range(500):
-            device = "kiosk-SH-013" if i % 2 else "phone-1"
-            data = report_dict(
-                device, location={"lat": PEOPLES_SQUARE[1], "lon": PEOPLES_SQUARE[0]}
-            )
-            flooder.client.publish(
-                f"sr/v1/devices/{device}/reports", json.dumps(data).encode(), qos=1
-            )
-        receipts = watcher.wait_for(
-            lambda ms: sum(m.topic.endswith("/receipts") for m in ms) >= 500, timeout_s=60
-        )
-        flooder.close()
-        time.sleep(1.0)
-    finally:
-        for worker in workers:
-            worker.terminate()
-        watcher.close()
-    statuses = [Receipt.from_json(m.payload) for m in receipts if m.topic.endswith("/receipts")]
-    rejected = [r for r in statuses if r.status is ReceiptStatus.REJECTED]
-    accepted = [r for r in statuses if r.status is ReceiptStatus.ACCEPTED]
-    assert {p.code for r in rejected for p in r.problems} == {"rate_limited"}
-    assert all(r.retryable and r.retry_after_s >= 1 for r in rejected)
-    # Kiosk burst 6, phone burst 2 (backend.devices.ratelimit defaults); refill is minutes.
-    assert 8 <= len(accepted) <= 10
-    assert len(rejected) == 500 - len(accepted)
-    with sessions() as session:
-        assert session.execute(select(func.count()).select_from(DeadLetter)).scalar_one() == len(
-            rejected
-        )
-        assert session.execute(select(func.count()).select_from(Report)).scalar_one() == len(
-            accepted
-        )
-        assert session.execute(select(func.count()).select_from(Incident)).scalar_one() == 1
-        timers = session.execute(select(EscalationTimer)).scalars().all()
-    assert len(timers) == 1  # one volunteer round, one escalation
-    by = alerts_by_recipient(watcher.received)
-    for recipient, alerts in by.items():
-        assert len({a.alert_id for a in alerts}) == 1, recipient
-    # At most the assigned volunteer plus k proximity volunteers.
-    assert set(by) <= {"vol-assigned", "vol-owntracks", "vol-near", "vol-mid", "vol-far"}
-    assert len(by) <= 1 + 5
-
-
-def test_two_workers_at_once_make_one_incident(broker, postgis_url, sessions, world):
-    """Reports of the same person split across two workers by the shared subscription must
-    still cluster into one incident (no race between the workers)."""
-    workers = [start_worker(broker, postgis_url, client_id=f"worker-race-{i}") for i in range(2)]
-    watcher = TestClient(broker.port, "watcher")
-    watcher.subscribe("sr/v1/devices/+/receipts")
-    try:
-        publisher = TestClient(broker.port, "crowd")
-        devices = [f"phone-crowd-{i:02d}" for i in range(40)]
-        for i, device in enumerate(devices):
-            lon, lat = offset(*PEOPLES_SQUARE, 10 * i, 5 * i)
-            data = report_dict(device, location={"lat": lat, "lon": lon})
-            publisher.client.publish(
-                f"sr/v1/devices/{device}/reports", json.dumps(data).encode(), qos=1
-            )
-        watcher.wait_for(lambda ms: len(ms) >= len(devices), timeout_s=30)
-        publisher.close()
-        logs = [w.log() for w in workers]
-    finally:
-        for w in workers:
-            w.terminate()
-        watcher.close()
-    assert all("subscribed" in log for log in logs)
-    with sessions() as session:
-        incidents = session.execute(select(Incident)).scalars().all()
-        processed_by = session.execute(select(func.count()).select_from(Report)).scalar_one()
-    assert processed_by == len(devices)
-    assert len(incidents) == 1
-    assert sorted(incidents[0].device_ids) == sorted(devices)
-
-
-def test_operator_test_report_is_receipted_but_never_alerts(broker, postgis_url, sessions, world):
-    watcher = TestClient(broker.port, "watcher")
-    watcher.subscribe("sr/v1/volunteers/+/alerts")
-    watcher.subscribe("sr/v1/stations/+/alerts")
-    watcher.subscribe("sr/v1/devices/kiosk-SH-013/receipts")
-    worker = start_worker(broker, postgis_url, client_id="worker-test-report")
-    try:
-        share_positions(broker.port, datetime.now(UTC))
-        time.sleep(0.3)
-        reporter = TestClient(broker.port, "operator")
-        test_report = report_dict("kiosk-SH-013", test=True, what_seen="other")
-        real = report_dict("kiosk-SH-013")
-        reporter.publish("sr/v1/devices/kiosk-SH-013/reports", json.dumps(test_report).encode())
-        got = watcher.wait_for(lambda ms: any(m.topic.endswith("/receipts") for m in ms))
-        time.sleep(1.0)  # any alert for the test would have arrived by now
-        alerts_after_test = [m for m in watcher.received if m.topic.endswith("/alerts")]
-        reporter.publish("sr/v1/devices/kiosk-SH-013/reports", json.dumps(real).encode())
-        watcher.wait_for(lambda ms: any(m.topic.endswith("/alerts") for m in ms))
-        reporter.close()
-    finally:
-        worker.terminate()
-        watcher.close()
-    receipt = Receipt.from_json(next(m for m in got if m.topic.endswith("/receipts")).payload)
-    assert receipt.status is ReceiptStatus.ACCEPTED
-    assert alerts_after_test == []  # nobody is paged for a test
-    with sessions() as session:
-        stored = session.get(Report, test_report["report_id"])
-        assert stored is not None and stored.is_test
-        assert session.execute(select(func.count()).select_from(Incident)).scalar_one() == 1
