@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,8 @@ from protocol import (
     parse_owntracks,
 )
 from protocol.example import example_report
+from tests.protocol.golden_cases import NOW, RID
 
-NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-RID = "b94cd2f9-4b86-44ca-9039-8de968cd346c"
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 DECODERS: dict[str, Callable[[bytes], object]] = {

@@ -9,32 +9,32 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol import (
-    AgeBand,
+from protocol.errors import ALL_CODES, Problem, ValidationError
+from protocol.example import example_report
+from protocol.messages import (
     Alert,
     AlertKind,
+    NoticeBoard,
+    ResponseKind,
+    VolunteerLocation,
+    VolunteerResponse,
+    parse_owntracks,
+)
+from protocol.payloads import (
+    AgeBand,
     ChildDescription,
     Colour,
     DeviceState,
     DeviceStatus,
     Location,
     LocationSource,
-    NoticeBoard,
     Receipt,
     ReceiptStatus,
-    ResponseKind,
     Sex,
     SightingReport,
-    ValidationError,
-    VolunteerLocation,
-    VolunteerResponse,
     WhatSeen,
-    parse_owntracks,
 )
-from protocol.errors import ALL_CODES, Problem
-from protocol.example import example_report
-
-NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+from tests.protocol.golden_cases import NOW
 
 # Text a person can type: any UTF-8 character but control characters, plus tab and line
 # breaks (the hygiene rule refuses the others; see test_decoding.py).
