@@ -12,20 +12,8 @@ import xmlschema
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from backend.cap.render import (
-    CAP_NS,
-    CapCircle,
-    CapError,
-    CapHeader,
-    CapPolygon,
-    MsgType,
-    case_cancel_to_cap,
-    case_notice_to_cap,
-    format_cap_time,
-    redact_phone_numbers,
-    station_alert_to_cap,
-    to_xml,
-)
+from backend import cap
+from backend.cap.render import CAP_NS
 from protocol.messages import Alert, AlertKind, Notice
 from protocol.payloads import AgeBand, ChildDescription, Colour, Sex, WhatSeen
 
@@ -42,7 +30,7 @@ def schema():
 
 
 def header(identifier="a-1", sent=T0):
-    return CapHeader(SENDER, identifier, sent)
+    return cap.CapHeader(SENDER, identifier, sent)
 
 
 def station_alert(**changes):
@@ -79,7 +67,7 @@ def notice(title="Missing: girl, 4, red coat", description="Last seen on line 1 
     )
 
 
-AREA = [CapCircle(31.1953, 121.4365, 100_000.0)]
+AREA = [cap.CapCircle(31.1953, 121.4365, 100_000.0)]
 
 
 def text(root, path):
@@ -87,10 +75,10 @@ def text(root, path):
 
 
 def test_station_alert_validates_and_says_what_it_should(schema):
-    root = station_alert_to_cap(
+    root = cap.station_alert_to_cap(
         station_alert(), header(), relay_contact=RELAY, area_desc="Xujiahui station"
     )
-    xml = to_xml(root)
+    xml = cap.to_xml(root)
     schema.validate(xml)  # raises if invalid
     parsed = ET.fromstring(xml)
     assert parsed.tag == f"{{{CAP_NS}}}alert"
@@ -108,46 +96,46 @@ def test_station_alert_validates_and_says_what_it_should(schema):
 
 
 def test_unmatched_single_report_is_safety_possible(schema):
-    root = station_alert_to_cap(
+    root = cap.station_alert_to_cap(
         station_alert(case_id=None, score=None, reporters=1),
         header(),
         relay_contact=RELAY,
         area_desc="Xujiahui station",
     )
-    schema.validate(to_xml(root))
+    schema.validate(cap.to_xml(root))
     assert text(root, "cap:info/cap:category") == "Safety"
     assert text(root, "cap:info/cap:certainty") == "Possible"
     assert text(root, "cap:info/cap:severity") == "Moderate"
 
 
 def test_escalation_alert_validates(schema):
-    root = station_alert_to_cap(
+    root = cap.station_alert_to_cap(
         station_alert(kind=AlertKind.ESCALATION),
         header(),
         relay_contact=RELAY,
         area_desc="Xujiahui station",
     )
-    schema.validate(to_xml(root))
+    schema.validate(cap.to_xml(root))
     assert "escalated" in text(root, "cap:info/cap:headline")
 
 
 def test_volunteer_alerts_are_not_rendered_for_police():
-    with pytest.raises(CapError, match="proximity"):
-        station_alert_to_cap(
+    with pytest.raises(cap.CapError, match="proximity"):
+        cap.station_alert_to_cap(
             station_alert(kind=AlertKind.PROXIMITY), header(), relay_contact=RELAY, area_desc="x"
         )
 
 
 def test_case_notice_is_public_with_relay_contact(schema):
-    ring = CapPolygon(((31.20, 121.43), (31.21, 121.44), (31.19, 121.45)))
-    root = case_notice_to_cap(
+    ring = cap.CapPolygon(((31.20, 121.43), (31.21, 121.44), (31.19, 121.45)))
+    root = cap.case_notice_to_cap(
         notice(),
         header(),
         area_desc="Xuhui district and 100 km around the last-seen point",
         areas=[*AREA, ring],
         expires=T0 + timedelta(days=7),
     )
-    schema.validate(to_xml(root))
+    schema.validate(cap.to_xml(root))
     assert text(root, "cap:scope") == "Public"
     assert root.find("cap:restriction", NS) is None
     assert text(root, "cap:info/cap:contact") == RELAY
@@ -158,15 +146,15 @@ def test_case_notice_is_public_with_relay_contact(schema):
 
 def test_update_references_the_original(schema):
     original = header("notice-1", T0)
-    root = case_notice_to_cap(
+    root = cap.case_notice_to_cap(
         notice(),
         header("notice-2", T0 + timedelta(hours=1)),
         area_desc="area",
         areas=AREA,
-        msg_type=MsgType.UPDATE,
+        msg_type=cap.MsgType.UPDATE,
         references=[original],
     )
-    schema.validate(to_xml(root))
+    schema.validate(cap.to_xml(root))
     assert text(root, "cap:msgType") == "Update"
     assert text(root, "cap:references") == f"{SENDER},notice-1,2026-11-28T10:00:00+00:00"
 
@@ -174,7 +162,7 @@ def test_update_references_the_original(schema):
 def test_cancel_references_every_earlier_message_and_describes_no_child(schema):
     first = header("notice-1", T0)
     second = header("notice-2", T0 + timedelta(hours=1))
-    root = case_cancel_to_cap(
+    root = cap.case_cancel_to_cap(
         "case-7",
         header("notice-3", T0 + timedelta(hours=3)),
         [first, second],
@@ -182,7 +170,7 @@ def test_cancel_references_every_earlier_message_and_describes_no_child(schema):
         area_desc="area",
         areas=AREA,
     )
-    xml = to_xml(root)
+    xml = cap.to_xml(root)
     schema.validate(xml)
     assert text(root, "cap:msgType") == "Cancel"
     assert text(root, "cap:references") == (
@@ -192,52 +180,54 @@ def test_cancel_references_every_earlier_message_and_describes_no_child(schema):
 
 
 def test_update_or_cancel_without_references_is_refused():
-    with pytest.raises(CapError, match="reference"):
-        case_notice_to_cap(notice(), header(), area_desc="a", areas=AREA, msg_type=MsgType.UPDATE)
-    with pytest.raises(CapError, match="reference"):
-        case_cancel_to_cap("c", header(), [], relay_contact=RELAY, area_desc="a", areas=AREA)
+    with pytest.raises(cap.CapError, match="reference"):
+        cap.case_notice_to_cap(
+            notice(), header(), area_desc="a", areas=AREA, msg_type=cap.MsgType.UPDATE
+        )
+    with pytest.raises(cap.CapError, match="reference"):
+        cap.case_cancel_to_cap("c", header(), [], relay_contact=RELAY, area_desc="a", areas=AREA)
 
 
 def test_schema_rejects_an_alert_without_identifier(schema):
-    root = station_alert_to_cap(station_alert(), header(), relay_contact=RELAY, area_desc="x")
+    root = cap.station_alert_to_cap(station_alert(), header(), relay_contact=RELAY, area_desc="x")
     root.remove(root.find("cap:identifier", NS))
-    assert not schema.is_valid(to_xml(root))
+    assert not schema.is_valid(cap.to_xml(root))
 
 
 def test_schema_rejects_a_time_without_offset(schema):
-    root = station_alert_to_cap(station_alert(), header(), relay_contact=RELAY, area_desc="x")
+    root = cap.station_alert_to_cap(station_alert(), header(), relay_contact=RELAY, area_desc="x")
     root.find("cap:sent", NS).text = "2026-11-28T10:00:00"
-    assert not schema.is_valid(to_xml(root))
+    assert not schema.is_valid(cap.to_xml(root))
 
 
 def test_sent_keeps_its_offset_and_drops_fractions():
     shanghai = timezone(timedelta(hours=8))
     moment = datetime(2026, 11, 28, 18, 0, 5, 123456, tzinfo=shanghai)
-    assert format_cap_time(moment) == "2026-11-28T18:00:05+08:00"
-    with pytest.raises(CapError, match="timezone-aware"):
-        format_cap_time(datetime(2026, 11, 28))
+    assert cap.format_cap_time(moment) == "2026-11-28T18:00:05+08:00"
+    with pytest.raises(cap.CapError, match="timezone-aware"):
+        cap.format_cap_time(datetime(2026, 11, 28))
 
 
 @pytest.mark.parametrize("bad", ["has space", "a,b", "", "x<y", "a&b"])
 def test_bad_identifiers_are_refused(bad):
-    with pytest.raises(CapError, match="identifier"):
-        CapHeader(SENDER, bad, T0)
+    with pytest.raises(cap.CapError, match="identifier"):
+        cap.CapHeader(SENDER, bad, T0)
 
 
 def test_bad_areas_are_refused():
-    with pytest.raises(CapError, match="3"):
-        CapPolygon(((1.0, 1.0), (2.0, 2.0), (1.0, 1.0)))
-    with pytest.raises(CapError, match="latitude"):
-        CapCircle(91.0, 0.0, 10.0)
-    with pytest.raises(CapError, match="radius"):
-        CapCircle(0.0, 0.0, -1.0)
-    with pytest.raises(CapError, match="area"):
-        case_notice_to_cap(notice(), header(), area_desc="a", areas=[])
+    with pytest.raises(cap.CapError, match="3"):
+        cap.CapPolygon(((1.0, 1.0), (2.0, 2.0), (1.0, 1.0)))
+    with pytest.raises(cap.CapError, match="latitude"):
+        cap.CapCircle(91.0, 0.0, 10.0)
+    with pytest.raises(cap.CapError, match="radius"):
+        cap.CapCircle(0.0, 0.0, -1.0)
+    with pytest.raises(cap.CapError, match="area"):
+        cap.case_notice_to_cap(notice(), header(), area_desc="a", areas=[])
 
 
 def test_redaction_keeps_the_relay_and_dates():
     text_in = f"Call mum on 138-0013-8000 or the relay {RELAY}. Missing since 2026-11-28."
-    out = redact_phone_numbers(text_in, RELAY)
+    out = cap.redact_phone_numbers(text_in, RELAY)
     assert "138-0013-8000" not in out
     assert RELAY in out
     assert "2026-11-28" in out
@@ -262,7 +252,9 @@ filler = st.text(alphabet=st.characters(categories=["L", "Zs"], max_codepoint=0x
 
 
 CLEAN_DIGITS = re.sub(
-    r"\D", "", to_xml(case_notice_to_cap(notice(), header(), area_desc="area", areas=AREA)).decode()
+    r"\D",
+    "",
+    cap.to_xml(cap.case_notice_to_cap(notice(), header(), area_desc="area", areas=AREA)).decode(),
 )
 
 
@@ -278,8 +270,8 @@ def test_a_family_number_in_case_text_never_reaches_the_notice(
     assume(family_digits not in CLEAN_DIGITS)
     leaked = f"{before} family phone {family} {after}"
     n = notice(title=leaked) if in_title else notice(description=leaked)
-    root = case_notice_to_cap(n, header(), area_desc="area", areas=AREA)
-    xml = to_xml(root)
+    root = cap.case_notice_to_cap(n, header(), area_desc="area", areas=AREA)
+    xml = cap.to_xml(root)
     schema.validate(xml)
     assert family.encode() not in xml
     for element in root.iter():
