@@ -9,31 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol import messages, payloads
 from protocol.errors import ALL_CODES, Problem, ValidationError
 from protocol.example import example_report
-from protocol.messages import (
-    Alert,
-    AlertKind,
-    NoticeBoard,
-    ResponseKind,
-    VolunteerLocation,
-    VolunteerResponse,
-    parse_owntracks,
-)
-from protocol.payloads import (
-    AgeBand,
-    ChildDescription,
-    Colour,
-    DeviceState,
-    DeviceStatus,
-    Location,
-    LocationSource,
-    Receipt,
-    ReceiptStatus,
-    Sex,
-    SightingReport,
-    WhatSeen,
-)
 from tests.protocol.golden_cases import NOW
 
 # Text a person can type: any UTF-8 character but control characters, plus tab and line
@@ -41,7 +19,7 @@ from tests.protocol.golden_cases import NOW
 TYPED = st.characters(codec="utf-8", exclude_categories=("Cc",)) | st.sampled_from("\t\n\r")
 
 reports = st.builds(
-    SightingReport,
+    payloads.SightingReport,
     report_id=st.uuids().map(str),
     device_id=st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True),
     observed_at=st.datetimes(
@@ -50,18 +28,18 @@ reports = st.builds(
         timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))]),
     ),
     location=st.builds(
-        Location,
+        payloads.Location,
         lat=st.floats(-90, 90),
         lon=st.floats(-180, 180),
         accuracy_m=st.none() | st.floats(0, 100_000),
-        source=st.sampled_from(LocationSource),
+        source=st.sampled_from(payloads.LocationSource),
     ),
-    what_seen=st.sampled_from(WhatSeen),
+    what_seen=st.sampled_from(payloads.WhatSeen),
     child=st.builds(
-        ChildDescription,
-        age_band=st.sampled_from(AgeBand),
-        sex=st.sampled_from(Sex),
-        clothing_colours=st.lists(st.sampled_from(Colour), max_size=5).map(tuple),
+        payloads.ChildDescription,
+        age_band=st.sampled_from(payloads.AgeBand),
+        sex=st.sampled_from(payloads.Sex),
+        clothing_colours=st.lists(st.sampled_from(payloads.Colour), max_size=5).map(tuple),
     ),
     station_id=st.none() | st.just("SH-013"),
     direction=st.none() | st.text(TYPED, max_size=64),
@@ -72,8 +50,8 @@ reports = st.builds(
 
 
 @given(reports)
-def test_every_valid_report_survives_the_wire(report: SightingReport) -> None:
-    assert SightingReport.from_json(report.to_json(), now=NOW) == report
+def test_every_valid_report_survives_the_wire(report: payloads.SightingReport) -> None:
+    assert payloads.SightingReport.from_json(report.to_json(), now=NOW) == report
 
 
 def valid(**overrides) -> dict:
@@ -86,7 +64,7 @@ def valid(**overrides) -> dict:
 def problems(data) -> list[Problem]:
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
     with pytest.raises(ValidationError) as err:
-        SightingReport.from_json(raw, now=NOW)
+        payloads.SightingReport.from_json(raw, now=NOW)
     return err.value.problems
 
 
@@ -128,9 +106,9 @@ def test_each_kind_of_bad_field_has_its_code(overrides, path, code) -> None:
 
 def test_boundary_skew_is_allowed() -> None:
     ok = valid(observed_at=(NOW + timedelta(minutes=2)).isoformat())
-    assert SightingReport.from_json(json.dumps(ok), now=NOW).observed_at == NOW + timedelta(
-        minutes=2
-    )
+    assert payloads.SightingReport.from_json(
+        json.dumps(ok), now=NOW
+    ).observed_at == NOW + timedelta(minutes=2)
 
 
 @pytest.mark.parametrize(
@@ -154,39 +132,41 @@ def test_overflowing_number_is_not_finite() -> None:
 
 def test_constructing_an_invalid_report_in_code_fails() -> None:
     with pytest.raises(ValidationError) as err:
-        SightingReport(
+        payloads.SightingReport(
             report_id="x",
             device_id="k",
             observed_at=datetime(2026, 1, 1),
-            location=Location(float("nan"), 0),
-            what_seen=WhatSeen.OTHER,
+            location=payloads.Location(float("nan"), 0),
+            what_seen=payloads.WhatSeen.OTHER,
         )
     assert {p.path for p in err.value.problems} == {"report_id", "observed_at", "location.lat"}
 
 
 def test_receipt_round_trip_and_reference() -> None:
     rid = str(uuid.uuid4())
-    receipt = Receipt("k1", ReceiptStatus.REJECTED, NOW, rid, (Problem("a.b", "range", "too big"),))
-    back = Receipt.from_json(receipt.to_json())
+    receipt = payloads.Receipt(
+        "k1", payloads.ReceiptStatus.REJECTED, NOW, rid, (Problem("a.b", "range", "too big"),)
+    )
+    back = payloads.Receipt.from_json(receipt.to_json())
     assert back == receipt
     assert back.reference == rid.replace("-", "")[:8].upper()
 
 
 def test_status_round_trip() -> None:
-    status = DeviceStatus("k1", DeviceState.OFFLINE, NOW, "1.0", "kiosk", 3, 12.5)
-    assert DeviceStatus.from_json(status.to_json()) == status
+    status = payloads.DeviceStatus("k1", payloads.DeviceState.OFFLINE, NOW, "1.0", "kiosk", 3, 12.5)
+    assert payloads.DeviceStatus.from_json(status.to_json()) == status
 
 
 def test_alert_round_trip() -> None:
-    alert = Alert(
+    alert = messages.Alert(
         alert_id=str(uuid.uuid4()),
-        kind=AlertKind.PROXIMITY,
+        kind=messages.AlertKind.PROXIMITY,
         recipient_id="vol-1",
         incident_id="inc-1",
         lat=31.2,
         lon=121.4,
         observed_at=NOW,
-        what_seen=WhatSeen.CHILD_ALONE,
+        what_seen=payloads.WhatSeen.CHILD_ALONE,
         reporters=3,
         sent_at=NOW,
         expires_at=NOW + timedelta(hours=1),
@@ -196,14 +176,16 @@ def test_alert_round_trip() -> None:
         distance_m=800.0,
         revision=2,
     )
-    assert Alert.from_json(alert.to_json()) == alert
+    assert messages.Alert.from_json(alert.to_json()) == alert
 
 
 def test_response_and_location() -> None:
-    resp = VolunteerResponse(str(uuid.uuid4()), ResponseKind.ON_MY_WAY, NOW, "5 min")
-    assert VolunteerResponse.from_json(resp.to_json(), now=NOW) == resp
-    loc = VolunteerLocation(31.2, 121.4, NOW, 12.0, on_duty=False)
-    assert VolunteerLocation.from_json(loc.to_json(), now=NOW) == loc
+    resp = messages.VolunteerResponse(
+        str(uuid.uuid4()), messages.ResponseKind.ON_MY_WAY, NOW, "5 min"
+    )
+    assert messages.VolunteerResponse.from_json(resp.to_json(), now=NOW) == resp
+    loc = messages.VolunteerLocation(31.2, 121.4, NOW, 12.0, on_duty=False)
+    assert messages.VolunteerLocation.from_json(loc.to_json(), now=NOW) == loc
 
 
 def test_owntracks_location_and_other_types() -> None:
@@ -219,31 +201,35 @@ def test_owntracks_location_and_other_types() -> None:
             "tid": "v1",
         }
     )
-    loc = parse_owntracks(payload, now=NOW)
+    loc = messages.parse_owntracks(payload, now=NOW)
     assert loc is not None
     assert (loc.lat, loc.lon, loc.at, loc.accuracy_m) == (31.23, 121.47, NOW, 15.0)
-    assert parse_owntracks(json.dumps({"_type": "lwt", "tst": tst}), now=NOW) is None
+    assert messages.parse_owntracks(json.dumps({"_type": "lwt", "tst": tst}), now=NOW) is None
     with pytest.raises(ValidationError):
-        parse_owntracks(json.dumps({"_type": "location", "lat": 95, "lon": 0, "tst": tst}), now=NOW)
+        messages.parse_owntracks(
+            json.dumps({"_type": "location", "lat": 95, "lon": 0, "tst": tst}), now=NOW
+        )
 
 
 def test_empty_notice_board_payload_means_no_notices() -> None:
-    assert NoticeBoard.from_json(b"").notices == ()
+    assert messages.NoticeBoard.from_json(b"").notices == ()
 
 
 def test_rate_limited_receipt_is_retryable_and_others_are_not() -> None:
-    limited = Receipt(
+    limited = payloads.Receipt(
         "k1",
-        ReceiptStatus.REJECTED,
+        payloads.ReceiptStatus.REJECTED,
         NOW,
         str(uuid.uuid4()),
         (Problem("", "rate_limited", "too many"),),
         retry_after_s=42.0,
     )
-    back = Receipt.from_json(limited.to_json())
+    back = payloads.Receipt.from_json(limited.to_json())
     assert back.retry_after_s == 42.0 and back.retryable
-    bad = Receipt("k1", ReceiptStatus.REJECTED, NOW, None, (Problem("a", "range", "x"),))
-    assert not Receipt.from_json(bad.to_json()).retryable
+    bad = payloads.Receipt(
+        "k1", payloads.ReceiptStatus.REJECTED, NOW, None, (Problem("a", "range", "x"),)
+    )
+    assert not payloads.Receipt.from_json(bad.to_json()).retryable
     assert "retry_after_s" not in json.loads(bad.to_json())
 
 
@@ -253,7 +239,7 @@ def test_a_report_on_a_case_notice_names_the_case_only_when_set() -> None:
     on_notice = dataclasses.replace(plain, case_id="case-2026.11_07")
     wire = json.loads(on_notice.to_json())
     assert wire["case_id"] == "case-2026.11_07"
-    assert SightingReport.from_json(on_notice.to_json()) == on_notice
+    assert payloads.SightingReport.from_json(on_notice.to_json()) == on_notice
 
 
 @pytest.mark.parametrize(
