@@ -86,6 +86,8 @@ class Alert(Message):
     distance_m: Annotated[float | None, Rule(lo=0.0, hi=40_100_000.0)] = None
     station_id: str | None = None  # metro station of the sighting, when known
     child: ChildDescription = field(default_factory=ChildDescription)
+    # where the child was seen within the station, as the reporter picked it ("exit 2")
+    direction: Annotated[str | None, Rule(max_len=64)] = None
     escalation_level: Annotated[int, Rule(lo=0, hi=10)] = 0
     revision: Annotated[int, Rule(lo=1, hi=1_000_000)] = 1
     schema_version: int = SCHEMA_VERSION

@@ -16,6 +16,7 @@ from backend.alerts import escalation as esc
 from backend.alerts.config import AlertingConfig
 from backend.alerts.models import AlertResponseRow, EscalationTimer
 from backend.alerts.outbox import (
+    Seen,
     existing_alerts,
     incident_matches,
     incident_view,
@@ -121,11 +122,11 @@ def _escalate(
     else:
         recipients = []
     existing = {(a.recipient_kind, a.recipient_id, a.kind): a for a in alerts}
-    child = _incident_child(session, incident)
+    seen = _incident_seen(session, incident)
     sent = []
     for r in recipients:
         row = write_alert(
-            session, incident, r, existing, child, now, config, int(decision.to_level)
+            session, incident, r, existing, seen, now, config, int(decision.to_level)
         )
         if row is not None:
             sent.append(row.alert_id)
@@ -141,10 +142,11 @@ def _escalate(
     return sent
 
 
-def _incident_child(session: Session, incident: Incident) -> ChildDescription:
+def _incident_seen(session: Session, incident: Incident) -> Seen:
     latest = latest_report(session, incident.incident_id)
     if latest is None:
-        return ChildDescription()
-    return ChildDescription(
+        return Seen(ChildDescription())
+    child = ChildDescription(
         AgeBand(latest.age_band), Sex(latest.sex), tuple(Colour(c) for c in latest.clothing_colours)
     )
+    return Seen(child, latest.direction)

@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Seen:
+    """What the latest report says of the child and where in the station it was seen."""
+
+    child: ChildDescription
+    direction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Routed:
     alert_ids: list[str]  # outbox rows to publish after the commit
     start_escalation: esc.EscalationState | None  # the first volunteer round went out
@@ -118,7 +126,7 @@ def write_alert(
     incident: Incident,
     recipient: Recipient,
     existing: dict[tuple[str, str, str], AlertRow],
-    child: ChildDescription,
+    seen: Seen,
     now: datetime,
     config: AlertingConfig,
     level: int,
@@ -155,7 +163,8 @@ def write_alert(
         score=None if recipient.score is None else round(recipient.score, 3),
         distance_m=None if recipient.distance_m is None else round(recipient.distance_m, 1),
         station_id=incident.metro_station_id,
-        child=child,
+        child=seen.child,
+        direction=seen.direction,
         escalation_level=level,
         revision=revision,
     )
@@ -194,7 +203,7 @@ def write_alert(
 def route_incident(
     session: Session,
     incident: Incident,
-    child: ChildDescription,
+    seen: Seen,
     memory: Memory,
     config: AlertingConfig,
     now: datetime,
@@ -246,7 +255,7 @@ def route_incident(
     to_send = []
     for r in recipients:
         level = r.escalation_level
-        row = write_alert(session, incident, r, existing, child, now, config, level)
+        row = write_alert(session, incident, r, existing, seen, now, config, level)
         if row is not None:
             to_send.append(row.alert_id)
     if new_volunteers and incident.volunteer_round_at is None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from backend.alerts.config import AlertingConfig
 from backend.alerts.escalations import save_timer
-from backend.alerts.outbox import route_incident
+from backend.alerts.outbox import Seen, route_incident
 from backend.cases.matching import record_matches
 from backend.incidents import service as incidents
 from backend.world import Memory
@@ -50,7 +50,8 @@ def handle_accepted_reports(
         incident = incidents.assign(session, report, station_id, config.cluster).incident
         record_matches(session, report, incident.incident_id, hits, cases, now)
         session.flush()
-        routed = route_incident(session, incident, report.child, memory, config, now)
+        seen = Seen(report.child, report.direction)
+        routed = route_incident(session, incident, seen, memory, config, now)
         if routed.start_escalation is not None:
             save_timer(session, incident.incident_id, routed.start_escalation, config)
         published[report.report_id] = routed.alert_ids

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from backend.alerts.models import AlertRow
 from backend.volunteers.models import Volunteer
 from backend.volunteers.service import register_volunteer
-from protocol import VolunteerLocation
+from protocol import Alert, VolunteerLocation
 from tests.backend.helpers import PEOPLES_SQUARE, report_dict
 from tests.faults.health import probe
 from tests.support.mqtt_client import TestClient, wait_until
@@ -85,6 +85,13 @@ def test_old_and_future_fixes_do_not_replace_a_fresh_position(broker, postgis_ur
                 return len(rows) == 1
 
         wait_until(alerted, 20, "the proximity alert to the volunteer")
+        with sessions() as session:
+            row = session.execute(
+                select(AlertRow).where(AlertRow.recipient_id == VOLUNTEER)
+            ).scalar_one()
+        alert = Alert.from_json(row.payload)
+        # the volunteer is told where in the station: the reporter's pick ("exit 3")
+        assert alert.direction == report_dict("x")["direction"] == "exit 3"
     finally:
         for client in (phone, *reporters):
             client.close()
