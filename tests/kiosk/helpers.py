@@ -17,9 +17,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from backend.accounts import Account, AccountKind
 from kiosk_app.config import AppConfig, BrokerConfig, Mode, default_config
 from protocol import (
+    AgeBand,
+    ChildDescription,
+    Colour,
     Problem,
     Receipt,
     ReceiptStatus,
+    Sex,
     SightingReport,
     ValidationError,
     topics,
@@ -40,6 +44,8 @@ ACCOUNTS = (
     Account("notices-publisher", "backend-secret", AccountKind.WORKER),
 )
 USERS = {a.username: a.password for a in ACCOUNTS}
+# The child of the demo case C-2024-017, in its notice and in the alerts about it.
+BOY_IN_YELLOW = ChildDescription(AgeBand.PRESCHOOL, Sex.MALE, (Colour.YELLOW,))
 
 
 def wait_for(cond: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:

@@ -23,7 +23,7 @@ from protocol import (
 )
 from protocol.payloads import utc_now
 from tests.kiosk.conftest import save_screenshot
-from tests.kiosk.helpers import app_config, backend_client, make_app, wait_ui
+from tests.kiosk.helpers import BOY_IN_YELLOW, app_config, backend_client, make_app, wait_ui
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.asyncio]
 
@@ -214,7 +214,7 @@ async def test_notices_of_open_cases_are_shown_from_the_retained_topic(kivy_app,
                 relay_contact="志愿者热线 400-000-0000",
                 since=datetime(2024, 11, 20, 9, 30, tzinfo=UTC),
                 photo_ref=str(photo),
-                child=ChildDescription(AgeBand.PRESCHOOL, Sex.MALE, (Colour.YELLOW,)),
+                child=BOY_IN_YELLOW,
             ),
         ),
         updated_at=utc_now(),

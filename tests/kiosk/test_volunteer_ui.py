@@ -14,19 +14,15 @@ from kiosk_app.platform.navigate import DesktopNavigator
 from kiosk_app.platform.notify import DesktopNotifier
 from kiosk_app.ui import theme
 from protocol import (
-    AgeBand,
     Alert,
     AlertKind,
-    ChildDescription,
-    Colour,
-    Sex,
     VolunteerLocation,
     VolunteerResponse,
     WhatSeen,
     topics,
 )
 from protocol.payloads import utc_now
-from tests.kiosk.helpers import USERS, app_config, make_app, wait_ui
+from tests.kiosk.helpers import BOY_IN_YELLOW, USERS, app_config, make_app, wait_ui
 from tests.kiosk.test_kiosk_ui import screen, shoot_both, tap
 from tests.support.mqtt_client import TestClient
 
@@ -70,7 +66,7 @@ def alert(alert_id: str, revision: int = 1, reporters: int = 1) -> Alert:
         score=0.8,
         distance_m=450.0,
         station_id="SH-013",
-        child=ChildDescription(AgeBand.PRESCHOOL, Sex.MALE, (Colour.YELLOW,)),
+        child=BOY_IN_YELLOW,
         revision=revision,
     )
 
