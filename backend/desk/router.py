@@ -4,12 +4,15 @@ layers, live events, the public feed and the static files at ``/desk/``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session
 
 from backend.alerts.router import station_alert_cap
 from backend.auth import Role
@@ -21,7 +24,7 @@ from backend.desk import alerts as desk_alerts
 from backend.desk import cases as desk_cases
 from backend.desk import fleet as desk_fleet
 from backend.desk import layers, live, public, service
-from backend.desk.http import AUTHZ, IdQuery, Limit, WindowDep, answers
+from backend.desk.http import AUTHZ, IdQuery, Limit, Window, WindowDep, answers
 from backend.desk.schemas import (
     AcknowledgeIn,
     AcknowledgementOut,
@@ -35,6 +38,7 @@ from backend.desk.schemas import (
     SightingOut,
 )
 from backend.desk.scope import readable
+from backend.desk.service import Filters
 from backend.desk.settings import get_desk_settings
 from backend.http_common import BAD_BODY, CONFLICT, NOT_FOUND, PathId, responses
 from backend.people.deps import SubjectDep
@@ -44,6 +48,10 @@ from protocol.payloads import utc_now
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])
+# What a read of one alert, case or photo may answer besides 200.
+READ_ONE: Final = responses(AUTHZ, NOT_FOUND)
+
+Out = TypeVar("Out")
 
 
 class AlertStatus(StrEnum):
@@ -65,6 +73,20 @@ class CaseStatus(StrEnum):
 
 
 # --------------------------------------------------------------------------- lists
+
+
+def _list_now(
+    lister: Callable[[Session, Subject, Filters, datetime], list[Out]],
+    session: Session,
+    subject: Subject,
+    window: Window,
+    station_id: str | None,
+    status: str | None,
+    limit: int,
+) -> list[Out]:
+    """A list whose rows depend on the time now (alerts expire, cases age), in the window."""
+    with answers():
+        return lister(session, subject, window.filters(station_id, status, limit), utc_now())
 
 
 @router.get("/sightings", responses=AUTHZ, summary="Sightings (reports), newest first")
@@ -105,14 +127,12 @@ def alerts(
     status: AlertStatus | None = None,
     limit: Limit = 200,
 ) -> list[AlertOut]:
-    with answers():
-        f = window.filters(station_id, status, limit)
-        return desk_alerts.list_alerts(session, subject, f, utc_now())
+    return _list_now(desk_alerts.list_alerts, session, subject, window, station_id, status, limit)
 
 
 @router.get(
     "/alerts/{alert_id}/history",
-    responses=responses(AUTHZ, NOT_FOUND),
+    responses=READ_ONE,
     summary="An alert's delivery, responses and duty-desk acknowledgements",
 )
 def alert_history(alert_id: PathId, session: SessionDep, subject: SubjectDep) -> AlertHistoryOut:
@@ -144,7 +164,7 @@ def acknowledge(
             "content": {"application/cap+xml": {"schema": {"type": "string"}}},
             "description": "OASIS CAP 1.2 document (restricted scope)",
         },
-        **responses(AUTHZ, NOT_FOUND),
+        **READ_ONE,
     },
     summary="A station alert as CAP 1.2",
 )
@@ -159,7 +179,7 @@ def alert_cap(alert_id: PathId, session: SessionDep, subject: SubjectDep) -> Res
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
-        **responses(AUTHZ, NOT_FOUND),
+        **READ_ONE,
     },
     summary="A sighting's photo (EXIF stripped), for those who may read the sighting",
 )
@@ -187,14 +207,12 @@ def cases(
     status: CaseStatus | None = None,
     limit: Limit = 200,
 ) -> list[CaseDeskOut]:
-    with answers():
-        f = window.filters(None, status, limit)
-        return desk_cases.list_cases(session, subject, f, utc_now())
+    return _list_now(desk_cases.list_cases, session, subject, window, None, status, limit)
 
 
 @router.get(
     "/cases/{case_id}",
-    responses=responses(AUTHZ, NOT_FOUND),
+    responses=READ_ONE,
     summary="A case with its sightings, incidents and alert history",
 )
 def case_detail(case_id: PathId, session: SessionDep, subject: SubjectDep) -> CaseDetailOut:
@@ -251,7 +269,7 @@ def devices(
 
 @router.get(
     "/devices/{device_id}/dead-letters",
-    responses=responses(AUTHZ, NOT_FOUND),
+    responses=READ_ONE,
     summary="What a device sent that was refused",
 )
 def device_dead_letters(
