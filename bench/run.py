@@ -261,6 +261,10 @@ def _messages(port: int) -> int:
     )
 
 
+def _has_taken(port: int, positions: int) -> Callable[[], bool]:
+    return lambda: _location_messages(port) >= positions
+
+
 def _location_messages(port: int) -> int:
     """Location messages a worker has handled, from its /metrics."""
     total = 0
@@ -546,7 +550,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
             positions = world.volunteer_positions(accounts, rng)
             published = publish_positions(binary, broker.port, positions, tmp)
             for port in ports:
-                _wait(lambda p=port: _location_messages(p) >= published, 60,
+                _wait(_has_taken(port, published), 60,
                       f"every worker taking the {published} volunteer positions")
 
             # A new prefix: the ceiling's receipts never count here.

@@ -80,16 +80,3 @@ def test_speedscope_summary_counts_inclusive_and_self(tmp_path):
     project = {f["frame"]: f["percent"] for f in summary["top_project"]}
     assert project == {"commit (backend/db.py)": 50.0}
 
-
-def test_lifted_rate_limits_never_refuse_even_with_skewed_worker_clocks():
-    from backend.devices.ratelimit import DeviceKind, gcra_step
-    from bench.worker import LIFTED
-
-    for kind in DeviceKind:
-        tat = None
-        for now in (1_000.0, 1_000.0, 1_000.5):
-            decision, tat = gcra_step(tat, now, LIFTED[kind])
-            assert decision.allowed
-        # another worker, whose batch started an hour later, already moved the row ahead
-        decision, _ = gcra_step(1_000.0 + 3_600.0, 1_000.0, LIFTED[kind])
-        assert decision.allowed
