@@ -128,6 +128,7 @@ class Worker:
         self._processor = threading.Thread(target=self._process_loop, name="processor", daemon=True)
         self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
         self._last_notice_refresh = 0.0
+        self._cost_s = 0.0  # moving average of the seconds one message of a batch costs
         self._last_attempts_cleanup = 0.0
         self.health_server: HealthServer | None = None
 
@@ -161,13 +162,21 @@ class Worker:
 
     # ------------------------------------------------------------------ processing
 
+    def _batch_size(self) -> int:
+        """As many messages as the recent cost per message says fit in the latency target
+        (``SR_BATCH_TARGET_MS``), within 1..``SR_BATCH_MAX``: a receipt waits for its whole
+        batch's commit, so a slow batch must be a small one."""
+        target_s = self.settings.batch_target_ms / 1000.0
+        fits = int(target_s / self._cost_s) if self._cost_s > 0 else self.settings.batch_max
+        return max(1, min(self.settings.batch_max, fits))
+
     def _take_batch(self) -> list[Inbound]:
         try:
             first = self.inbox.get(timeout=1.0)
         except queue.Empty:
             return []
         batch = [first]
-        while len(batch) < self.settings.batch_max:
+        while len(batch) < self._batch_size():
             try:
                 batch.append(self.inbox.get_nowait())
             except queue.Empty:
@@ -187,6 +196,7 @@ class Worker:
             batch = [m for m in batch if m.qos == 0 or self.connection.current(m.generation)]
             if not batch:
                 continue
+            started = time.monotonic()
             try:
                 handled = self.policy.run(batch)
             except DatabaseDownError as exc:
@@ -207,6 +217,10 @@ class Worker:
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             backoff = 0.2
+            per_message = (time.monotonic() - started) / len(batch)
+            self._cost_s = (
+                per_message if self._cost_s == 0 else 0.8 * self._cost_s + 0.2 * per_message
+            )
             self.health.set(database=True)
             self._after_commit(handled)
             batch = []
