@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -51,7 +52,9 @@ def test_quick_bench_loses_nothing_and_accepts_nothing_twice(tmp_path):
 
 def test_cpu_meter_reads_this_process():
     before = cpu_seconds(os.getpid())
-    sum(i * i for i in range(300_000))
+    deadline = time.monotonic() + 5.0  # the kernel counts in ticks (10 ms): spin past one
+    while cpu_seconds(os.getpid()) <= before and time.monotonic() < deadline:
+        sum(i * i for i in range(100_000))
     assert cpu_seconds(os.getpid()) > before
     assert cpu_seconds(2**22 + 12345) == 0.0  # no such process
     meter = CpuMeter()
