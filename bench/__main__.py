@@ -35,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--volunteers", type=int, help="on-duty volunteers (default 10,000)")
     p.add_argument("--profile", action="store_true",
                    help="py-spy on a worker during the maximum step (speedscope file)")
+    p.add_argument("--all-steps", action="store_true",
+                   help="run every fixed step, even above a rate that already saturated")
     p.add_argument("--output", type=Path, help="results JSON (default bench/results/...)")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout after the table")
     return p
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             setattr(config, attr, value)
     config.profile = args.profile
+    config.all_steps = args.all_steps
     config.output = args.output or default_output(config.quick)
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     # SIGTERM (also what a background job gets instead of Ctrl-C) stops the stack it started.

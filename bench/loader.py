@@ -125,6 +125,7 @@ class LoadRun:
         prefix: str,
         t0: int,
         log: Path,
+        all_steps: bool = False,
     ) -> None:
         self.log = log
         self._log = open(log, "ab")  # noqa: SIM115 - owned by the process
@@ -134,6 +135,7 @@ class LoadRun:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
+            env={**os.environ, **({"BENCH_ALL_STEPS": "1"} if all_steps else {})},
         )
 
     def events(self) -> Iterator[dict[str, Any]]:
