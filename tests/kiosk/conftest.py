@@ -138,3 +138,14 @@ def save_screenshot(app, name: str) -> Path:
     written = Path(Window.screenshot(name=f"{stem}.png"))
     shutil.move(written, target)
     return target
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the flows meant for other window sizes than this process's."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("window_sizes")
+        (drop if marker is not None and WINDOW_SIZE not in marker.args[0] else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
