@@ -127,3 +127,15 @@ def test_invalid_limits(kwargs):
 
 
 # --------------------------------------------------------------------------- damper
+
+
+def test_unlimited_never_refuses_even_when_workers_clocks_disagree():
+    """SR_RATE_LIMITS=off: two workers stamp a device's state with their own batch times;
+    a stamp far ahead of another worker's clock must still not refuse (the bench saw 206
+    refusals with a one-second window)."""
+    from backend.devices.ratelimit import UNLIMITED
+
+    limiter = Limiter(dict(UNLIMITED))
+    for i in range(10_000):
+        now = 1_000.0 + (50.0 if i % 2 else 0.0)  # two workers, 50 s apart
+        assert limiter.check("kiosk-1", KIOSK, now).allowed
