@@ -1,0 +1,137 @@
+"""What the bench reads from the running stack and the machine: stored reports and dead
+letters in PostgreSQL, messages from the workers' /metrics, versions and the commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.faults.health import metrics
+from tests.support.services import REPO
+
+
+def count(url: str, sql: str) -> int:
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        return int(conn.execute(sql).fetchone()[0])  # type: ignore[index]
+
+
+def dead_letter_reasons(url: str) -> dict[str, int]:
+    """The most frequent dead-letter reasons (valid reports should have none)."""
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(
+            "SELECT left(CAST(reasons AS TEXT), 300), count(*) FROM dead_letters "
+            "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+        ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def position_of(location_json: str) -> tuple[float, float]:
+    """(lon, lat) of a VolunteerLocation payload."""
+    data = json.loads(location_json)
+    return float(data["lon"]), float(data["lat"])
+
+
+def worker_messages(port: int) -> int:
+    """Messages of any kind a worker has handled, from its /metrics."""
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in metrics(port).splitlines()
+        if line.startswith("sr_worker_messages_total")
+    )
+
+
+def has_taken(port: int, positions: int) -> Callable[[], bool]:
+    return lambda: location_messages(port) >= positions
+
+
+def location_messages(port: int) -> int:
+    """Location messages a worker has handled, from its /metrics."""
+    total = 0
+    for line in metrics(port).splitlines():
+        if line.startswith("sr_worker_messages_total") and 'kind="volunteer_location"' in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout_s} s")
+        time.sleep(0.2)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mosquitto = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True).stdout
+    return {
+        "host": socket.gethostname(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "mosquitto": (mosquitto.splitlines() or ["?"])[0],
+        "postgresql": _pg_version(),
+    }
+
+
+def checkout_commit() -> str:
+    """The measured code: HEAD of the checkout, ``+changes`` when files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True
+        ).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def _pg_version() -> str:
+    from tests.support.services import pg_bindir
+
+    try:
+        return subprocess.run(
+            [str(pg_bindir() / "postgres"), "--version"], capture_output=True, text=True
+        ).stdout.strip()
+    except (RuntimeError, OSError):
+        return "?"
+
+
+def final_stored(
+    url: str,
+    published: int,
+    handled: Callable[[], int],
+    limit_s: float,
+    idle_s: float = 120.0,
+) -> int:
+    """Stored reports once the count reaches what was published, or nothing moved (neither
+    the count nor the messages the workers handled, e.g. a backlog of positions ahead of
+    the last reports) for ``idle_s``, or after ``limit_s`` in all."""
+    last: tuple[int, int] = (-1, -1)
+    started = last_change = time.monotonic()
+    while True:
+        stored = count(url, "SELECT count(*) FROM reports")
+        if stored >= published or time.monotonic() - started > limit_s:
+            return stored
+        state = (stored, handled())
+        if state != last:
+            last, last_change = state, time.monotonic()
+        elif time.monotonic() - last_change > idle_s:
+            return stored
+        time.sleep(0.5)
