@@ -22,7 +22,7 @@ from backend.devices.service import record_status
 from backend.messaging.connection import Inbound
 from backend.sightings.photos import ingest_photo
 from backend.sightings.service import ReportMessage, dead_letter, ingest_reports
-from backend.volunteers.service import store_coarse_location
+from backend.volunteers.service import coarse_cell, store_coarse_location
 from backend.world import Memory, Position
 from protocol import (
     DeviceStatus,
@@ -215,7 +215,8 @@ def handle_location(session: Session, message: Inbound, ctx: BatchContext) -> Ou
     )
     if not kept:  # older than the fix held, from the future, stale or not opted in
         return Outcome(f"ignored_{kept.value}")
-    ctx.coarse[volunteer_id] = location
+    if ctx.memory.coarse_due(volunteer_id, coarse_cell(location), ctx.now):
+        ctx.coarse[volunteer_id] = location  # written once per volunteer at the batch's end
     return Outcome("stored")
 
 

@@ -47,12 +47,21 @@ from protocol.topics import (
     ALL_OWNTRACKS,
     ALL_VOLUNTEER_LOCATIONS,
     ALL_VOLUNTEER_RESPONSES,
+    TopicKind,
     shared,
 )
 
 log = logging.getLogger(__name__)
 
 MESSAGES = "sr_worker_messages_total"
+POSITIONS_PER_BATCH = 5_000
+_POSITION_KINDS = frozenset({TopicKind.VOLUNTEER_LOCATION, TopicKind.OWNTRACKS})
+
+
+def _is_position(message: Inbound) -> bool:
+    return message.parsed is not None and message.parsed.kind in _POSITION_KINDS
+
+
 BACKOFF_MAX_S = 5.0
 
 
@@ -171,16 +180,23 @@ class Worker:
         return max(1, min(self.settings.batch_max, fits))
 
     def _take_batch(self) -> list[Inbound]:
+        """What has arrived: up to the batch size of durable messages (reports, photos,
+        responses, status), and with them every volunteer position waiting (cheap: memory,
+        and at most one coarse row per volunteer per minute), up to ``POSITIONS_PER_BATCH``."""
         try:
             first = self.inbox.get(timeout=1.0)
         except queue.Empty:
             return []
         batch = [first]
-        while len(batch) < self._batch_size():
+        durable = 0 if _is_position(first) else 1
+        size = self._batch_size()
+        while durable < size and len(batch) < size + POSITIONS_PER_BATCH:
             try:
-                batch.append(self.inbox.get_nowait())
+                message = self.inbox.get_nowait()
             except queue.Empty:
                 break
+            batch.append(message)
+            durable += 0 if _is_position(message) else 1
         return batch
 
     def _process_loop(self) -> None:
@@ -217,7 +233,8 @@ class Worker:
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             backoff = 0.2
-            per_message = (time.monotonic() - started) / len(batch)
+            durable = sum(1 for m in batch if not _is_position(m))
+            per_message = (time.monotonic() - started) / max(1, durable)
             self._cost_s = (
                 per_message if self._cost_s == 0 else 0.8 * self._cost_s + 0.2 * per_message
             )

@@ -20,6 +20,20 @@ def coarsen(value: float) -> float:
     return round(round(value / COARSE_DEG) * COARSE_DEG, 6)
 
 
+def coarse_cell(location: VolunteerLocation) -> tuple[float, float]:
+    return coarsen(location.lon), coarsen(location.lat)
+
+
+def coarse_write_due(
+    last: tuple[tuple[float, float], datetime] | None,
+    cell: tuple[float, float],
+    now: datetime,
+) -> bool:
+    """Whether a coarse position needs writing: a new cell, or the last write (cell, time)
+    is older than ``STORE_EVERY``. Lets the worker skip the database for most fixes."""
+    return last is None or last[0] != cell or now - last[1] >= STORE_EVERY
+
+
 def store_coarse_location(
     session: Session, volunteer_id: str, location: VolunteerLocation, now: datetime
 ) -> bool:

@@ -30,6 +30,7 @@ from backend.db.versions import (
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
 from backend.volunteers.preferences import MAX_LOCATION_AGE_S, QuietHours
+from backend.volunteers.service import coarse_write_due
 from geo import AreaIndex, Jurisdiction, VolunteerIndex
 from protocol.payloads import FUTURE_SKEW
 
@@ -87,6 +88,7 @@ class Memory:
         self.area_index = AreaIndex([])
         self.volunteers = VolunteerIndex()
         self.positions: dict[str, Position] = {}
+        self._coarse_written: dict[str, tuple[tuple[float, float], datetime]] = {}
         self.profiles: dict[str, VolunteerProfile] = {}
         self.jurisdiction: Jurisdiction | None = None
         self.loaded = False
@@ -159,6 +161,17 @@ class Memory:
             self.positions[volunteer_id] = position
             self._index(volunteer_id, position)
             return PositionOutcome.ACCEPTED
+
+    def coarse_due(
+        self, volunteer_id: str, cell: tuple[float, float], now: datetime
+    ) -> bool:
+        """Whether this volunteer's coarse position should be written now; if so, it is
+        remembered as written (a rolled-back write is simply written again later)."""
+        with self.lock:
+            due = coarse_write_due(self._coarse_written.get(volunteer_id), cell, now)
+            if due:
+                self._coarse_written[volunteer_id] = (cell, now)
+            return due
 
     def _index(self, volunteer_id: str, p: Position) -> None:
         profile = self.profiles[volunteer_id]
