@@ -29,6 +29,8 @@ command -v Xvfb >/dev/null || need+=(xvfb)
 # The desk console: Leaflet from npm (node_modules/, never committed), browser tests in Chromium.
 command -v npm >/dev/null || need+=(npm)
 command -v chromium >/dev/null || need+=(chromium)
+# The end-to-end benchmark's load generator (bench/loader.c) is built against libmosquitto.
+[ -e /usr/include/mosquitto.h ] || need+=(libmosquitto-dev)
 for extra in "$@"; do
   command -v "$extra" >/dev/null || need+=("$extra")
 done
