@@ -73,33 +73,25 @@ def responses(*groups: dict[int, dict[str, Any]]) -> dict[int | str, dict[str, A
 # --------------------------------------------------------------------------- text and ids
 
 
-def _refuse_surrogates(value: str) -> str:
-    if (m := _SURROGATE.search(value)) is not None:
-        raise ValueError(
-            f"contains a lone surrogate U+{ord(m.group()):04X} at index {m.start()}; "
-            "send valid Unicode text"
-        )
+def _refuse(value: str, pattern: re.Pattern[str], what: str, hint: str) -> str:
+    if (m := pattern.search(value)) is not None:
+        raise ValueError(f"contains {what} U+{ord(m.group()):04X} at index {m.start()}; {hint}")
     return value
+
+
+def _refuse_surrogates(value: str) -> str:
+    return _refuse(value, _SURROGATE, "a lone surrogate", "send valid Unicode text")
 
 
 def _one_line(value: str) -> str:
     _refuse_surrogates(value)
-    if (m := _CONTROL_OR_NEWLINE.search(value)) is not None:
-        raise ValueError(
-            f"contains control character U+{ord(m.group()):04X} at index {m.start()}; "
-            "a single line of printable text is expected"
-        )
-    return value
+    hint = "a single line of printable text is expected"
+    return _refuse(value, _CONTROL_OR_NEWLINE, "control character", hint)
 
 
 def _multi_line(value: str) -> str:
     _refuse_surrogates(value)
-    if (m := _CONTROL.search(value)) is not None:
-        raise ValueError(
-            f"contains control character U+{ord(m.group()):04X} at index {m.start()}; "
-            "only tab and line breaks are allowed"
-        )
-    return value
+    return _refuse(value, _CONTROL, "control character", "only tab and line breaks are allowed")
 
 
 # The patterns are for the schema's readers (and schemathesis); the validators give the
