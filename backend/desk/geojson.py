@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,17 +26,22 @@ def _point(lon: float, lat: float) -> dict[str, Any]:
     return {"type": "Point", "coordinates": [lon, lat]}
 
 
-def sightings(items: list[SightingOut]) -> FeatureCollection:
+def _point_features(items: Sequence[SightingOut | AlertOut], id_field: str) -> FeatureCollection:
+    """One point feature per item at its lon/lat, every other field as a property."""
     return FeatureCollection(
         features=[
             Feature(
-                id=s.report_id,
-                geometry=_point(s.lon, s.lat),
-                properties=s.model_dump(mode="json", exclude={"lon", "lat"}),
+                id=getattr(item, id_field),
+                geometry=_point(item.lon, item.lat),
+                properties=item.model_dump(mode="json", exclude={"lon", "lat"}),
             )
-            for s in items
+            for item in items
         ]
     )
+
+
+def sightings(items: list[SightingOut]) -> FeatureCollection:
+    return _point_features(items, "report_id")
 
 
 def incidents(items: list[IncidentOut]) -> FeatureCollection:
@@ -58,16 +64,7 @@ def incidents(items: list[IncidentOut]) -> FeatureCollection:
 
 
 def alerts(items: list[AlertOut]) -> FeatureCollection:
-    return FeatureCollection(
-        features=[
-            Feature(
-                id=a.alert_id,
-                geometry=_point(a.lon, a.lat),
-                properties=a.model_dump(mode="json", exclude={"lon", "lat"}),
-            )
-            for a in items
-        ]
-    )
+    return _point_features(items, "alert_id")
 
 
 def cases(items: list[CaseDeskOut]) -> FeatureCollection:
