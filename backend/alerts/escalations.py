@@ -40,7 +40,8 @@ def save_timer(
     config: AlertingConfig,
 ) -> EscalationTimer:
     step = esc.next_step(state, config.escalation)
-    timer = session.get(EscalationTimer, incident_id)
+    with session.no_autoflush:  # the batch's pending rows need no flush for this lookup
+        timer = session.get(EscalationTimer, incident_id)
     if timer is None:
         timer = EscalationTimer(
             incident_id=incident_id,
@@ -110,7 +111,7 @@ def _escalate(
     incident = session.get(Incident, timer.incident_id)
     assert incident is not None
     alerts = existing_alerts(session, incident.incident_id)
-    view = incident_view(incident, incident_matches(session, incident.incident_id, memory), alerts)
+    view = incident_view(incident, incident_matches(session, incident, memory), alerts)
     if decision.to_level is esc.Level.NEAREST_VOLUNTEERS:
         alerted = {a.recipient_id for a in alerts if a.recipient_kind == "volunteer"}
         candidates = volunteer_candidates(incident, memory, config, now, alerted)

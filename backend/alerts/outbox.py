@@ -8,8 +8,10 @@ acknowledgement. A later report of the same incident updates a recipient's alert
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,10 +30,11 @@ from backend.alerts.routing import (
     VolunteerCandidate,
     route,
 )
-from backend.cases.matching import best_matches
+from backend.cases.matching import BestByCase, best_from_rows, best_matches
 from backend.incidents.models import Incident
-from backend.incidents.service import incidents_near
+from backend.incidents.service import RecentRounds
 from backend.world import Memory
+from geo import geodesic_distance_m as distance
 from protocol import Alert, AlertKind, ChildDescription, WhatSeen
 from protocol.topics import station_alerts, volunteer_alerts
 
@@ -52,8 +55,15 @@ class Routed:
     start_escalation: esc.EscalationState | None  # the first volunteer round went out
 
 
-def incident_matches(session: Session, incident_id: str, memory: Memory) -> tuple[CaseMatch, ...]:
+def incident_matches(session: Session, incident: Incident, memory: Memory) -> tuple[CaseMatch, ...]:
     """Best score per open case over all reports of the incident, as routing sees it."""
+    best = incident.matches
+    if best is None:  # made before the best matches were kept on the incident
+        best = best_from_rows(session, incident.incident_id)
+    return case_matches(best, memory)
+
+
+def case_matches(best: BestByCase, memory: Memory) -> tuple[CaseMatch, ...]:
     return tuple(
         CaseMatch(
             case_id=m.case.case_id,
@@ -61,7 +71,7 @@ def incident_matches(session: Session, incident_id: str, memory: Memory) -> tupl
             assigned_volunteer_id=m.case.assigned_volunteer_id,
             distance_from_last_seen_m=m.distance_m,
         )
-        for m in best_matches(session, incident_id, memory.cases)
+        for m in best_matches(best, memory.cases)
     )
 
 
@@ -72,15 +82,29 @@ def volunteer_candidates(
     now: datetime,
     already: set[str],
 ) -> list[VolunteerCandidate]:
+    max_age_s = config.routing.max_location_age_s
     with memory.lock:
+        # Nobody is eligible beyond their own alert radius: search no wider than the widest
+        # one. Volunteers already alerted for this incident get updates within the whole
+        # candidate radius, as before, looked up directly.
         near = memory.volunteers.nearest(
             incident.lon,
             incident.lat,
             now,
             k=max(50, 4 * config.routing.k),
-            radius_m=config.candidate_radius_m,
-            max_age_s=config.routing.max_location_age_s,
+            radius_m=min(config.candidate_radius_m, memory.widest_alert_radius_m),
+            max_age_s=max_age_s,
         )
+        found = {vid for vid, _ in near}
+        for vid in sorted(already - found):
+            pos, profile = memory.positions.get(vid), memory.profiles.get(vid)
+            if pos is None or profile is None or not (pos.on_duty and profile.on_duty):
+                continue
+            if (now - pos.at).total_seconds() > max_age_s:
+                continue
+            distance_m = distance(incident.lon, incident.lat, pos.lon, pos.lat)
+            if distance_m <= config.candidate_radius_m:
+                near.append((vid, distance_m))
         out = []
         for vid, distance_m in near:
             profile, pos = memory.profiles.get(vid), memory.positions.get(vid)
@@ -101,9 +125,18 @@ def volunteer_candidates(
 
 
 def existing_alerts(session: Session, incident_id: str) -> list[AlertRow]:
-    return list(
-        session.execute(select(AlertRow).where(AlertRow.incident_id == incident_id)).scalars()
-    )
+    return alerts_of(session, [incident_id]).get(incident_id, [])
+
+
+def alerts_of(session: Session, incident_ids: Collection[str]) -> dict[str, list[AlertRow]]:
+    """The outbox rows of these incidents, by incident: one query."""
+    out: dict[str, list[AlertRow]] = {}
+    if incident_ids:
+        for row in session.execute(
+            select(AlertRow).where(AlertRow.incident_id.in_(sorted(incident_ids)))
+        ).scalars():
+            out.setdefault(row.incident_id, []).append(row)
+    return out
 
 
 def incident_view(
@@ -136,11 +169,12 @@ def write_alert(
     row = existing.get(key)
     reporters = len(incident.device_ids)
     if row is not None:
-        old = Alert.from_json(row.payload)
+        # Our own stored payload: three fields are read, nothing is validated again.
+        old = json.loads(row.payload)
         if (
-            old.reporters == reporters
-            and old.case_id == recipient.case_id
-            and ((old.score or 0.0) >= (recipient.score or 0.0))
+            old.get("reporters") == reporters
+            and old.get("case_id") == recipient.case_id
+            and ((old.get("score") or 0.0) >= (recipient.score or 0.0))
         ):
             return None  # nothing a person would want to be woken for
         revision, alert_id, expires_at = row.revision + 1, row.alert_id, row.expires_at
@@ -204,14 +238,16 @@ def route_incident(
     session: Session,
     incident: Incident,
     seen: Seen,
+    matches: tuple[CaseMatch, ...],
+    alerts: list[AlertRow],
+    rounds: RecentRounds,
     memory: Memory,
     config: AlertingConfig,
     now: datetime,
 ) -> Routed:
-    """Route the incident's alerts: the ids of outbox rows to publish now, and the
-    escalation state to start when this was the incident's first volunteer round."""
-    alerts = existing_alerts(session, incident.incident_id)
-    matches = incident_matches(session, incident.incident_id, memory)
+    """Route the incident's alerts (``matches``: its best match per open case; ``alerts``:
+    its outbox rows so far): the ids of outbox rows to publish now, and the escalation
+    state to start when this was the incident's first volunteer round."""
     view = incident_view(incident, matches, alerts)
     alerted_volunteers = {a.recipient_id for a in alerts if a.recipient_kind == "volunteer"}
     candidates = volunteer_candidates(incident, memory, config, now, alerted_volunteers)
@@ -239,9 +275,7 @@ def route_incident(
                 SpotIncident(
                     r.incident_id, frozenset(r.device_ids), r.report_count, r.volunteer_round_at
                 )
-                for r in incidents_near(
-                    session, incident, config.spot_radius_m, now - config.damper.window
-                )
+                for r in rounds.near(incident)
             ],
             now,
             config.damper,

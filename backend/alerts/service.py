@@ -2,26 +2,42 @@
 (so a crash can never leave a report stored but unmatched): incident, case matches, routing,
 the alert outbox and escalation timers.
 
-Order: lock the grid cells of every report of the batch at once (``incidents``), then per
-report assign its incident, record its case matches (``cases.matching``, with the worker's
-in-memory area index), route the incident (``alerts.outbox``) and start escalation when a
-first volunteer round went out (``alerts.escalations``).
+Order: lock the grid cells of every report of the batch at once, assign every report to its
+incident (``incidents``: one query for recent reports nearby, one for the incidents joined),
+score each report against the cases whose area contains it (the worker's in-memory area
+index; ``cases.matching``), insert all match rows at once, then route each incident the
+batch touched once, with its reports all applied (``alerts.outbox``: one query for the
+outbox rows of all of them), and start escalation where a first volunteer round went out
+(``alerts.escalations``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from backend.alerts.config import AlertingConfig
 from backend.alerts.escalations import save_timer
-from backend.alerts.outbox import Seen, route_incident
-from backend.cases.matching import record_matches
+from backend.alerts.outbox import Seen, alerts_of, case_matches, route_incident
+from backend.cases.matching import best_from_rows, insert_matches, merge_best, score_matches
 from backend.incidents import service as incidents
+from backend.incidents.models import Incident
 from backend.world import Memory
 from protocol import SightingReport
+
+
+@dataclass
+class _Touched:
+    """An incident the batch touched: its rows, its new match rows, its latest report."""
+
+    incident: Incident
+    is_new: bool
+    latest: SightingReport
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def handle_accepted_reports(
@@ -32,27 +48,61 @@ def handle_accepted_reports(
     now: datetime,
 ) -> dict[str, list[str]]:
     """Everything that follows accepted reports; returns, per report id, the alert ids to
-    publish after the commit."""
+    publish after the commit (an incident's alerts go with its last report in the batch)."""
     if not reports:
         return {}
     incidents.lock_for(session, reports, config.cluster)
-    published: dict[str, list[str]] = {}
-    for report in reports:
-        loc = report.location
-        with memory.lock:
-            station_id = (
-                memory.jurisdiction.station_for(loc.lon, loc.lat)[0]
-                if memory.jurisdiction is not None
-                else None
+    with memory.lock:  # a consistent snapshot: refresh replaces these objects whole
+        jurisdiction, area_index, cases = memory.jurisdiction, memory.area_index, memory.cases
+    stations = [
+        jurisdiction.station_for(r.location.lon, r.location.lat)[0] if jurisdiction else None
+        for r in reports
+    ]
+    assignments = incidents.assign_all(session, reports, stations, config.cluster)
+    touched: dict[str, _Touched] = {}
+    all_rows: list[dict[str, Any]] = []
+    for report, assignment in zip(reports, assignments, strict=True):
+        incident = assignment.incident
+        entry = touched.get(incident.incident_id)
+        if entry is None:
+            entry = touched[incident.incident_id] = _Touched(
+                incident, assignment.is_new, report
             )
-            hits = memory.area_index.match(loc.lon, loc.lat, report.observed_at)
-            cases = dict(memory.cases)
-        incident = incidents.assign(session, report, station_id, config.cluster).incident
-        record_matches(session, report, incident.incident_id, hits, cases, now)
-        session.flush()
-        seen = Seen(report.child, report.direction)
-        routed = route_incident(session, incident, seen, memory, config, now)
+        elif report.observed_at >= entry.latest.observed_at:
+            entry.latest = report
+        loc = report.location
+        hits = area_index.match(loc.lon, loc.lat, report.observed_at)
+        rows = score_matches(report, incident.incident_id, hits, cases, now)
+        entry.rows += rows
+        all_rows += rows
+    insert_matches(session, all_rows)
+    outbox = alerts_of(session, [i for i, t in touched.items() if not t.is_new])
+    rounds = incidents.RecentRounds(
+        session,
+        [t.incident for t in touched.values()],
+        config.spot_radius_m,
+        now - config.damper.window,
+    )
+    published: dict[str, list[str]] = {}
+    for iid, entry in touched.items():
+        incident = entry.incident
+        held = incident.matches
+        if held is None:
+            held = {} if entry.is_new else best_from_rows(session, iid)
+        incident.matches = merge_best(held, entry.rows)
+        seen = Seen(entry.latest.child, entry.latest.direction)
+        routed = route_incident(
+            session,
+            incident,
+            seen,
+            case_matches(incident.matches, memory),
+            outbox.get(iid, []),
+            rounds,
+            memory,
+            config,
+            now,
+        )
         if routed.start_escalation is not None:
-            save_timer(session, incident.incident_id, routed.start_escalation, config)
-        published[report.report_id] = routed.alert_ids
+            save_timer(session, iid, routed.start_escalation, config)
+        published.setdefault(entry.latest.report_id, []).extend(routed.alert_ids)
     return published

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from backend.cases.models import CaseMatchRow
 from backend.cases.scoring import score_sighting
 from backend.cases.service import OpenCase
+from backend.db.dialect import copy_rows
 from geo import fast_distance_m
 from protocol import SightingReport
 
@@ -27,18 +29,20 @@ class BestMatch:
     distance_m: float  # from the case's last-seen point
 
 
-def record_matches(
-    session: Session,
+BestByCase = dict[str, list[float]]  # case_id -> [score, distance_m]
+
+
+def score_matches(
     report: SightingReport,
     incident_id: str,
     hits: Sequence[tuple[str, float]],
     cases: Mapping[str, OpenCase],
     now: datetime,
-) -> list[CaseMatchRow]:
-    """Score the report against each hit (case id, distance from its last-seen point). A case
-    the reporter named (``report.case_id``, from its public notice) is scored too when the
-    point lies outside its area: the passenger recognised the child, and the coordinator
-    must see it; the reasons say it was named."""
+) -> list[dict[str, Any]]:
+    """Score the report against each hit (case id, distance from its last-seen point): the
+    ``case_matches`` rows to insert. A case the reporter named (``report.case_id``, from
+    its public notice) is scored too when the point lies outside its area: the passenger
+    recognised the child, and the coordinator must see it; the reasons say it was named."""
     hits = list(hits)
     named = report.case_id
     if named is not None and named in cases and all(cid != named for cid, _ in hits):
@@ -47,7 +51,7 @@ def record_matches(
         hits.append(
             (named, fast_distance_m(case.last_seen_lon, case.last_seen_lat, loc.lon, loc.lat))
         )
-    rows: list[CaseMatchRow] = []
+    rows: list[dict[str, Any]] = []
     for case_id, distance_m in hits:
         case = cases.get(case_id)
         if case is None:
@@ -59,30 +63,55 @@ def record_matches(
             case=case.description,
             area_radius_m=case.radius_at(report.observed_at),
         )
-        row = CaseMatchRow(
-            report_id=report.report_id,
-            case_id=case_id,
-            incident_id=incident_id,
-            score=score.score,
-            distance_m=distance_m,
-            reasons=[*score.reasons, *(["named by the reporter"] if case_id == named else [])],
-            created_at=now,
+        rows.append(
+            {
+                "report_id": report.report_id,
+                "case_id": case_id,
+                "incident_id": incident_id,
+                "score": score.score,
+                "distance_m": distance_m,
+                "reasons": [
+                    *score.reasons,
+                    *(["named by the reporter"] if case_id == named else []),
+                ],
+                "created_at": now,
+            }
         )
-        session.add(row)
-        rows.append(row)
     return rows
 
 
-def best_matches(
-    session: Session, incident_id: str, cases: Mapping[str, OpenCase]
-) -> list[BestMatch]:
-    """Best score per case over all reports of the incident (open cases only)."""
-    best: dict[str, CaseMatchRow] = {}
-    for row in session.execute(
-        select(CaseMatchRow).where(CaseMatchRow.incident_id == incident_id)
-    ).scalars():
-        if row.case_id in cases and (
-            row.case_id not in best or row.score > best[row.case_id].score
-        ):
-            best[row.case_id] = row
-    return [BestMatch(cases[cid], row.score, row.distance_m) for cid, row in best.items()]
+def insert_matches(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """All of a batch's match rows in one multi-row insert."""
+    copy_rows(session, CaseMatchRow.__table__, rows)
+
+
+def merge_best(best: BestByCase, rows: Sequence[Mapping[str, Any]]) -> BestByCase:
+    """``best`` with the higher score per case of ``rows`` (a new dict)."""
+    out = dict(best)
+    for row in rows:
+        held = out.get(row["case_id"])
+        if held is None or row["score"] > held[0]:
+            out[row["case_id"]] = [row["score"], row["distance_m"]]
+    return out
+
+
+def best_from_rows(session: Session, incident_id: str) -> BestByCase:
+    """Best score per case over the incident's stored match rows (for an incident made
+    before the best matches were kept on it)."""
+    rows = session.execute(
+        select(CaseMatchRow.case_id, CaseMatchRow.score, CaseMatchRow.distance_m).where(
+            CaseMatchRow.incident_id == incident_id
+        )
+    )
+    return merge_best(
+        {}, [{"case_id": c, "score": s, "distance_m": d} for c, s, d in rows]
+    )
+
+
+def best_matches(best: BestByCase, cases: Mapping[str, OpenCase]) -> list[BestMatch]:
+    """The incident's best match per case, open cases only."""
+    return [
+        BestMatch(cases[cid], score, distance_m)
+        for cid, (score, distance_m) in best.items()
+        if cid in cases
+    ]

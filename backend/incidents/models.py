@@ -25,12 +25,15 @@ class Incident(Base):
     station_id: Mapped[str | None] = mapped_column(String(64))  # police jurisdiction
     metro_station_id: Mapped[str | None] = mapped_column(String(64))
     what_seen: Mapped[str] = mapped_column(String(32))
-    volunteer_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    volunteer_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     bearing_deg: Mapped[float | None] = mapped_column(Float)
     speed_m_s: Mapped[float | None] = mapped_column(Float)
     # geo.TrailMoments of the incident's reports: the direction is updated per report
     # without reloading the trail (None for incidents made before migration 0009).
     trail: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    # Best match per case over the incident's reports: {case_id: [score, distance_m]}
+    # (None for incidents made before migration 0011: computed from case_matches once).
+    matches: Mapped[dict[str, list[float]] | None] = mapped_column(JSON)
 
 
 class IncidentReport(Base):

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from backend.db.dialect import advisory_xact_locks, bbox_intersects
@@ -70,28 +70,74 @@ def lock_for(session: Session, reports: Iterable[SightingReport], rules: Cluster
     advisory_xact_locks(session, keys)
 
 
-def _recent(session: Session, report: SightingReport, rules: ClusterRules) -> list[Sighting]:
-    """Reports with an incident whose point lies in the report's cluster box and time window
-    (an index-only box test on ``reports.location``: ``&&`` on PostGIS's GiST index, not
-    ``ST_Intersects``, which measured ten times slower here); geo decides exactly."""
-    loc = report.location
-    gap = timedelta(seconds=rules.gap_s)
-    dlon, dlat = degree_box(loc.lat, rules.distance_m * 1.5)
-    box = (
-        f"POLYGON(({loc.lon - dlon} {loc.lat - dlat},{loc.lon + dlon} {loc.lat - dlat},"
-        f"{loc.lon + dlon} {loc.lat + dlat},{loc.lon - dlon} {loc.lat + dlat},"
-        f"{loc.lon - dlon} {loc.lat - dlat}))"
+def _box_wkt(lon: float, lat: float, metres: float) -> str:
+    dlon, dlat = degree_box(lat, metres)
+    return (
+        f"POLYGON(({lon - dlon} {lat - dlat},{lon + dlon} {lat - dlat},"
+        f"{lon + dlon} {lat + dlat},{lon - dlon} {lat + dlat},{lon - dlon} {lat - dlat}))"
     )
-    rows = session.execute(
-        select(IncidentReport)
-        .join(Report, Report.report_id == IncidentReport.report_id)
-        .where(
-            IncidentReport.observed_at >= report.observed_at - gap,
-            IncidentReport.observed_at <= report.observed_at + gap,
-            bbox_intersects(session, Report.location, box),
+
+
+BOXES_PER_QUERY = 250
+
+
+def _recent(
+    session: Session, reports: Sequence[SightingReport], rules: ClusterRules
+) -> list[Sighting]:
+    """Reports with an incident whose point lies in the cluster box of any of ``reports``
+    and in the batch's time window: one index-only box test per report (``&&`` on PostGIS's
+    GiST index, OR-ed into one statement; ``ST_Intersects`` measured ten times slower);
+    geo decides exactly."""
+    gap = timedelta(seconds=rules.gap_s)
+    t0 = min(r.observed_at for r in reports) - gap
+    t1 = max(r.observed_at for r in reports) + gap
+    boxes = sorted(
+        {_box_wkt(r.location.lon, r.location.lat, rules.distance_m * 1.5) for r in reports}
+    )
+    found: dict[str, Sighting] = {}
+    for i in range(0, len(boxes), BOXES_PER_QUERY):
+        rows = session.execute(
+            select(
+                IncidentReport.report_id,
+                IncidentReport.lon,
+                IncidentReport.lat,
+                IncidentReport.observed_at,
+                IncidentReport.incident_id,
+            )
+            .join(Report, Report.report_id == IncidentReport.report_id)
+            .where(
+                IncidentReport.observed_at >= t0,
+                IncidentReport.observed_at <= t1,
+                or_(
+                    *(
+                        bbox_intersects(session, Report.location, b)
+                        for b in boxes[i : i + BOXES_PER_QUERY]
+                    )
+                ),
+            )
         )
-    ).scalars()
-    return [Sighting(r.report_id, r.lon, r.lat, r.observed_at, r.incident_id) for r in rows]
+        for rid, lon, lat, at, iid in rows:
+            found[rid] = Sighting(rid, lon, lat, at, iid)
+    return list(found.values())
+
+
+class _Grid:
+    """Sightings by lock cell, so a report looks only at the cells its cluster box touches."""
+
+    def __init__(self, radius_m: float) -> None:
+        self.radius_m = radius_m
+        self.cells: dict[tuple[int, int], list[Sighting]] = {}
+
+    def add(self, s: Sighting) -> None:
+        self.cells.setdefault(_cell(s.lon, s.lat), []).append(s)
+
+    def near(self, lon: float, lat: float) -> Iterator[Sighting]:
+        dlon, dlat = degree_box(lat, self.radius_m)
+        x0, y0 = _cell(lon - dlon, lat - dlat)
+        x1, y1 = _cell(lon + dlon, lat + dlat)
+        for x in range(x0, x1 + 1):
+            for y in range(y0, y1 + 1):
+                yield from self.cells.get((x, y), ())
 
 
 def _trail(session: Session, incident: Incident) -> TrailMoments:
@@ -110,38 +156,104 @@ def _trail(session: Session, incident: Incident) -> TrailMoments:
     return moments
 
 
-def assign(
-    session: Session, report: SightingReport, station_id: str | None, rules: ClusterRules
-) -> Assignment:
-    """Put the report into an incident (new or existing). The caller holds the cell locks
-    (:func:`lock_for`). ``station_id``: the police jurisdiction of the report's point."""
-    loc = report.location
-    new = Sighting(report.report_id, loc.lon, loc.lat, report.observed_at)
-    joined = assign_incident(new, _recent(session, report, rules), rules.distance_m, rules.gap_s)
-    if joined is None:
-        incident = Incident(
-            incident_id=str(uuid.uuid4()),
-            lon=loc.lon,
-            lat=loc.lat,
-            first_at=report.observed_at,
-            last_at=report.observed_at,
-            report_count=0,
-            device_ids=[],
-            station_id=station_id,
-            metro_station_id=report.station_id,
-            what_seen=report.what_seen.value,
-            trail=TrailMoments.start(loc.lon, loc.lat, report.observed_at).to_dict(),
+def assign_all(
+    session: Session,
+    reports: Sequence[SightingReport],
+    station_ids: Sequence[str | None],
+    rules: ClusterRules,
+) -> list[Assignment]:
+    """Put each report into an incident (new or existing), in order; one assignment each.
+    The caller holds the cell locks (:func:`lock_for`). ``station_ids``: the police
+    jurisdiction of each report's point.
+
+    The database is asked per batch: one query for the recent reports near any of them, one
+    for the incidents they join (locked); a report also joins an incident that an earlier
+    report of the same batch opened. The incidents' running fit is updated in memory, and
+    their reports go in with one multi-row insert."""
+    if not reports:
+        return []
+    grid = _Grid(rules.distance_m * 1.5)
+    for s in _recent(session, reports, rules):
+        grid.add(s)
+    ids: list[str] = []  # the incident of each report
+    opened: set[str] = set()  # incidents opened by this batch
+    for report in reports:
+        loc = report.location
+        new = Sighting(report.report_id, loc.lon, loc.lat, report.observed_at)
+        joined = assign_incident(new, grid.near(loc.lon, loc.lat), rules.distance_m, rules.gap_s)
+        if joined is None:
+            joined = str(uuid.uuid4())
+            opened.add(joined)
+        ids.append(joined)
+        # Later reports of this batch may join it.
+        grid.add(Sighting(report.report_id, loc.lon, loc.lat, report.observed_at, joined))
+    existing = sorted(set(ids) - opened)
+    loaded: dict[str, Incident] = {}
+    if existing:
+        loaded = {
+            i.incident_id: i
+            for i in session.execute(
+                select(Incident)
+                .where(Incident.incident_id.in_(existing))
+                .order_by(Incident.incident_id)
+                .with_for_update()
+            ).scalars()
+        }
+    trails: dict[str, TrailMoments] = {}
+    out: list[Assignment] = []
+    links: list[dict[str, object]] = []
+    seen: set[str] = set()
+    for report, station_id, iid in zip(reports, station_ids, ids, strict=True):
+        loc = report.location
+        incident = loaded.get(iid)
+        is_new = iid in opened and iid not in seen
+        seen.add(iid)
+        if incident is None:
+            incident = Incident(
+                incident_id=iid,
+                lon=loc.lon,
+                lat=loc.lat,
+                first_at=report.observed_at,
+                last_at=report.observed_at,
+                report_count=0,
+                device_ids=[],
+                station_id=station_id,
+                metro_station_id=report.station_id,
+                what_seen=report.what_seen.value,
+                trail=None,
+            )
+            session.add(incident)
+            loaded[iid] = incident
+            trails[iid] = TrailMoments.start(loc.lon, loc.lat, report.observed_at)
+        elif iid not in trails:
+            trails[iid] = _trail(session, incident)
+        trails[iid] = trails[iid].add(loc.lon, loc.lat, report.observed_at)
+        _apply(incident, report, station_id)
+        links.append(
+            {
+                "report_id": report.report_id,
+                "incident_id": iid,
+                "device_id": report.device_id,
+                "lon": loc.lon,
+                "lat": loc.lat,
+                "observed_at": report.observed_at,
+            }
         )
-        session.add(incident)
-    else:
-        found = session.get(Incident, joined, with_for_update=True)
-        assert found is not None, "an incident referenced by its reports exists"
-        incident = found
-    trail = _trail(session, incident).add(loc.lon, loc.lat, report.observed_at)
-    incident.trail = trail.to_dict()
-    estimate = trail.estimate()
-    if estimate is not None:
-        incident.bearing_deg, incident.speed_m_s = estimate.bearing_deg, estimate.speed_m_s
+        out.append(Assignment(incident, is_new))
+    for iid, trail in trails.items():
+        incident = loaded[iid]
+        incident.trail = trail.to_dict()
+        estimate = trail.estimate()
+        if estimate is not None:
+            incident.bearing_deg, incident.speed_m_s = estimate.bearing_deg, estimate.speed_m_s
+    session.flush()  # the incidents exist before their reports point at them
+    session.execute(insert(IncidentReport), links)
+    return out
+
+
+def _apply(incident: Incident, report: SightingReport, station_id: str | None) -> None:
+    """What one more report says of its incident: count, reporters, latest point."""
+    loc = report.location
     incident.report_count += 1
     if report.device_id not in incident.device_ids:
         incident.device_ids = [*incident.device_ids, report.device_id]
@@ -150,36 +262,62 @@ def assign(
         incident.station_id = station_id or incident.station_id
         incident.metro_station_id = report.station_id or incident.metro_station_id
     incident.first_at = min(incident.first_at, report.observed_at)
-    session.add(
-        IncidentReport(
-            report_id=report.report_id,
-            incident_id=incident.incident_id,
-            device_id=report.device_id,
-            lon=loc.lon,
-            lat=loc.lat,
-            observed_at=report.observed_at,
-        )
-    )
-    session.flush()
-    return Assignment(incident, joined is None)
 
 
-def incidents_near(
-    session: Session, incident: Incident, radius_m: float, since: datetime
-) -> list[Incident]:
-    """Other incidents within a box of ``radius_m`` whose volunteer round went out since
-    ``since`` (what the volunteer-round damper looks at)."""
-    dlon, dlat = degree_box(incident.lat, radius_m)
-    return list(
-        session.execute(
-            select(Incident).where(
-                Incident.incident_id != incident.incident_id,
-                Incident.volunteer_round_at >= since,
-                Incident.lon.between(incident.lon - dlon, incident.lon + dlon),
-                Incident.lat.between(incident.lat - dlat, incident.lat + dlat),
+class RecentRounds:
+    """Incidents whose volunteer round went out since ``since``, near the incidents of a
+    batch (what the volunteer-round damper looks at): one query for the whole batch, then
+    :meth:`near` per incident in memory. The batch's own incidents are included as they
+    are in the session, so a round started earlier in the batch counts."""
+
+    def __init__(
+        self, session: Session, incidents: Sequence[Incident], radius_m: float, since: datetime
+    ) -> None:
+        self.radius_m = radius_m
+        self.since = since
+        found: dict[str, Incident] = {i.incident_id: i for i in incidents}
+        conditions = []
+        for i in incidents:
+            dlon, dlat = degree_box(i.lat, radius_m)
+            conditions.append(
+                and_(
+                    Incident.lon.between(i.lon - dlon, i.lon + dlon),
+                    Incident.lat.between(i.lat - dlat, i.lat + dlat),
+                )
             )
-        ).scalars()
-    )
+        for k in range(0, len(conditions), BOXES_PER_QUERY):
+            for row in session.execute(
+                select(Incident).where(
+                    Incident.volunteer_round_at >= since,
+                    or_(*conditions[k : k + BOXES_PER_QUERY]),
+                )
+            ).scalars():
+                found.setdefault(row.incident_id, row)
+        self.grid: dict[tuple[int, int], list[Incident]] = {}
+        for i in found.values():
+            self.grid.setdefault(_cell(i.lon, i.lat), []).append(i)
+
+    def near(self, incident: Incident) -> list[Incident]:
+        """Other incidents within a box of ``radius_m`` whose round went out since
+        ``since``, as they are now (rounds started by this batch included)."""
+        dlon, dlat = degree_box(incident.lat, self.radius_m)
+        x0, y0 = _cell(incident.lon - dlon, incident.lat - dlat)
+        x1, y1 = _cell(incident.lon + dlon, incident.lat + dlat)
+        return [
+            other
+            for x in range(x0, x1 + 1)
+            for y in range(y0, y1 + 1)
+            for other in self.grid.get((x, y), ())
+            if other.incident_id != incident.incident_id
+            and other.volunteer_round_at is not None
+            and other.volunteer_round_at >= self.since
+            and abs(other.lon - incident.lon) <= dlon
+            and abs(other.lat - incident.lat) <= dlat
+        ]
+
+
+def _cell(lon: float, lat: float) -> tuple[int, int]:
+    return math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
 
 
 def latest_report(session: Session, incident_id: str) -> Report | None:

@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from geoalchemy2.shape import from_shape
-from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -223,7 +221,7 @@ def _row(report: SightingReport, now: datetime) -> dict[str, object]:
         "received_at": now,
         "lon": loc.lon,
         "lat": loc.lat,
-        "location": from_shape(Point(loc.lon, loc.lat), srid=4326),
+        "location": f"SRID=4326;POINT({loc.lon!r} {loc.lat!r})",  # EWKT: no shape built
         "accuracy_m": loc.accuracy_m,
         "location_source": loc.source.value,
         "what_seen": report.what_seen.value,
@@ -245,13 +243,14 @@ def _insert_reports(session: Session, reports: list[SightingReport], now: dateti
     """One INSERT ... ON CONFLICT DO NOTHING of all rows; the ids this call stored."""
     if not reports:
         return set()
+    # Executed with many parameter sets: one compiled statement (cached), which SQLAlchemy
+    # sends as multi-row INSERTs ("insertmanyvalues"), RETURNING what was stored.
     stmt = (
-        insert(session, Report)
-        .values([_row(r, now) for r in reports])
+        insert(session, Report.__table__)
         .on_conflict_do_nothing(index_elements=["report_id"])
         .returning(Report.report_id)
     )
-    return set(session.execute(stmt).scalars())
+    return set(session.execute(stmt, [_row(r, now) for r in reports]).scalars())
 
 
 def dead_letter(

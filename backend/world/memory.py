@@ -90,6 +90,7 @@ class Memory:
         self.positions: dict[str, Position] = {}
         self._coarse_written: dict[str, tuple[tuple[float, float], datetime]] = {}
         self.profiles: dict[str, VolunteerProfile] = {}
+        self._widest: tuple[object, float] = (None, 0.0)
         self.jurisdiction: Jurisdiction | None = None
         self.loaded = False
 
@@ -136,6 +137,16 @@ class Memory:
             self.versions = {**self.versions, **{n: versions.get(n, 0) for n in changed}}
             self.loaded = True
         return changed
+
+    @property
+    def widest_alert_radius_m(self) -> float:
+        """The largest alert radius of any volunteer: no proximity search need go wider.
+        Computed once per profiles dict (``refresh`` replaces the dict whole)."""
+        profiles = self.profiles
+        if self._widest[0] is not profiles:
+            widest = max((p.max_alert_radius_m for p in profiles.values()), default=0.0)
+            self._widest = (profiles, widest)
+        return self._widest[1]
 
     def set_position(
         self, volunteer_id: str, position: Position, *, now: datetime | None = None
