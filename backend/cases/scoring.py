@@ -48,6 +48,7 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Final
 
 from protocol.payloads import AgeBand, ChildDescription, Colour, Sex
@@ -193,6 +194,39 @@ def _colour_names(colours: tuple[Colour, ...]) -> str:
     return ", ".join(c.value for c in colours)
 
 
+# What the descriptions alone decide (no distance, no time) is the same for every report
+# with the same child against the same case: worked out once. A report is scored against
+# every case whose area contains it (about a hundred in a dense city), so this is hot.
+@lru_cache(maxsize=1024)
+def _sex_terms(reported: Sex, case: Sex, model: ScoringModel) -> tuple[float, str]:
+    """The odds ratio of the sexes and its reason."""
+    if reported is Sex.UNKNOWN or case is Sex.UNKNOWN:
+        side = "not reported" if reported is Sex.UNKNOWN else "not recorded in the case"
+        return 1.0, f"sex {side}"
+    if reported is case:
+        return model.sex_agree_ratio, f"sex agrees ({case.value})"
+    return (
+        model.sex_contradict_ratio,
+        f"sex contradicts case (reported {reported.value}, case {case.value})",
+    )
+
+
+@lru_cache(maxsize=4096)
+def _colour_terms(
+    reported: tuple[Colour, ...], case: tuple[Colour, ...]
+) -> tuple[bool | None, str]:
+    """Whether the colours agree (None: one side has none) and the reason."""
+    if not reported or not case:
+        return None, f"clothing colours {'not reported' if not reported else 'not in the case'}"
+    common = tuple(c for c in reported if c in case)
+    if common:
+        return True, f"clothing colours agree ({_colour_names(common)})"
+    return False, (
+        f"clothing colours differ (reported {_colour_names(reported)}, "
+        f"case {_colour_names(case)})"
+    )
+
+
 def score_sighting(
     *,
     distance_m: float,
@@ -237,17 +271,9 @@ def score_sighting(
     odds = prior / (1.0 - prior)
 
     # 2. what was seen
-    if reported.sex is Sex.UNKNOWN or case.sex is Sex.UNKNOWN:
-        side = "not reported" if reported.sex is Sex.UNKNOWN else "not recorded in the case"
-        reasons.append(f"sex {side}")
-    elif reported.sex is case.sex:
-        odds *= model.sex_agree_ratio
-        reasons.append(f"sex agrees ({case.sex.value})")
-    else:
-        odds *= model.sex_contradict_ratio
-        reasons.append(
-            f"sex contradicts case (reported {reported.sex.value}, case {case.sex.value})"
-        )
+    ratio, reason = _sex_terms(reported.sex, case.sex, model)
+    odds *= ratio
+    reasons.append(reason)
 
     fit = age_fit(reported.age_band, case.age_band, elapsed, model.age_slack_years)
     if fit is AgeFit.UNKNOWN:
@@ -268,21 +294,14 @@ def score_sighting(
             f"case {case.age_band.value} when last seen)"
         )
 
-    if not reported.clothing_colours or not case.clothing_colours:
-        side = "not reported" if not reported.clothing_colours else "not in the case"
-        reasons.append(f"clothing colours {side}")
-    else:
+    agree, reason = _colour_terms(reported.clothing_colours, case.clothing_colours)
+    if agree is not None:
         weight = _fade(elapsed_s, model.clothing_half_life)
-        common = tuple(c for c in reported.clothing_colours if c in case.clothing_colours)
-        if common:
+        if agree:
             odds *= 1.0 + (model.colour_agree_ratio - 1.0) * weight
-            reasons.append(f"clothing colours agree ({_colour_names(common)})")
         else:
             odds *= 1.0 - (1.0 - model.colour_differ_ratio) * weight
-            reasons.append(
-                f"clothing colours differ (reported {_colour_names(reported.clothing_colours)}, "
-                f"case {_colour_names(case.clothing_colours)})"
-            )
+    reasons.append(reason)
 
     if case.distinguishing_marks:
         reasons.append("case lists distinguishing marks: ask the reporter")

@@ -8,8 +8,9 @@ import queue
 import threading
 from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.alerts.channels import AlertRevision, DeliveryChannel
@@ -110,12 +111,26 @@ class AlertPublisher:
                 break
         if not confirmed:
             return
+        # The highest confirmed revision per alert, written with one executemany; a row
+        # already marked with a later revision is left alone.
+        latest: dict[str, int] = {}
+        for alert_id, revision in confirmed:
+            latest[alert_id] = max(revision, latest.get(alert_id, 0))
+        table = cast(Table, AlertRow.__table__)
+        stmt = (
+            update(table)
+            .where(
+                table.c.alert_id == bindparam("b_alert_id"),
+                table.c.delivered_revision < bindparam("b_revision"),
+            )
+            .values(delivered_revision=bindparam("b_revision"), delivered_at=now)
+        )
         try:
             with self.sessions.begin() as session:
-                for alert_id, revision in confirmed:
-                    row = session.get(AlertRow, alert_id, with_for_update=True)
-                    if row is not None and row.delivered_revision < revision:
-                        row.delivered_revision, row.delivered_at = revision, now
+                session.execute(
+                    stmt,
+                    [{"b_alert_id": a, "b_revision": r} for a, r in sorted(latest.items())],
+                )
         except Exception:
             for item in confirmed:  # keep them for the next tick
                 self._confirmed.put(item)

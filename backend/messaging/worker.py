@@ -137,7 +137,6 @@ class Worker:
         self._processor = threading.Thread(target=self._process_loop, name="processor", daemon=True)
         self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
         self._last_notice_refresh = 0.0
-        self._cost_s = 0.0  # moving average of the seconds one message of a batch costs
         self._last_attempts_cleanup = 0.0
         self.health_server: HealthServer | None = None
 
@@ -171,25 +170,23 @@ class Worker:
 
     # ------------------------------------------------------------------ processing
 
-    def _batch_size(self) -> int:
-        """As many messages as the recent cost per message says fit in the latency target
-        (``SR_BATCH_TARGET_MS``), within 1..``SR_BATCH_MAX``: a receipt waits for its whole
-        batch's commit, so a slow batch must be a small one."""
-        target_s = self.settings.batch_target_ms / 1000.0
-        fits = int(target_s / self._cost_s) if self._cost_s > 0 else self.settings.batch_max
-        return max(1, min(self.settings.batch_max, fits))
-
     def _take_batch(self) -> list[Inbound]:
-        """What has arrived: up to the batch size of durable messages (reports, photos,
-        responses, status), and with them every volunteer position waiting (cheap: memory,
-        and at most one coarse row per volunteer per minute), up to ``POSITIONS_PER_BATCH``."""
+        """What has arrived, without waiting for more: up to ``SR_BATCH_MAX`` durable messages
+        (reports, photos, responses, status), and with them every volunteer position waiting
+        (cheap: memory, and at most one coarse row per volunteer per minute), up to
+        ``POSITIONS_PER_BATCH``.
+
+        Batches are as large as the backlog, not sized to a latency target: a batch's fixed
+        cost (locks, queries, the commit's flush to disk) is shared by its messages, so when
+        messages wait, a larger batch gives every one of them its receipt sooner; when they
+        trickle in, a batch is one message and its receipt leaves after one commit."""
         try:
             first = self.inbox.get(timeout=1.0)
         except queue.Empty:
             return []
         batch = [first]
         durable = 0 if _is_position(first) else 1
-        size = self._batch_size()
+        size = self.settings.batch_max
         while durable < size and len(batch) < size + POSITIONS_PER_BATCH:
             try:
                 message = self.inbox.get_nowait()
@@ -212,7 +209,6 @@ class Worker:
             batch = [m for m in batch if m.qos == 0 or self.connection.current(m.generation)]
             if not batch:
                 continue
-            started = time.monotonic()
             try:
                 handled = self.policy.run(batch)
             except DatabaseDownError as exc:
@@ -233,11 +229,6 @@ class Worker:
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             backoff = 0.2
-            durable = sum(1 for m in batch if not _is_position(m))
-            per_message = (time.monotonic() - started) / max(1, durable)
-            self._cost_s = (
-                per_message if self._cost_s == 0 else 0.8 * self._cost_s + 0.2 * per_message
-            )
             self.health.set(database=True)
             self._after_commit(handled)
             batch = []

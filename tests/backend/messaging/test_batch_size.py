@@ -1,23 +1,42 @@
-"""A receipt waits for its batch's commit: the worker sizes batches by the recent cost per
-message so a batch fits the latency target (SR_BATCH_TARGET_MS), within 1..SR_BATCH_MAX."""
+"""A batch is what has arrived: one message when they trickle in, everything waiting up to
+SR_BATCH_MAX when a backlog waits; volunteer positions ride along without counting."""
 
 from __future__ import annotations
 
 import pytest
 
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.messaging.worker import Worker
+from backend.messaging.connection import Inbound
+from backend.messaging.worker import POSITIONS_PER_BATCH, Worker
 from backend.settings import Settings
+from protocol.topics import parse_topic
 
 
-@pytest.mark.parametrize(
-    "cost_s, expected",
-    [(0.0, 500), (0.00001, 500), (0.001, 100), (0.04, 2), (0.5, 1)],
-)
-def test_batch_fits_the_latency_target(tmp_path, cost_s, expected):
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", batch_target_ms=100.0)
+def message(i: int, position: bool = False) -> Inbound:
+    topic = f"sr/v1/volunteers/vol-{i}/location" if position else f"sr/v1/devices/k-{i}/reports"
+    return Inbound(topic, parse_topic(topic), b"{}", 1, i, False, 1)
+
+
+@pytest.fixture
+def worker(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", batch_max=50)
     engine = make_engine(settings.database_url)
-    worker = Worker(settings, make_sessionmaker(engine))
-    worker._cost_s = cost_s
-    assert worker._batch_size() == expected
+    yield Worker(settings, make_sessionmaker(engine))
     engine.dispose()
+
+
+@pytest.mark.parametrize("waiting, taken", [(1, 1), (7, 7), (50, 50), (120, 50)])
+def test_a_batch_takes_what_waits_up_to_the_maximum(worker, waiting, taken):
+    for i in range(waiting):
+        worker.inbox.put(message(i))
+    batch = worker._take_batch()
+    assert [m.mid for m in batch] == list(range(taken))
+    assert worker.inbox.qsize() == waiting - taken
+
+
+def test_positions_ride_along_without_counting(worker):
+    for i in range(60):
+        worker.inbox.put(message(i, position=i % 2 == 0))
+    batch = worker._take_batch()
+    assert sum(1 for m in batch if "reports" in m.topic) == 30
+    assert len(batch) == 60 and len(batch) <= 50 + POSITIONS_PER_BATCH
