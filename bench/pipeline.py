@@ -82,15 +82,13 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    rng = random.Random(args.seed)
-    size = world.WorldSize(args.cases, args.volunteers, 100, 1)
-    accounts = world.make_accounts(size, rng)
     with tempfile.TemporaryDirectory(prefix="sr-pipeline-") as tmp:
         Path(tmp).chmod(0o755)  # PostgreSQL runs as its own user below it
         server, url = world.start_database(Path(tmp) / "pg")
         try:
-            world.seed(url, accounts, size, rng)
-            figures, profile = _run(url, accounts, args, rng)
+            profile = cProfile.Profile() if args.profile else None
+            figures = run(url, args.cases, args.volunteers, [args.batch] * args.batches,
+                          args.seed, profile)
         finally:
             server.stop()
     _print(figures, args)
@@ -99,9 +97,21 @@ def main() -> None:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
 
 
-def _run(
-    url: str, accounts: world.Accounts, args: argparse.Namespace, rng: random.Random
-) -> tuple[list[BatchFigure], cProfile.Profile | None]:
+def run(
+    url: str,
+    cases: int,
+    volunteers: int,
+    batches: list[int],
+    seed: int = 1,
+    profile: cProfile.Profile | None = None,
+) -> list[BatchFigure]:
+    """Seed the bench world into the (migrated, empty) database at ``url``, then hand the
+    worker's policy one batch of reports per entry of ``batches`` (its size); a figure per
+    batch. Every report must be accepted."""
+    rng = random.Random(seed)
+    size = world.WorldSize(cases, volunteers, 100, 1)
+    accounts = world.make_accounts(size, rng)
+    world.seed(url, accounts, size, rng)
     engine = make_engine(url)
     statements = [0]
 
@@ -119,28 +129,30 @@ def _run(
         memory.set_position(vid, Position(lon, lat, now, True), now=now)
     policy = Policy(sessions, memory, AlertingConfig(), lambda: datetime.now(UTC),
                     rate_limits=UNLIMITED)
-    profile = cProfile.Profile() if args.profile else None
     figures = []
     seq = 0
-    for _ in range(args.batches):
-        batch = []
-        for _ in range(args.batch):
-            device = accounts.devices[seq % len(accounts.devices)]
-            batch.append(report_message(device, rng, datetime.now(UTC), seq))
-            seq += 1
-        before = statements[0]
-        if profile:
-            profile.enable()
-        t = time.perf_counter()
-        handled = policy.run(batch)
-        elapsed = time.perf_counter() - t
-        if profile:
-            profile.disable()
-        labels = {h.outcome.label for h in handled}
-        assert labels == {"accepted"}, labels
-        figures.append(BatchFigure(len(batch), elapsed, statements[0] - before))
-    engine.dispose()
-    return figures, profile
+    try:
+        for n in batches:
+            batch = []
+            for _ in range(n):
+                device = accounts.devices[seq % len(accounts.devices)]
+                batch.append(report_message(device, rng, datetime.now(UTC), seq))
+                seq += 1
+            before = statements[0]
+            if profile:
+                profile.enable()
+            t = time.perf_counter()
+            handled = policy.run(batch)
+            elapsed = time.perf_counter() - t
+            if profile:
+                profile.disable()
+            labels = {h.outcome.label for h in handled}
+            if labels != {"accepted"}:
+                raise RuntimeError(f"a bench report was not accepted: {sorted(labels)}")
+            figures.append(BatchFigure(len(batch), elapsed, statements[0] - before))
+    finally:
+        engine.dispose()
+    return figures
 
 
 def _print(figures: list[BatchFigure], args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ down the answers. Timers are rows, so they survive restarts and any worker may r
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -38,10 +39,12 @@ def save_timer(
     incident_id: str,
     state: esc.EscalationState,
     config: AlertingConfig,
+    known: Mapping[str, EscalationTimer] | None = None,
 ) -> EscalationTimer:
+    """Start (or restart) the incident's escalation timer. ``known``: the timers of a batch's
+    incidents, read at once (:func:`timers_of`); None: looked up here."""
     step = esc.next_step(state, config.escalation)
-    with session.no_autoflush:  # the batch's pending rows need no flush for this lookup
-        timer = session.get(EscalationTimer, incident_id)
+    timer = session.get(EscalationTimer, incident_id) if known is None else known.get(incident_id)
     if timer is None:
         timer = EscalationTimer(
             incident_id=incident_id,
@@ -55,6 +58,16 @@ def save_timer(
     timer.recipients_at_level = state.recipients_at_level
     timer.due_at = step.due_at
     return timer
+
+
+def timers_of(session: Session, incident_ids: Collection[str]) -> dict[str, EscalationTimer]:
+    """The escalation timers of these incidents: one query."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        select(EscalationTimer).where(EscalationTimer.incident_id.in_(sorted(incident_ids)))
+    ).scalars()
+    return {t.incident_id: t for t in rows}
 
 
 def _state(session: Session, timer: EscalationTimer) -> esc.EscalationState:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.alerts.config import AlertingConfig
-from backend.alerts.escalations import save_timer
+from backend.alerts.escalations import save_timer, timers_of
 from backend.alerts.outbox import Seen, alerts_of, case_matches, route_incident
 from backend.cases.matching import best_from_rows, insert_matches, merge_best, score_matches
 from backend.incidents import service as incidents
@@ -58,25 +58,43 @@ def handle_accepted_reports(
         jurisdiction.station_for(r.location.lon, r.location.lat)[0] if jurisdiction else None
         for r in reports
     ]
-    assignments = incidents.assign_all(session, reports, stations, config.cluster)
-    touched: dict[str, _Touched] = {}
-    all_rows: list[dict[str, Any]] = []
-    for report, assignment in zip(reports, assignments, strict=True):
-        incident = assignment.incident
-        entry = touched.get(incident.incident_id)
-        if entry is None:
-            entry = touched[incident.incident_id] = _Touched(
-                incident, assignment.is_new, report
-            )
-        elif report.observed_at >= entry.latest.observed_at:
-            entry.latest = report
-        loc = report.location
-        hits = area_index.match(loc.lon, loc.lat, report.observed_at)
-        rows = score_matches(report, incident.incident_id, hits, cases, now)
-        entry.rows += rows
-        all_rows += rows
+    # Nothing is flushed until every incident is routed: one write of each table at the end.
+    with session.no_autoflush:
+        assignments = incidents.assign_all(session, reports, stations, config.cluster)
+        touched: dict[str, _Touched] = {}
+        all_rows: list[dict[str, Any]] = []
+        for report, assignment in zip(reports, assignments, strict=True):
+            incident = assignment.incident
+            entry = touched.get(incident.incident_id)
+            if entry is None:
+                entry = touched[incident.incident_id] = _Touched(
+                    incident, assignment.is_new, report
+                )
+            elif report.observed_at >= entry.latest.observed_at:
+                entry.latest = report
+            loc = report.location
+            hits = area_index.match(loc.lon, loc.lat, report.observed_at)
+            rows = score_matches(report, incident.incident_id, hits, cases, now)
+            entry.rows += rows
+            all_rows += rows
+        published = _route(session, touched, memory, config, now)
+    incidents.write_all(session, assignments)
     insert_matches(session, all_rows)
-    outbox = alerts_of(session, [i for i, t in touched.items() if not t.is_new])
+    return published
+
+
+def _route(
+    session: Session,
+    touched: dict[str, _Touched],
+    memory: Memory,
+    config: AlertingConfig,
+    now: datetime,
+) -> dict[str, list[str]]:
+    """Route each incident the batch touched, once, with all its reports applied; an
+    incident's alerts go with its latest report of the batch."""
+    earlier = [i for i, t in touched.items() if not t.is_new]
+    outbox = alerts_of(session, earlier)
+    timers = timers_of(session, earlier)
     rounds = incidents.RecentRounds(
         session,
         [t.incident for t in touched.values()],
@@ -103,6 +121,6 @@ def handle_accepted_reports(
             now,
         )
         if routed.start_escalation is not None:
-            save_timer(session, iid, routed.start_escalation, config)
+            save_timer(session, iid, routed.start_escalation, config, timers)
         published.setdefault(entry.latest.report_id, []).extend(routed.alert_ids)
     return published

@@ -79,7 +79,8 @@ class CaseMatchRow(Base):
     __table_args__ = (UniqueConstraint("report_id", "case_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"), index=True)
+    # Looked up by report through the unique (report_id, case_id) index.
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"))
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
     score: Mapped[float] = mapped_column(Float)

@@ -15,9 +15,11 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import Table, and_, insert, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from backend.db.dialect import advisory_xact_locks, bbox_intersects
 from backend.incidents.models import Incident, IncidentReport
@@ -40,6 +42,7 @@ class ClusterRules:
 class Assignment:
     incident: Incident
     is_new: bool
+    link: dict[str, Any]  # the incident_reports row (written by :func:`write_links`)
 
 
 def degree_box(lat: float, metres: float) -> tuple[float, float]:
@@ -168,8 +171,8 @@ def assign_all(
 
     The database is asked per batch: one query for the recent reports near any of them, one
     for the incidents they join (locked); a report also joins an incident that an earlier
-    report of the same batch opened. The incidents' running fit is updated in memory, and
-    their reports go in with one multi-row insert."""
+    report of the same batch opened. Nothing is written here: the incidents change in the
+    session, and :func:`write_all` writes them and the report links once routing is done."""
     if not reports:
         return []
     grid = _Grid(rules.distance_m * 1.5)
@@ -201,7 +204,6 @@ def assign_all(
         }
     trails: dict[str, TrailMoments] = {}
     out: list[Assignment] = []
-    links: list[dict[str, object]] = []
     seen: set[str] = set()
     for report, station_id, iid in zip(reports, station_ids, ids, strict=True):
         loc = report.location
@@ -222,33 +224,58 @@ def assign_all(
                 what_seen=report.what_seen.value,
                 trail=None,
             )
-            session.add(incident)
-            loaded[iid] = incident
+            loaded[iid] = incident  # not added to the session: write_all inserts it
             trails[iid] = TrailMoments.start(loc.lon, loc.lat, report.observed_at)
         elif iid not in trails:
             trails[iid] = _trail(session, incident)
         trails[iid] = trails[iid].add(loc.lon, loc.lat, report.observed_at)
         _apply(incident, report, station_id)
-        links.append(
-            {
-                "report_id": report.report_id,
-                "incident_id": iid,
-                "device_id": report.device_id,
-                "lon": loc.lon,
-                "lat": loc.lat,
-                "observed_at": report.observed_at,
-            }
-        )
-        out.append(Assignment(incident, is_new))
+        link = {
+            "report_id": report.report_id,
+            "incident_id": iid,
+            "device_id": report.device_id,
+            "lon": loc.lon,
+            "lat": loc.lat,
+            "observed_at": report.observed_at,
+        }
+        out.append(Assignment(incident, is_new, link))
     for iid, trail in trails.items():
         incident = loaded[iid]
         incident.trail = trail.to_dict()
         estimate = trail.estimate()
         if estimate is not None:
             incident.bearing_deg, incident.speed_m_s = estimate.bearing_deg, estimate.speed_m_s
-    session.flush()  # the incidents exist before their reports point at them
-    session.execute(insert(IncidentReport), links)
     return out
+
+
+# What a report or routing may change on an incident row.
+_MUTABLE = (
+    "lon", "lat", "first_at", "last_at", "report_count", "device_ids", "station_id",
+    "metro_station_id", "volunteer_round_at", "bearing_deg", "speed_m_s", "trail", "matches",
+)
+
+
+def write_all(session: Session, assignments: Sequence[Assignment]) -> None:
+    """Write the batch's incidents (new ones inserted, changed ones updated), then what the
+    session holds (alerts, timers), then the report links: once per batch.
+
+    Every changed incident is written with the same columns, so the ORM sends the updates
+    as one executemany instead of one statement per distinct set of changed columns."""
+    opened = list({a.incident.incident_id: a.incident for a in assignments if a.is_new}.values())
+    if opened:
+        # Before the flush: the ORM does not order inserts by foreign keys between tables
+        # without relationships, and the batch's alert rows and timers point at these.
+        table = cast(Table, Incident.__table__)
+        with session.no_autoflush:
+            rows = [{c.name: getattr(i, c.name) for c in table.columns} for i in opened]
+            session.execute(table.insert(), rows)
+    for a in assignments:
+        if not a.is_new and a.incident in session.dirty:
+            for key in _MUTABLE:
+                flag_modified(a.incident, key)
+    session.flush()
+    if assignments:
+        session.execute(insert(IncidentReport), [a.link for a in assignments])
 
 
 def _apply(incident: Incident, report: SightingReport, station_id: str | None) -> None:
