@@ -62,7 +62,9 @@ def test_a_signal_to_make_alone_stops_the_whole_stack(tmp_path, sig) -> None:
         assert len(children) == 3, "broker, worker and API run under the supervisor"
         assert int(Path(f"/proc/{supervisor}/stat").read_text().split()[3]) == make.pid
         make.send_signal(sig)
-        make.wait(40)
+        # Each of the three processes gets up to 15 s to stop (SIGTERM, then SIGKILL): on a
+        # busy machine that can pass 40 s; the point is that everything stops, not how fast.
+        make.wait(90)
         for pid in [supervisor, *children]:
             wait_until(lambda pid=pid: is_gone(pid), 20, f"process {pid} to stop")
         assert not pidfile.exists()
