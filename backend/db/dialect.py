@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import JSON, ColumnElement, Select, Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -65,14 +65,26 @@ def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]])
         return
     names = list(rows[0])
     json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    encoders = [_copy_json if n in json_cols else _copy_value for n in names]
-    lines = [
-        "\t".join([enc(row[n]) for n, enc in zip(names, encoders, strict=True)])
-        for row in rows
-    ]
+    columns: list[list[str]] = []
+    for name in names:
+        values = [row[name] for row in rows]
+        if name in json_cols:
+            columns.append([_copy_json(v) for v in values])
+            continue
+        # Ids and times repeat across a batch's rows (a report's ~100 matches): each distinct
+        # value is encoded once (a column holds one type, so 1 == 1.0 == True cannot mix).
+        encoded: dict[Any, str] = {}
+        out = []
+        for v in values:
+            text = encoded.get(v)
+            if text is None:
+                text = encoded[v] = _copy_value(v)
+            out.append(text)
+        columns.append(out)
+    lines = ["\t".join(fields) for fields in zip(*columns, strict=True)]
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    columns = ", ".join(f'"{n}"' for n in names)
-    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+    column_list = ", ".join(f'"{n}"' for n in names)
+    with cursor.copy(f'COPY "{table.name}" ({column_list}) FROM STDIN') as copy:
         copy.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
@@ -101,4 +113,6 @@ def _copy_value(value: Any) -> str:
 
 
 def _copy_json(value: Any) -> str:
-    return "\\N" if value is None else _copy_text(json.dumps(value))
+    if value is None:
+        return "\\N"
+    return _copy_text(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8"))

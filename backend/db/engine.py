@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -22,8 +23,16 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def dumps_json(value: Any) -> str:
+    """JSON columns are written with orjson (several times faster than the standard library,
+    which showed in the worker's profile: JSON columns on every incident and match row)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for `url`; SQLite URLs get SpatiaLite loaded on every connection."""
+    kwargs.setdefault("json_serializer", dumps_json)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
