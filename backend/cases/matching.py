@@ -52,16 +52,18 @@ def score_matches(
             (named, fast_distance_m(case.last_seen_lon, case.last_seen_lat, loc.lon, loc.lat))
         )
     rows: list[dict[str, Any]] = []
+    observed = report.observed_at
     for case_id, distance_m in hits:
         case = cases.get(case_id)
         if case is None:
             continue
+        elapsed = observed - case.last_seen_at
         score = score_sighting(
             distance_m=distance_m,
-            elapsed=report.observed_at - case.last_seen_at,
+            elapsed=elapsed,
             reported=report.child,
             case=case.description,
-            area_radius_m=case.radius_at(report.observed_at),
+            area_radius_m=case.radius_after(elapsed),
         )
         rows.append(
             {

@@ -220,10 +220,13 @@ class OpenCase:
 
     def radius_at(self, at: datetime) -> float | None:
         """The expanding circle's radius at `at`, for scoring (None without a circle)."""
+        return self.radius_after(at - self.last_seen_at)
+
+    def radius_after(self, elapsed: timedelta) -> float | None:
+        """The expanding circle's radius ``elapsed`` after the child was last seen."""
         if self.schedule is None:
             return None
-        elapsed = (at - self.last_seen_at) / timedelta(seconds=1)
-        return self.schedule.radius_m_at(max(0.0, elapsed))
+        return self.schedule.radius_m_at(max(0.0, elapsed.total_seconds()))
 
 
 def notice_for(case: Case) -> Notice:
