@@ -34,7 +34,6 @@ from backend.cases.matching import BestByCase, best_from_rows, best_matches
 from backend.incidents.models import Incident
 from backend.incidents.service import RecentRounds
 from backend.world import Memory
-from geo import geodesic_distance_m as distance
 from protocol import Alert, AlertKind, ChildDescription, WhatSeen
 from protocol.topics import station_alerts, volunteer_alerts
 
@@ -82,29 +81,17 @@ def volunteer_candidates(
     now: datetime,
     already: set[str],
 ) -> list[VolunteerCandidate]:
-    max_age_s = config.routing.max_location_age_s
     with memory.lock:
-        # Nobody is eligible beyond their own alert radius: search no wider than the widest
-        # one. Volunteers already alerted for this incident get updates within the whole
-        # candidate radius, as before, looked up directly.
+        # ``nearest`` keeps each volunteer within their own alert radius: searching no wider
+        # than the widest one finds the same volunteers and looks at far fewer.
         near = memory.volunteers.nearest(
             incident.lon,
             incident.lat,
             now,
             k=max(50, 4 * config.routing.k),
             radius_m=min(config.candidate_radius_m, memory.widest_alert_radius_m),
-            max_age_s=max_age_s,
+            max_age_s=config.routing.max_location_age_s,
         )
-        found = {vid for vid, _ in near}
-        for vid in sorted(already - found):
-            pos, profile = memory.positions.get(vid), memory.profiles.get(vid)
-            if pos is None or profile is None or not (pos.on_duty and profile.on_duty):
-                continue
-            if (now - pos.at).total_seconds() > max_age_s:
-                continue
-            distance_m = distance(incident.lon, incident.lat, pos.lon, pos.lat)
-            if distance_m <= config.candidate_radius_m:
-                near.append((vid, distance_m))
         out = []
         for vid, distance_m in near:
             profile, pos = memory.profiles.get(vid), memory.positions.get(vid)
