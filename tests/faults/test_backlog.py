@@ -11,6 +11,7 @@ and receipted.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 
 import pytest
@@ -33,20 +34,27 @@ REPORTS = 60
 
 @pytest.mark.timeout(240)
 def test_reports_dropped_by_a_full_broker_queue_are_sent_again_and_stored(tmp_path, postgis_url):
-    broker = Mosquitto(
-        workdir=tmp_path / "broker", extra=f"max_queued_messages {QUEUE_LIMIT}\nlog_type notice"
-    )
-    broker.start()
-    worker_env = {"SR_RATE_LIMITS": "off"}
-    worker = start_worker(broker, postgis_url, logdir=tmp_path, extra_env=worker_env)
-    worker.terminate()  # its persistent session stays at the broker, offline
-    config = app_config(Mode.KIOSK, broker.port, tmp_path / "kiosk")
-    outbox = Outbox(config.data_dir / "outbox.sqlite3", retry_min_s=3.0, retry_max_s=5.0)
-    rec = Recorder()
-    link = MqttLink(config, outbox, rec)
-    link.start()
-    engine = create_engine(postgis_url)
-    try:
+    with contextlib.ExitStack() as cleanup:  # each thing stopped even if a later one fails
+        broker = Mosquitto(
+            workdir=tmp_path / "broker",
+            extra=f"max_queued_messages {QUEUE_LIMIT}\nlog_type notice",
+        )
+        cleanup.callback(broker.stop)
+        broker.start()
+        worker_env = {"SR_RATE_LIMITS": "off"}
+        first = start_worker(broker, postgis_url, logdir=tmp_path, extra_env=worker_env)
+        cleanup.callback(first.terminate)
+        first.terminate()  # its persistent session stays at the broker, offline
+        engine = create_engine(postgis_url)
+        cleanup.callback(engine.dispose)
+        config = app_config(Mode.KIOSK, broker.port, tmp_path / "kiosk")
+        outbox = Outbox(config.data_dir / "outbox.sqlite3", retry_min_s=3.0, retry_max_s=5.0)
+        cleanup.callback(outbox.close)
+        rec = Recorder()
+        link = MqttLink(config, outbox, rec)
+        link.start()
+        cleanup.callback(link.stop)
+
         wait_for(lambda: link.state is LinkState.ONLINE, what="online")
         reports = [link.submit(make_report(text=f"backlog {i}")) for i in range(REPORTS)]
         log = broker.workdir / "mosquitto.log"
@@ -55,7 +63,8 @@ def test_reports_dropped_by_a_full_broker_queue_are_sent_again_and_stored(tmp_pa
             timeout_s=30,
             what="the broker to drop messages for the offline worker",
         )
-        worker = start_worker(broker, postgis_url, logdir=tmp_path, extra_env=worker_env)
+        second = start_worker(broker, postgis_url, logdir=tmp_path, extra_env=worker_env)
+        cleanup.callback(second.terminate)
         wait_for(
             lambda: len({r.report_id for r in rec.receipts}) >= REPORTS,
             timeout_s=120,
@@ -70,9 +79,3 @@ def test_reports_dropped_by_a_full_broker_queue_are_sent_again_and_stored(tmp_pa
         statuses = {r.report_id: r.status for r in rec.receipts}
         assert set(statuses.values()) <= {ReceiptStatus.ACCEPTED, ReceiptStatus.DUPLICATE}
         assert outbox.stats().pending == 0
-    finally:
-        link.stop()
-        outbox.close()
-        worker.terminate()
-        engine.dispose()
-        broker.stop()
