@@ -82,9 +82,10 @@ def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]])
             out.append(text)
         columns.append(out)
     lines = ["\t".join(fields) for fields in zip(*columns, strict=True)]
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     column_list = ", ".join(f'"{n}"' for n in names)
-    with cursor.copy(f'COPY "{table.name}" ({column_list}) FROM STDIN') as copy:
+    driver = session.connection().connection.driver_connection
+    sql = f'COPY "{table.name}" ({column_list}) FROM STDIN'
+    with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
         copy.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
