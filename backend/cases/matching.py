@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from backend.cases.models import CaseMatchRow
@@ -46,10 +46,15 @@ def score_matches(
     hits = list(hits)
     named = report.case_id
     if named is not None and named in cases and all(cid != named for cid, _ in hits):
-        case = cases[named]
+        named_case = cases[named]
         loc = report.location
         hits.append(
-            (named, fast_distance_m(case.last_seen_lon, case.last_seen_lat, loc.lon, loc.lat))
+            (
+                named,
+                fast_distance_m(
+                    named_case.last_seen_lon, named_case.last_seen_lat, loc.lon, loc.lat
+                ),
+            )
         )
     rows: list[dict[str, Any]] = []
     observed = report.observed_at
@@ -83,8 +88,8 @@ def score_matches(
 
 
 def insert_matches(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """All of a batch's match rows in one multi-row insert."""
-    copy_rows(session, CaseMatchRow.__table__, rows)
+    """All of a batch's match rows at once (COPY on PostgreSQL)."""
+    copy_rows(session, cast(Table, CaseMatchRow.__table__), rows)
 
 
 def merge_best(best: BestByCase, rows: Sequence[Mapping[str, Any]]) -> BestByCase:
