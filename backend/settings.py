@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     worker_health_host: str = "127.0.0.1"
     # Alerting
     proximity_k: int = 5
+    # Case matches kept per report (the best by score, and any case the reporter named).
+    matches_per_report: int = Field(default=10, ge=1)
     alert_ttl_s: float = 7_200.0
     # Seconds without acknowledgement before escalating from level 0, 1 and 2.
     escalation_timeouts_s: str = "180,300,600"

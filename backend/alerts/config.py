@@ -8,6 +8,7 @@ from datetime import timedelta
 from backend.alerts import escalation as esc
 from backend.alerts.damper import DEFAULT_DAMPER_POLICY, DamperPolicy
 from backend.alerts.routing import RoutingPolicy
+from backend.cases.matching import DEFAULT_MATCHES_PER_REPORT
 from backend.incidents.service import ClusterRules
 
 
@@ -20,3 +21,4 @@ class AlertingConfig:
     escalation: esc.EscalationPolicy = field(default_factory=esc.EscalationPolicy)
     damper: DamperPolicy = DEFAULT_DAMPER_POLICY
     spot_radius_m: float = 1_000.0  # the damper's "same spot"
+    matches_per_report: int = DEFAULT_MATCHES_PER_REPORT  # the best cases kept per report

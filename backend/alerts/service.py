@@ -74,7 +74,9 @@ def handle_accepted_reports(
                 entry.latest = report
             loc = report.location
             hits = area_index.match(loc.lon, loc.lat, report.observed_at)
-            rows = score_matches(report, incident.incident_id, hits, cases, now)
+            rows = score_matches(
+                report, incident.incident_id, hits, cases, now, config.matches_per_report
+            )
             entry.rows += rows
             all_rows += rows
         published = _route(session, touched, memory, config, now)

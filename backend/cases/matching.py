@@ -1,11 +1,12 @@
-"""Matching a report against the open cases whose area contains it: score, reasons, and the
-best match per case over an incident's reports.
+"""Matching a report against the open cases whose area contains it: score every one, keep
+the best few with their reasons, and the best match per case over an incident's reports.
 
 The containment test is the caller's (the worker's in-memory ``geo.AreaIndex``); this module
 scores the hits and writes them down."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from backend.cases.models import CaseMatchRow
-from backend.cases.scoring import score_sighting
+from backend.cases.scoring import score_sighting, sighting_score
 from backend.cases.service import OpenCase
 from backend.db.dialect import copy_rows
 from geo import fast_distance_m
@@ -29,7 +30,12 @@ class BestMatch:
     distance_m: float  # from the case's last-seen point
 
 
-BestByCase = dict[str, list[float]]  # case_id -> [score, distance_m]
+BestByCase = dict[str, list[float]]
+
+# A point in a dense city lies in about a hundred case areas (10,000 open cases around
+# Shanghai): a person reads the best few, and routing alerts the assigned volunteer of each
+# case kept, so keeping them all would be noise to the coordinator and an alert storm.
+DEFAULT_MATCHES_PER_REPORT = 10  # case_id -> [score, distance_m]
 
 
 def score_matches(
@@ -38,11 +44,17 @@ def score_matches(
     hits: Sequence[tuple[str, float]],
     cases: Mapping[str, OpenCase],
     now: datetime,
+    keep: int = DEFAULT_MATCHES_PER_REPORT,
 ) -> list[dict[str, Any]]:
-    """Score the report against each hit (case id, distance from its last-seen point): the
-    ``case_matches`` rows to insert. A case the reporter named (``report.case_id``, from
-    its public notice) is scored too when the point lies outside its area: the passenger
-    recognised the child, and the coordinator must see it; the reasons say it was named."""
+    """The ``case_matches`` rows to insert for this report: every hit (case id, distance
+    from its last-seen point) is scored, and the ``keep`` best are kept with their reasons
+    (highest score first; nearer last-seen point, then case id, break ties).
+
+    A case the reporter named (``report.case_id``, from its public notice) is always kept,
+    and scored when the point lies outside its area: the passenger recognised the child,
+    and the coordinator must see it; the reasons say it was named."""
+    if keep < 1:
+        raise ValueError(f"keep={keep}: at least the best match per report must be kept")
     hits = list(hits)
     named = report.case_id
     if named is not None and named in cases and all(cid != named for cid, _ in hits):
@@ -56,17 +68,33 @@ def score_matches(
                 ),
             )
         )
-    rows: list[dict[str, Any]] = []
     observed = report.observed_at
+    child = report.child
+    ranked: list[tuple[float, float, str]] = []
     for case_id, distance_m in hits:
         case = cases.get(case_id)
         if case is None:
             continue
         elapsed = observed - case.last_seen_at
-        score = score_sighting(
+        score = sighting_score(
             distance_m=distance_m,
             elapsed=elapsed,
-            reported=report.child,
+            reported=child,
+            case=case.description,
+            area_radius_m=case.radius_after(elapsed),
+        )
+        ranked.append((-score, distance_m, case_id))
+    kept = heapq.nsmallest(keep, ranked)
+    if named is not None and all(cid != named for _, _, cid in kept):
+        kept += [r for r in ranked if r[2] == named]
+    rows: list[dict[str, Any]] = []
+    for _, distance_m, case_id in kept:
+        case = cases[case_id]
+        elapsed = observed - case.last_seen_at
+        explained = score_sighting(
+            distance_m=distance_m,
+            elapsed=elapsed,
+            reported=child,
             case=case.description,
             area_radius_m=case.radius_after(elapsed),
         )
@@ -75,10 +103,10 @@ def score_matches(
                 "report_id": report.report_id,
                 "case_id": case_id,
                 "incident_id": incident_id,
-                "score": score.score,
+                "score": explained.score,
                 "distance_m": distance_m,
                 "reasons": [
-                    *score.reasons,
+                    *explained.reasons,
                     *(["named by the reporter"] if case_id == named else []),
                 ],
                 "created_at": now,

@@ -71,6 +71,7 @@ def alerting_config(settings: Settings) -> AlertingConfig:
         routing=RoutingPolicy(k=settings.proximity_k),
         escalation=EscalationPolicy(ack_timeouts=timeouts),
         alert_ttl=timedelta(seconds=settings.alert_ttl_s),
+        matches_per_report=settings.matches_per_report,
     )
 
 
