@@ -2,12 +2,12 @@
 (so a crash can never leave a report stored but unmatched): incident, case matches, routing,
 the alert outbox and escalation timers.
 
-Order: lock the grid cells of every report of the batch at once, assign every report to its
-incident (``incidents``: one query for recent reports nearby, one for the incidents joined),
-score each report against the cases whose area contains it (the worker's in-memory area
-index; ``cases.matching``), insert all match rows at once, then route each incident the
-batch touched once, with its reports all applied (``alerts.outbox``: one query for the
-outbox rows of all of them), and start escalation where a first volunteer round went out
+Order: score each report against the cases whose area contains it (the worker's in-memory
+area index; ``cases.matching``: no database, no lock), lock the grid cells of every report of
+the batch at once, assign every report to its incident (``incidents``: one query for recent
+reports nearby, one for the incidents joined), route each incident the batch touched once,
+with its reports all applied (``alerts.outbox``: one query for the outbox rows of all of
+them), insert all match rows at once, and start escalation where a first volunteer round went out
 (``alerts.escalations``).
 """
 
@@ -51,19 +51,26 @@ def handle_accepted_reports(
     publish after the commit (an incident's alerts go with its last report in the batch)."""
     if not reports:
         return {}
-    incidents.lock_for(session, reports, config.cluster)
     with memory.lock:  # a consistent snapshot: refresh replaces these objects whole
         jurisdiction, area_index, cases = memory.jurisdiction, memory.area_index, memory.cases
+    # Scoring needs no lock (the incident id is filled in below): done before the cells are
+    # locked, so that another worker's batch waits only for assignment and routing.
+    scored: list[list[dict[str, Any]]] = []
+    for report in reports:
+        loc = report.location
+        hits = area_index.match(loc.lon, loc.lat, report.observed_at)
+        scored.append(score_matches(report, "", hits, cases, now, config.matches_per_report))
     stations = [
         jurisdiction.station_for(r.location.lon, r.location.lat)[0] if jurisdiction else None
         for r in reports
     ]
+    incidents.lock_for(session, reports, config.cluster)
     # Nothing is flushed until every incident is routed: one write of each table at the end.
     with session.no_autoflush:
         assignments = incidents.assign_all(session, reports, stations, config.cluster)
         touched: dict[str, _Touched] = {}
         all_rows: list[dict[str, Any]] = []
-        for report, assignment in zip(reports, assignments, strict=True):
+        for report, assignment, rows in zip(reports, assignments, scored, strict=True):
             incident = assignment.incident
             entry = touched.get(incident.incident_id)
             if entry is None:
@@ -72,11 +79,8 @@ def handle_accepted_reports(
                 )
             elif report.observed_at >= entry.latest.observed_at:
                 entry.latest = report
-            loc = report.location
-            hits = area_index.match(loc.lon, loc.lat, report.observed_at)
-            rows = score_matches(
-                report, incident.incident_id, hits, cases, now, config.matches_per_report
-            )
+            for row in rows:
+                row["incident_id"] = incident.incident_id
             entry.rows += rows
             all_rows += rows
         published = _route(session, touched, memory, config, now)

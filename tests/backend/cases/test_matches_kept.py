@@ -24,7 +24,7 @@ from backend.messaging.policy import Policy
 from backend.volunteers.service import register_volunteer
 from backend.world import Memory
 from geo import RadiusSchedule
-from protocol import AgeBand, Colour, SightingReport, Sex
+from protocol import AgeBand, Colour, Sex, SightingReport
 from protocol.topics import parse_topic
 from tests.backend.helpers import PEOPLES_SQUARE, report_dict
 
@@ -94,13 +94,15 @@ def test_a_named_case_is_kept_even_when_it_ranks_last():
     report = _report()
     worst = min(
         cases,
-        key=lambda cid: score_sighting(
-            distance_m=500.0,
-            elapsed=NOW - cases[cid].last_seen_at,
-            reported=report.child,
-            case=cases[cid].description,
-            area_radius_m=cases[cid].radius_at(NOW),
-        ).score,
+        key=lambda cid: (
+            score_sighting(
+                distance_m=500.0,
+                elapsed=NOW - cases[cid].last_seen_at,
+                reported=report.child,
+                case=cases[cid].description,
+                area_radius_m=cases[cid].radius_at(NOW),
+            ).score
+        ),
     )
     named = _report(case_id=worst)
     rows = score_matches(named, "inc-1", hits, cases, NOW, keep=3)
@@ -159,9 +161,7 @@ def test_only_the_kept_cases_assigned_volunteers_are_alerted(db_url):
     with sessions() as session:
         matches = session.execute(select(CaseMatchRow)).scalars().all()
         assigned = session.execute(
-            select(AlertRow.recipient_id, AlertRow.case_id).where(
-                AlertRow.kind == "assigned_case"
-            )
+            select(AlertRow.recipient_id, AlertRow.case_id).where(AlertRow.kind == "assigned_case")
         ).all()
     engine.dispose()
     assert len(matches) == 3
