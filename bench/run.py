@@ -147,7 +147,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
             for proc in spy:
                 _, err = proc.communicate(timeout=config.max_s + 60)
                 if proc.returncode == 0 and profile_path.exists():
-                    profile = {"file": str(profile_path.relative_to(REPO)),
+                    profile = {"file": _shown(profile_path),
                                "worker_pid": workers[0].proc.pid,
                                **summarize_speedscope(profile_path)}
                 else:
@@ -183,3 +183,8 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
     result = BenchResult(meta, ceiling.steps, e2e.steps, totals, profile)
     result.violations = violations(totals)
     return result
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the checkout when it lies in it (results are committed)."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from backend.alerts.config import AlertingConfig
 from backend.alerts.escalations import save_timer, timers_of
 from backend.alerts.outbox import Seen, alerts_of, case_matches, route_incident
-from backend.cases.matching import best_from_rows, insert_matches, merge_best, score_matches
+from backend.cases.matching import best_from_rows, insert_matches, merge_best, score_batch
 from backend.incidents import service as incidents
 from backend.incidents.models import Incident
 from backend.world import Memory
@@ -52,14 +52,12 @@ def handle_accepted_reports(
     if not reports:
         return {}
     with memory.lock:  # a consistent snapshot: refresh replaces these objects whole
-        jurisdiction, area_index, cases = memory.jurisdiction, memory.area_index, memory.cases
+        jurisdiction, area_index = memory.jurisdiction, memory.area_index
+        cases, table = memory.cases, memory.case_table
     # Scoring needs no lock (the incident id is filled in below): done before the cells are
     # locked, so that another worker's batch waits only for assignment and routing.
-    scored: list[list[dict[str, Any]]] = []
-    for report in reports:
-        loc = report.location
-        hits = area_index.match(loc.lon, loc.lat, report.observed_at)
-        scored.append(score_matches(report, "", hits, cases, now, config.matches_per_report))
+    hits = [area_index.match(r.location.lon, r.location.lat, r.observed_at) for r in reports]
+    scored = score_batch(reports, hits, cases, now, config.matches_per_report, table)
     stations = [
         jurisdiction.station_for(r.location.lon, r.location.lat)[0] if jurisdiction else None
         for r in reports

@@ -6,7 +6,6 @@ scores the hits and writes them down."""
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from backend.cases.models import CaseMatchRow
-from backend.cases.scoring import score_sighting, sighting_score
+from backend.cases.ranking import CaseTable, best_pairs
+from backend.cases.scoring import score_sighting
 from backend.cases.service import OpenCase
 from backend.db.dialect import copy_rows
 from geo import fast_distance_m
@@ -45,74 +45,83 @@ def score_matches(
     cases: Mapping[str, OpenCase],
     now: datetime,
     keep: int = DEFAULT_MATCHES_PER_REPORT,
+    table: CaseTable | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``case_matches`` rows to insert for this report: every hit (case id, distance
-    from its last-seen point) is scored, and the ``keep`` best are kept with their reasons
-    (highest score first; nearer last-seen point, then case id, break ties).
+    """:func:`score_batch` of one report, with its incident id filled in."""
+    [rows] = score_batch([report], [hits], cases, now, keep, table)
+    for row in rows:
+        row["incident_id"] = incident_id
+    return rows
+
+
+def score_batch(
+    reports: Sequence[SightingReport],
+    hits: Sequence[Sequence[tuple[str, float]]],
+    cases: Mapping[str, OpenCase],
+    now: datetime,
+    keep: int = DEFAULT_MATCHES_PER_REPORT,
+    table: CaseTable | None = None,
+) -> list[list[dict[str, Any]]]:
+    """The ``case_matches`` rows of each report (``incident_id`` left empty for the caller):
+    every hit (case id, distance from its last-seen point) is scored, and the ``keep`` best
+    are kept with their reasons, highest score first (nearer last-seen point, then case id,
+    break ties). ``table``: the :class:`CaseTable` of ``cases`` (built here when None).
 
     A case the reporter named (``report.case_id``, from its public notice) is always kept,
     and scored when the point lies outside its area: the passenger recognised the child,
     and the coordinator must see it; the reasons say it was named."""
     if keep < 1:
         raise ValueError(f"keep={keep}: at least the best match per report must be kept")
-    hits = list(hits)
+    if table is None:
+        table = CaseTable(cases)
+    all_hits = [
+        _with_named(report, list(h), cases) for report, h in zip(reports, hits, strict=True)
+    ]
+    best = best_pairs(table, [(r.observed_at, r.child) for r in reports], all_hits, keep)
+    out: list[list[dict[str, Any]]] = []
+    for report, report_hits, kept in zip(reports, all_hits, best, strict=True):
+        named = report.case_id
+        if named is not None and named in table.position and all(c != named for c, _ in kept):
+            kept += [h for h in report_hits if h[0] == named]
+        out.append([_explained(report, cases[cid], d, now) for cid, d in kept])
+    return out
+
+
+def _with_named(
+    report: SightingReport, hits: list[tuple[str, float]], cases: Mapping[str, OpenCase]
+) -> list[tuple[str, float]]:
     named = report.case_id
-    if named is not None and named in cases and all(cid != named for cid, _ in hits):
-        named_case = cases[named]
-        loc = report.location
-        hits.append(
-            (
-                named,
-                fast_distance_m(
-                    named_case.last_seen_lon, named_case.last_seen_lat, loc.lon, loc.lat
-                ),
-            )
-        )
-    observed = report.observed_at
-    child = report.child
-    ranked: list[tuple[float, float, str]] = []
-    for case_id, distance_m in hits:
-        case = cases.get(case_id)
-        if case is None:
-            continue
-        elapsed = observed - case.last_seen_at
-        score = sighting_score(
-            distance_m=distance_m,
-            elapsed=elapsed,
-            reported=child,
-            case=case.description,
-            area_radius_m=case.radius_after(elapsed),
-        )
-        ranked.append((-score, distance_m, case_id))
-    kept = heapq.nsmallest(keep, ranked)
-    if named is not None and all(cid != named for _, _, cid in kept):
-        kept += [r for r in ranked if r[2] == named]
-    rows: list[dict[str, Any]] = []
-    for _, distance_m, case_id in kept:
-        case = cases[case_id]
-        elapsed = observed - case.last_seen_at
-        explained = score_sighting(
-            distance_m=distance_m,
-            elapsed=elapsed,
-            reported=child,
-            case=case.description,
-            area_radius_m=case.radius_after(elapsed),
-        )
-        rows.append(
-            {
-                "report_id": report.report_id,
-                "case_id": case_id,
-                "incident_id": incident_id,
-                "score": explained.score,
-                "distance_m": distance_m,
-                "reasons": [
-                    *explained.reasons,
-                    *(["named by the reporter"] if case_id == named else []),
-                ],
-                "created_at": now,
-            }
-        )
-    return rows
+    if named is None or named not in cases or any(cid == named for cid, _ in hits):
+        return hits
+    case = cases[named]
+    loc = report.location
+    d = fast_distance_m(case.last_seen_lon, case.last_seen_lat, loc.lon, loc.lat)
+    return [*hits, (named, d)]
+
+
+def _explained(
+    report: SightingReport, case: OpenCase, distance_m: float, now: datetime
+) -> dict[str, Any]:
+    elapsed = report.observed_at - case.last_seen_at
+    explained = score_sighting(
+        distance_m=distance_m,
+        elapsed=elapsed,
+        reported=report.child,
+        case=case.description,
+        area_radius_m=case.radius_after(elapsed),
+    )
+    return {
+        "report_id": report.report_id,
+        "case_id": case.case_id,
+        "incident_id": "",
+        "score": explained.score,
+        "distance_m": distance_m,
+        "reasons": [
+            *explained.reasons,
+            *(["named by the reporter"] if case.case_id == report.case_id else []),
+        ],
+        "created_at": now,
+    }
 
 
 def insert_matches(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.cases.ranking import CaseTable
 from backend.cases.service import OpenCase, load_open_cases
 from backend.db.versions import (
     CASES_VERSION,
@@ -86,6 +87,7 @@ class Memory:
         self.versions: dict[str, int] = {}
         self.cases: dict[str, OpenCase] = {}
         self.area_index = AreaIndex([])
+        self.case_table = CaseTable({})
         self.volunteers = VolunteerIndex()
         self.positions: dict[str, Position] = {}
         self._coarse_written: dict[str, tuple[tuple[float, float], datetime]] = {}
@@ -109,6 +111,7 @@ class Memory:
                 loaded = load_open_cases(session)
                 self.cases = {c.case_id: c for c, _ in loaded}
                 self.area_index = AreaIndex([area for _, area in loaded])
+                self.case_table = CaseTable(self.cases)
                 log.info("area index rebuilt: %d open cases", len(self.cases))
             if VOLUNTEERS_VERSION in changed:
                 self.profiles = {
