@@ -79,6 +79,12 @@ _TWO_R = TWO_R
 _intersects_xy = shapely.lib.intersects_xy
 
 
+# Queries within this many seconds of the previous one are a stream at "now" (a worker's
+# batch of reports): the radii of all circles are then worth computing once for the interval
+# in which none changes, instead of lazily per candidate.
+STREAM_S = 10.0
+
+
 class AreaIndex:
     """Immutable index over the areas of open cases; rebuild it when cases change.
 
@@ -160,7 +166,8 @@ class AreaIndex:
         live: BoolLookup
         if memo is not None and (t == memo.t or memo.lo < t < memo.hi):
             h_out, h_in, radius, live = memo.h_out_l, memo.h_in_l, memo.radius_l, memo.poly_live_l
-        elif t == self._last_t:  # a second query at this time: worth memoising all circles
+        elif abs(t - self._last_t) <= STREAM_S:  # a stream of queries: memoise all circles
+            self._last_t = t
             memo = self._memo_at(t)
             h_out, h_in, radius, live = memo.h_out_l, memo.h_in_l, memo.radius_l, memo.poly_live_l
         else:

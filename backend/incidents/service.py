@@ -269,8 +269,9 @@ def write_all(session: Session, assignments: Sequence[Assignment]) -> None:
         with session.no_autoflush:
             rows = [{c.name: getattr(i, c.name) for c in table.columns} for i in opened]
             session.execute(table.insert(), rows)
+    dirty = session.dirty  # a new set at each access, built from the whole identity map
     for a in assignments:
-        if not a.is_new and a.incident in session.dirty:
+        if not a.is_new and a.incident in dirty:
             for key in _MUTABLE:
                 flag_modified(a.incident, key)
     session.flush()

@@ -315,3 +315,21 @@ def test_fresh_times_do_not_rebuild_the_memo():
     assert index._memo is None  # every time was new: answered from per-candidate radii
     at = T0 + timedelta(minutes=121)
     assert index.match(lon, lat, at) and index._memo is not None
+
+
+def test_a_stream_of_close_times_memoises_and_answers_the_same():
+    """Queries a few seconds apart (a worker's batch) share one memo of all radii, and
+    answer as fresh-time queries do, across the moment a circle changes step."""
+    center = (121.4737, 31.2304)
+    index = AreaIndex([CaseArea("c", *center, (ExpandingCircle(*center, start=T0),))])
+    fresh = AreaIndex([CaseArea("c", *center, (ExpandingCircle(*center, start=T0),))])
+    lon, lat, _ = GEOD.fwd(*center, 10.0, 150_000)
+    times = [T0 + timedelta(minutes=60, seconds=s) for s in (-6, -3, -1, 0, 1, 3, 6)]
+    answers = []
+    for at in times:
+        fresh._memo, fresh._last_t = None, math.nan
+        expected = fresh.match(lon, lat, at)
+        answers.append(bool(index.match(lon, lat, at)))
+        assert index.match(lon, lat, at) == expected
+    assert answers == [False, False, False, False, True, True, True]
+    assert index._memo is not None and index._memo.covers(times[-1].timestamp())
