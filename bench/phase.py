@@ -26,9 +26,11 @@ class Phase:
         on_step_start: Callable[[dict[str, Any]], None] = lambda e: None,
         say: Callable[[str], None] = print,
         location_counts: Callable[[], list[int]] | None = None,
+        superseded_counts: Callable[[], list[int]] | None = None,
         prefix: str = "",
     ) -> None:
         self.location_counts = location_counts
+        self.superseded_counts = superseded_counts
         self.prefix = prefix  # report ids: prefix + 12 hex digits of the sequence number
         self.name = name
         self.run = run
@@ -49,6 +51,7 @@ class Phase:
                     "cpu": self.cpu.sample(),
                     "load": os.getloadavg()[0],
                     "locations": self.location_counts() if self.location_counts else None,
+                    "superseded": self.superseded_counts() if self.superseded_counts else None,
                 }
                 self.say(f"[{self.name}] step {event['name']} ...")
                 self.on_step_start(event)
@@ -111,7 +114,14 @@ class Phase:
             time.sleep(0.2)
             latest = taken()
         absorbed = min(latest) >= sent
+        folded: dict[str, Any] = {}
+        if self.superseded_counts is not None and started.get("superseded") is not None:
+            now = self.superseded_counts()
+            gone = sum(n - b for n, b in zip(now, started["superseded"], strict=True))
+            # the share of positions taken that a newer fix replaced before it was applied
+            folded["locations_superseded_share"] = round(gone / max(sum(latest), 1), 3)
         return {
+            **folded,
             "locations_offered_per_s": round(
                 step["locations_published"] / max(step["publish_s"], 1e-6), 1
             ),

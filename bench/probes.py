@@ -53,11 +53,17 @@ def has_taken(port: int, positions: int) -> Callable[[], bool]:
     return lambda: location_messages(port) >= positions
 
 
-def location_messages(port: int) -> int:
-    """Location messages a worker has handled, from its /metrics."""
+def location_messages(port: int, outcome: str | None = None) -> int:
+    """Location messages a worker has handled (with this outcome: ``superseded`` are the
+    ones a newer fix of the same volunteer replaced before they were applied), from its
+    /metrics."""
     total = 0
     for line in metrics(port).splitlines():
-        if line.startswith("sr_worker_messages_total") and 'kind="volunteer_location"' in line:
+        if (
+            line.startswith("sr_worker_messages_total")
+            and 'kind="volunteer_location"' in line
+            and (outcome is None or f'outcome="{outcome}"' in line)
+        ):
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
 

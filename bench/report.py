@@ -103,6 +103,11 @@ def row(s: dict[str, Any]) -> str:
             f" positions {s['locations_offered_per_s']:.0f}/s offered, every worker took "
             f"{s['locations_taken_per_s']:.0f}/s"
             + (f", all after {s['locations_absorbed_after_s']} s" if absorbed else ", NOT all")
+            + (
+                f", {100 * s['locations_superseded_share']:.0f} % superseded by a newer fix"
+                if "locations_superseded_share" in s
+                else ""
+            )
         )
     flag += " (held back)" if s.get("held") else ""
     stored = s.get("stored_per_s")

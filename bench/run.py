@@ -138,6 +138,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
             e2e = Phase(
                 "end to end", load, cpu, url, start_profile, say,
                 location_counts=lambda: [location_messages(p) for p in ports],
+                superseded_counts=lambda: [location_messages(p, "superseded") for p in ports],
                 prefix=prefix2,
             )
             try:

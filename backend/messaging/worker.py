@@ -1,11 +1,13 @@
 """The backend worker process: ``python -m backend.worker``.
 
-Three threads: paho's network thread puts messages into a bounded inbox (the broker sends at
+Four threads: paho's network thread puts messages into a bounded inbox (the broker sends at
 most Receive Maximum unacknowledged QoS 1 messages, so a backlog waits at the broker, not
-here); the processor takes what has arrived as one batch, hands it to the policy (one
-transaction), then publishes receipts and alert revisions and acknowledges each message, all
-after the commit; the ticker publishes what the alert outbox still holds, records deliveries,
-runs due escalations, follows case/volunteer/station changes and refreshes kiosk notices.
+here), and volunteer positions into their own lane; the processor takes what has arrived as
+one batch, hands it to the policy (one transaction), then publishes receipts and alert
+revisions and acknowledges each message, all after the commit; the positions lane applies the
+newest position of each volunteer (``positions``), never behind a batch of reports; the
+ticker publishes what the alert outbox still holds, records deliveries, runs due
+escalations, follows case/volunteer/station changes and refreshes kiosk notices.
 
 Nothing a message does can stop this: the policy answers or dead-letters every input; a
 database outage keeps the messages unacknowledged while the connection stays up and the batch
@@ -35,6 +37,7 @@ from backend.devices.ratelimit import DEFAULT_LIMITS, UNLIMITED
 from backend.messaging.connection import BrokerSettings, Connection, Inbound
 from backend.messaging.health import Health, HealthServer
 from backend.messaging.policy import DatabaseDownError, Handled, Policy
+from backend.messaging.positions import PositionLane
 from backend.messaging.publisher import AlertPublisher
 from backend.settings import Settings, get_settings
 from backend.volunteers.service import expire_locations
@@ -54,7 +57,6 @@ from protocol.topics import (
 log = logging.getLogger(__name__)
 
 MESSAGES = "sr_worker_messages_total"
-POSITIONS_PER_BATCH = 5_000
 _POSITION_KINDS = frozenset({TopicKind.VOLUNTEER_LOCATION, TopicKind.OWNTRACKS})
 
 
@@ -82,9 +84,11 @@ def subscriptions(settings: Settings) -> list[tuple[str, int]]:
         (shared(group, ALL_VOLUNTEER_RESPONSES), 1),
         (shared(group, ALL_DEVICE_STATUS), 1),
         (shared(group, ALL_DEVICE_PHOTOS), 1),
-        # Every worker keeps every exact volunteer position: no share group.
-        (ALL_VOLUNTEER_LOCATIONS, 1),
-        (ALL_OWNTRACKS, 1),
+        # Every worker keeps every exact volunteer position: no share group. QoS 0 on this
+        # hop: a position takes no place among the reports in flight (Receive Maximum) and
+        # needs no acknowledgement; the lane keeps the newest per volunteer (positions.py).
+        (ALL_VOLUNTEER_LOCATIONS, 0),
+        (ALL_OWNTRACKS, 0),
     ]
 
 
@@ -118,13 +122,14 @@ class Worker:
         limits = DEFAULT_LIMITS if settings.rate_limits else UNLIMITED
         self.policy = Policy(sessions, self.memory, self.config, clock, rate_limits=limits)
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.inbox_size)
+        self.positions = PositionLane(self.policy.run, self.health)
         self.publisher = AlertPublisher(sessions, self.health)
         self.publisher_ack = self.publisher.on_mqtt_ack
         self.connection = Connection(
             broker_settings(settings),
             subscriptions(settings),
             self.health,
-            on_inbound=self.inbox.put,
+            on_inbound=self._inbound,
             on_delivered=self.publisher_ack,
         )
         self.publisher.use(
@@ -157,6 +162,7 @@ class Worker:
         self.health.set(database=self.policy.probe())
         self._processor.start()
         self._ticker.start()
+        self.positions.start()
         self.connection.open()
 
     def stop(self) -> None:
@@ -166,16 +172,22 @@ class Worker:
         for thread in (self._processor, self._ticker):
             if thread.is_alive():
                 thread.join(10)
+        self.positions.stop()
         if self.health_server is not None:
             self.health_server.stop()
 
     # ------------------------------------------------------------------ processing
 
+    def _inbound(self, message: Inbound) -> None:
+        """paho's network thread: positions to their lane, everything else to the inbox."""
+        if _is_position(message):
+            self.positions.offer(message)
+        else:
+            self.inbox.put(message)
+
     def _take_batch(self) -> list[Inbound]:
-        """What has arrived, without waiting for more: up to ``SR_BATCH_MAX`` durable messages
-        (reports, photos, responses, status), and with them every volunteer position waiting
-        (cheap: memory, and at most one coarse row per volunteer per minute), up to
-        ``POSITIONS_PER_BATCH``.
+        """What has arrived, without waiting for more: up to ``SR_BATCH_MAX`` messages
+        (reports, photos, responses, status; positions have their own lane).
 
         Batches are as large as the backlog, not sized to a latency target: a batch's fixed
         cost (locks, queries, the commit's flush to disk) is shared by its messages, so when
@@ -186,15 +198,12 @@ class Worker:
         except queue.Empty:
             return []
         batch = [first]
-        durable = 0 if _is_position(first) else 1
         size = self.settings.batch_max
-        while durable < size and len(batch) < size + POSITIONS_PER_BATCH:
+        while len(batch) < size:
             try:
-                message = self.inbox.get_nowait()
+                batch.append(self.inbox.get_nowait())
             except queue.Empty:
                 break
-            batch.append(message)
-            durable += 0 if _is_position(message) else 1
         return batch
 
     def _process_loop(self) -> None:
@@ -285,6 +294,7 @@ class Worker:
             self._last_attempts_cleanup = time.monotonic()
             self.policy.forget_old_attempts(now)
         self.health.gauge("sr_worker_inbox_depth", self.inbox.qsize())
+        self.health.gauge("sr_worker_positions_pending", self.positions.pending())
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():

@@ -107,6 +107,12 @@ class Memory:
         if not changed:
             return changed
         with self.lock:
+            # Another thread (the positions lane, the ticker) may have reloaded meanwhile.
+            changed = {
+                name
+                for name in changed
+                if not self.loaded or versions.get(name, 0) != self.versions.get(name, 0)
+            }
             if CASES_VERSION in changed:
                 loaded = load_open_cases(session)
                 self.cases = {c.case_id: c for c, _ in loaded}

@@ -1,5 +1,5 @@
 """A batch is what has arrived: one message when they trickle in, everything waiting up to
-SR_BATCH_MAX when a backlog waits; volunteer positions ride along without counting."""
+SR_BATCH_MAX when a backlog waits; volunteer positions take their own lane."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.messaging.connection import Inbound
-from backend.messaging.worker import POSITIONS_PER_BATCH, Worker
+from backend.messaging.worker import Worker
 from backend.settings import Settings
 from protocol.topics import parse_topic
 
@@ -34,9 +34,9 @@ def test_a_batch_takes_what_waits_up_to_the_maximum(worker, waiting, taken):
     assert worker.inbox.qsize() == waiting - taken
 
 
-def test_positions_ride_along_without_counting(worker):
+def test_positions_take_their_own_lane(worker):
     for i in range(60):
-        worker.inbox.put(message(i, position=i % 2 == 0))
+        worker._inbound(message(i, position=i % 2 == 0))
+    assert worker.positions.pending() == 30
     batch = worker._take_batch()
-    assert sum(1 for m in batch if "reports" in m.topic) == 30
-    assert len(batch) == 60 and len(batch) <= 50 + POSITIONS_PER_BATCH
+    assert [m.mid for m in batch] == list(range(1, 60, 2))
