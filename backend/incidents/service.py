@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, insert, or_, select
 from sqlalchemy.orm import Session
@@ -292,6 +292,33 @@ def _apply(incident: Incident, report: SightingReport, station_id: str | None) -
     incident.first_at = min(incident.first_at, report.observed_at)
 
 
+class RoundView(Protocol):
+    """What the volunteer-round damper reads of a nearby incident."""
+
+    @property
+    def incident_id(self) -> str: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def volunteer_round_at(self) -> datetime | None: ...
+    @property
+    def device_ids(self) -> list[str]: ...
+    @property
+    def report_count(self) -> int: ...
+
+
+_ROUND_COLUMNS = (
+    Incident.incident_id,
+    Incident.lon,
+    Incident.lat,
+    Incident.volunteer_round_at,
+    Incident.device_ids,
+    Incident.report_count,
+)
+
+
 class RecentRounds:
     """Incidents whose volunteer round went out since ``since``, near the incidents of a
     batch (what the volunteer-round damper looks at): one query for the whole batch, then
@@ -313,19 +340,24 @@ class RecentRounds:
                     Incident.lat.between(i.lat - dlat, i.lat + dlat),
                 )
             )
+        others: dict[str, RoundView] = {}
         for k in range(0, len(conditions), BOXES_PER_QUERY):
+            # The columns the damper reads, not whole incidents: a city-wide batch finds
+            # hundreds, and ORM objects would cost their hydration and every later flush.
             for row in session.execute(
-                select(Incident).where(
+                select(*_ROUND_COLUMNS).where(
                     Incident.volunteer_round_at >= since,
                     or_(*conditions[k : k + BOXES_PER_QUERY]),
                 )
-            ).scalars():
-                found.setdefault(row.incident_id, row)
-        self.grid: dict[tuple[int, int], list[Incident]] = {}
-        for i in found.values():
-            self.grid.setdefault(_cell(i.lon, i.lat), []).append(i)
+            ):
+                if row.incident_id not in found:
+                    others[row.incident_id] = row
+        self.grid: dict[tuple[int, int], list[RoundView]] = {}
+        views: list[RoundView] = [*found.values(), *others.values()]
+        for view in views:
+            self.grid.setdefault(_cell(view.lon, view.lat), []).append(view)
 
-    def near(self, incident: Incident) -> list[Incident]:
+    def near(self, incident: Incident) -> list[RoundView]:
         """Other incidents within a box of ``radius_m`` whose round went out since
         ``since``, as they are now (rounds started by this batch included)."""
         dlon, dlat = degree_box(incident.lat, self.radius_m)
