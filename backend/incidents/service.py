@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, insert, or_, select
+from sqlalchemy import Table, and_, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from backend.db.dialect import advisory_xact_locks, bbox_intersects
+from backend.db.dialect import advisory_xact_locks, bbox_intersects, is_postgres
 from backend.incidents.models import Incident, IncidentReport
 from backend.sightings.models import Report
 from geo import Sighting, TrailMoments, assign_incident
@@ -87,19 +88,29 @@ BOXES_PER_QUERY = 250
 def _recent(
     session: Session, reports: Sequence[SightingReport], rules: ClusterRules
 ) -> list[Sighting]:
-    """Reports with an incident whose point lies in the cluster box of any of ``reports``
-    and in the batch's time window: one index-only box test per report (``&&`` on PostGIS's
-    GiST index, OR-ed into one statement; ``ST_Intersects`` measured ten times slower);
-    geo decides exactly."""
+    """What a batch's reports may join: reports with an incident whose point lies in the
+    cluster box of any of ``reports`` and in the batch's time window (one index-only box test
+    per report: ``&&`` on PostGIS's GiST index, OR-ed into one statement; ``ST_Intersects``
+    measured ten times slower); geo decides exactly.
+
+    One report per incident and point: the one nearest in time to the middle of the batch.
+    A kiosk's reports all lie on its station's point, so without this the thousandth report
+    of a busy station's incident would read the 999 before it (every report within the gap);
+    with it, it reads one, whatever the incident's size. The rule a report joins by is
+    unchanged for a batch observed within a moment: the nearest point wins, and a point
+    qualifies when a report there lies within the gap (off by at most the batch's own span,
+    a second or two, against a gap of half an hour)."""
     gap = timedelta(seconds=rules.gap_s)
     t0 = min(r.observed_at for r in reports) - gap
     t1 = max(r.observed_at for r in reports) + gap
+    mid = t0 + (t1 - t0) / 2
     boxes = sorted(
         {_box_wkt(r.location.lon, r.location.lat, rules.distance_m * 1.5) for r in reports}
     )
-    found: dict[str, Sighting] = {}
+    best: dict[tuple[str, float, float], tuple[float, Sighting]] = {}
+    postgres = is_postgres(session)
     for i in range(0, len(boxes), BOXES_PER_QUERY):
-        rows = session.execute(
+        stmt = (
             select(
                 IncidentReport.report_id,
                 IncidentReport.lon,
@@ -119,9 +130,23 @@ def _recent(
                 ),
             )
         )
-        for rid, lon, lat, at, iid in rows:
-            found[rid] = Sighting(rid, lon, lat, at, iid)
-    return list(found.values())
+        if postgres:  # the same choice as below, made by the database: one row per point
+            stmt = stmt.ext(
+                distinct_on(IncidentReport.incident_id, IncidentReport.lon, IncidentReport.lat)
+            ).order_by(
+                IncidentReport.incident_id,
+                IncidentReport.lon,
+                IncidentReport.lat,
+                func.abs(func.extract("epoch", IncidentReport.observed_at - mid)),
+                IncidentReport.report_id,
+            )
+        for rid, lon, lat, at, iid in session.execute(stmt):
+            key = (iid, lon, lat)
+            off = abs((at - mid).total_seconds())
+            held = best.get(key)
+            if held is None or (off, rid) < (held[0], held[1].sighting_id):
+                best[key] = (off, Sighting(rid, lon, lat, at, iid))
+    return [s for _, s in best.values()]
 
 
 class _Grid:

@@ -115,3 +115,38 @@ def test_one_batch_clusters_matches_and_routes_as_a_whole(db_url):
         [(2, a.alert_id) for a in alerts if a.incident_id != busy]
         + [(3, station[0].alert_id)]
     )
+
+
+def test_a_busy_point_costs_one_row_however_many_reports_it_has(db_url):
+    """A kiosk's reports all lie on its station's point: the next report reads one of them
+    (per incident and point), not every one within the gap, and still joins the incident."""
+    from backend.incidents.service import ClusterRules, _recent
+    from protocol import SightingReport
+
+    now = datetime.now(UTC)
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    policy = Policy(sessions, Memory(), AlertingConfig(), lambda: now, rate_limits=UNLIMITED)
+    lon, lat = PEOPLES_SQUARE
+    first = now - timedelta(minutes=20)
+    for batch in range(3):
+        policy.run(
+            [
+                inbound(at(lon, lat, "kiosk-busy", first + timedelta(seconds=5 * k)), k)
+                for k in range(batch * 40, batch * 40 + 40)
+            ]
+        )
+    later = SightingReport.from_json(
+        json.dumps(at(lon, lat, "kiosk-next", now)).encode()
+    )
+    with sessions() as session:
+        [incident_id] = session.execute(select(Incident.incident_id)).scalars().all()
+        assert session.execute(select(func.count()).select_from(IncidentReport)).scalar() == 120
+        recent = _recent(session, [later], ClusterRules())
+    # one row for the point, the report of the incident nearest in time to the batch
+    assert [(s.incident_id, s.lon, s.lat) for s in recent] == [(incident_id, lon, lat)]
+    assert recent[0].at == first + timedelta(seconds=5 * 119)
+    policy.run([inbound(json.loads(later.to_json()), 999)])
+    with sessions() as session:
+        assert session.execute(select(func.count()).select_from(Incident)).scalar() == 1
+    engine.dispose()
