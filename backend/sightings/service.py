@@ -10,11 +10,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from backend.db.dialect import insert
+from backend.db.dialect import insert_new
 from backend.devices.ratelimit import DEFAULT_LIMITS, DeviceKind, RateDecision, RateLimit
 from backend.devices.service import RateBook
 from backend.sightings.models import DeadLetter, Report
@@ -241,16 +242,9 @@ def _row(report: SightingReport, now: datetime) -> dict[str, object]:
 
 def _insert_reports(session: Session, reports: list[SightingReport], now: datetime) -> set[str]:
     """One INSERT ... ON CONFLICT DO NOTHING of all rows; the ids this call stored."""
-    if not reports:
-        return set()
-    # Executed with many parameter sets: one compiled statement (cached), which SQLAlchemy
-    # sends as multi-row INSERTs ("insertmanyvalues"), RETURNING what was stored.
-    stmt = (
-        insert(session, Report.__table__)
-        .on_conflict_do_nothing(index_elements=["report_id"])
-        .returning(Report.report_id)
+    return insert_new(
+        session, cast(Table, Report.__table__), [_row(r, now) for r in reports], "report_id"
     )
-    return set(session.execute(stmt, [_row(r, now) for r in reports]).scalars())
 
 
 def dead_letter(
