@@ -36,17 +36,44 @@ def encode(message: Any) -> dict[str, Any]:
     """A message (or a part of one) as the JSON object that goes on the wire."""
     first: dict[str, Any] = {}
     later: dict[str, Any] = {}
-    for spec in field_specs(type(message)):
-        value = getattr(message, spec.name)
-        if value is None and spec.optional and not spec.rule.null:
+    for name, skip_none, omitted_default, omittable in _plan(type(message)):
+        value = getattr(message, name)
+        if value is None and skip_none:
             continue
-        if spec.rule.omit_default and spec.default is not None and value == spec.default():
+        if omitted_default is not _NO_DEFAULT and value == omitted_default:
             continue
-        (later if spec.omittable else first)[spec.name] = encode_value(value)
+        (later if omittable else first)[name] = encode_value(value)
     return first | later
 
 
+_NO_DEFAULT: Any = object()
+_PLANS: dict[type, tuple[tuple[str, bool, Any, bool], ...]] = {}
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _plan(cls: type) -> tuple[tuple[str, bool, Any, bool], ...]:
+    """What :func:`encode` needs of each field, worked out once per message type: its name,
+    whether None is left out, the default left out (``omit_default`` defaults are constants),
+    and whether it is written after the fields always written."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = tuple(
+            (
+                spec.name,
+                spec.optional and not spec.rule.null,
+                spec.default()
+                if spec.rule.omit_default and spec.default is not None
+                else _NO_DEFAULT,
+                spec.omittable,
+            )
+            for spec in field_specs(cls)
+        )
+    return plan
+
+
 def encode_value(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):

@@ -304,24 +304,30 @@ def unstorable_text(value: str) -> tuple[str, str] | None:
     return None
 
 
-def _value_problem(value: Any, path: str) -> Problem | None:
+def _value_problem(value: Any, prefix: str, key: str | int) -> Problem | None:
+    """The problem with a decoded leaf, if any; its path (``prefix`` and ``key``) is built
+    only then: a valid payload's walk builds no path strings."""
     if isinstance(value, str):
         found = unstorable_text(value)
         if found is not None:
-            return Problem(path, found[0], f"{found[1]}; remove it")
+            return Problem(_child_path(prefix, key), found[0], f"{found[1]}; remove it")
     elif isinstance(value, float) and not math.isfinite(value):
         return Problem(
-            path,
+            _child_path(prefix, key),
             codes.NOT_FINITE,
             "must be a finite number; NaN, Infinity and numbers too large for a double are refused",
         )
     elif isinstance(value, _LongInteger):
         return Problem(
-            path,
+            _child_path(prefix, key),
             codes.RANGE,
             f"is an integer of {value.digits} digits; the limit is {MAX_INTEGER_DIGITS}",
         )
     return None
+
+
+def _child_path(prefix: str, key: str | int) -> str:
+    return join_path(prefix, key) if isinstance(key, str) else f"{prefix}[{key}]"
 
 
 def _inspect(root: dict[str, Any], problems: list[Problem]) -> None:
@@ -340,28 +346,28 @@ def _inspect(root: dict[str, Any], problems: list[Problem]) -> None:
                         )
                     )
             for name in list(container):
-                child_path = join_path(path, name)
                 found = unstorable_text(name)
                 if found is not None:
-                    problems.append(Problem(child_path, found[0], f"field name {found[1]}"))
+                    problems.append(
+                        Problem(join_path(path, name), found[0], f"field name {found[1]}")
+                    )
                     del container[name]
                     continue
                 value = container[name]
-                problem = _value_problem(value, child_path)
+                problem = _value_problem(value, path, name)
                 if problem is not None:
                     problems.append(problem)
                     container[name] = REFUSED
                 elif isinstance(value, (dict, list)):
-                    stack.append((value, child_path))
+                    stack.append((value, join_path(path, name)))
         else:
             for index, value in enumerate(container):
-                child_path = f"{path}[{index}]"
-                problem = _value_problem(value, child_path)
+                problem = _value_problem(value, path, index)
                 if problem is not None:
                     problems.append(problem)
                     container[index] = REFUSED
                 elif isinstance(value, (dict, list)):
-                    stack.append((value, child_path))
+                    stack.append((value, f"{path}[{index}]"))
 
 
 def _report_id_of(data: dict[str, Any]) -> str | None:
