@@ -27,10 +27,12 @@ class Phase:
         say: Callable[[str], None] = print,
         location_counts: Callable[[], list[int]] | None = None,
         superseded_counts: Callable[[], list[int]] | None = None,
+        position_metrics: Callable[[], list[list[str]]] | None = None,
         prefix: str = "",
     ) -> None:
         self.location_counts = location_counts
         self.superseded_counts = superseded_counts
+        self.position_metrics = position_metrics
         self.prefix = prefix  # report ids: prefix + 12 hex digits of the sequence number
         self.name = name
         self.run = run
@@ -120,6 +122,9 @@ class Phase:
             gone = sum(n - b for n, b in zip(now, started["superseded"], strict=True))
             # the share of positions taken that a newer fix replaced before it was applied
             folded["locations_superseded_share"] = round(gone / max(sum(latest), 1), 3)
+        if not absorbed and self.position_metrics is not None:
+            # what each worker says of its positions, to tell lost from still waiting
+            folded["locations_worker_metrics"] = self.position_metrics()
         return {
             **folded,
             "locations_offered_per_s": round(

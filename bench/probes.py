@@ -68,6 +68,15 @@ def location_messages(port: int, outcome: str | None = None) -> int:
     return total
 
 
+def position_lines(port: int) -> list[str]:
+    """A worker's /metrics lines about volunteer positions (outcomes, pending)."""
+    return [
+        line
+        for line in metrics(port).splitlines()
+        if "volunteer_location" in line or line.startswith("sr_worker_positions_pending")
+    ]
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():

@@ -28,6 +28,7 @@ from bench.probes import (
     has_taken,
     location_messages,
     machine,
+    position_lines,
     position_of,
     wait_until,
     worker_messages,
@@ -139,6 +140,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
                 "end to end", load, cpu, url, start_profile, say,
                 location_counts=lambda: [location_messages(p) for p in ports],
                 superseded_counts=lambda: [location_messages(p, "superseded") for p in ports],
+                position_metrics=lambda: [position_lines(p) for p in ports],
                 prefix=prefix2,
             )
             try:
