@@ -30,12 +30,12 @@ class BestMatch:
     distance_m: float  # from the case's last-seen point
 
 
-BestByCase = dict[str, list[float]]
+BestByCase = dict[str, list[float]]  # case_id -> [score, distance_m]
 
 # A point in a dense city lies in about a hundred case areas (10,000 open cases around
 # Shanghai): a person reads the best few, and routing alerts the assigned volunteer of each
 # case kept, so keeping them all would be noise to the coordinator and an alert storm.
-DEFAULT_MATCHES_PER_REPORT = 10  # case_id -> [score, distance_m]
+DEFAULT_MATCHES_PER_REPORT = 10
 
 
 def score_matches(
