@@ -359,7 +359,7 @@ def _inspect(root: dict[str, Any], problems: list[Problem]) -> None:
                     problems.append(problem)
                     container[name] = REFUSED
                 elif isinstance(value, (dict, list)):
-                    stack.append((value, join_path(path, name)))
+                    stack.append((value, _child_path(path, name)))
         else:
             for index, value in enumerate(container):
                 problem = _value_problem(value, path, index)
@@ -367,7 +367,7 @@ def _inspect(root: dict[str, Any], problems: list[Problem]) -> None:
                     problems.append(problem)
                     container[index] = REFUSED
                 elif isinstance(value, (dict, list)):
-                    stack.append((value, f"{path}[{index}]"))
+                    stack.append((value, _child_path(path, index)))
 
 
 def _report_id_of(data: dict[str, Any]) -> str | None:

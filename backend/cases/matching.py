@@ -38,22 +38,6 @@ BestByCase = dict[str, list[float]]  # case_id -> [score, distance_m]
 DEFAULT_MATCHES_PER_REPORT = 10
 
 
-def score_matches(
-    report: SightingReport,
-    incident_id: str,
-    hits: Sequence[tuple[str, float]],
-    cases: Mapping[str, OpenCase],
-    now: datetime,
-    keep: int = DEFAULT_MATCHES_PER_REPORT,
-    table: CaseTable | None = None,
-) -> list[dict[str, Any]]:
-    """:func:`score_batch` of one report, with its incident id filled in."""
-    [rows] = score_batch([report], [hits], cases, now, keep, table)
-    for row in rows:
-        row["incident_id"] = incident_id
-    return rows
-
-
 def score_batch(
     reports: Sequence[SightingReport],
     hits: Sequence[Sequence[tuple[str, float]]],

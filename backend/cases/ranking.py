@@ -23,7 +23,13 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from backend.cases.scoring import _AGE_YEARS, _SECONDS_PER_YEAR, DEFAULT_MODEL, ScoringModel
+from backend.cases.scoring import (
+    _AGE_YEARS,
+    _CLOCK_SLACK,
+    _SECONDS_PER_YEAR,
+    DEFAULT_MODEL,
+    ScoringModel,
+)
 from backend.cases.service import OpenCase
 from protocol.payloads import AgeBand, ChildDescription, Colour, Sex
 
@@ -32,7 +38,7 @@ IntArray = npt.NDArray[np.int64]
 
 _SEX_CODE: Final = {Sex.UNKNOWN: 0, Sex.FEMALE: 1, Sex.MALE: 2}
 _COLOUR_BIT: Final = {c: 1 << i for i, c in enumerate(Colour)}
-_CLOCK_SLACK_S: Final = 600.0  # as scoring._CLOCK_SLACK
+_CLOCK_SLACK_S: Final = _CLOCK_SLACK.total_seconds()
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -71,8 +77,8 @@ class CaseTable:
         )
         self.sex = np.array([_SEX_CODE[c.description.sex] for c in ordered], dtype=np.int64)
         bounds = [_age_bounds(c.description.age_band) for c in ordered]
-        self.age_lo: FloatArray = np.array([b[0] for b in bounds], dtype=np.float64).reshape(n)
-        self.age_hi: FloatArray = np.array([b[1] for b in bounds], dtype=np.float64).reshape(n)
+        self.age_lo: FloatArray = np.array([b[0] for b in bounds], dtype=np.float64)
+        self.age_hi: FloatArray = np.array([b[1] for b in bounds], dtype=np.float64)
         self.colours = np.array(
             [_colour_mask(c.description.clothing_colours) for c in ordered], dtype=np.int64
         )
@@ -177,23 +183,20 @@ def best_pairs(
     """For each report (observed at, child) and its hits ``[(case_id, distance_m)]``, the
     ``keep`` best hits by score, best first (ties: nearer, then lower case id). Hits of
     cases not in the table are dropped."""
-    n_pairs = sum(len(h) for h in hits)
-    case_pos = np.empty(n_pairs, dtype=np.int64)
-    distance = np.empty(n_pairs, dtype=np.float64)
-    report_of = np.empty(n_pairs, dtype=np.int64)
-    known = np.ones(n_pairs, dtype=bool)
-    k = 0
+    positions: list[int] = []
+    distances: list[float] = []
+    reports_of: list[int] = []
     position = table.position
     for r, report_hits in enumerate(hits):
         for case_id, d in report_hits:
             pos = position.get(case_id)
-            if pos is None:
-                known[k] = False
-                pos = 0
-            case_pos[k], distance[k], report_of[k] = pos, d, r
-            k += 1
-    if not known.all():
-        case_pos, distance, report_of = case_pos[known], distance[known], report_of[known]
+            if pos is not None:
+                positions.append(pos)
+                distances.append(d)
+                reports_of.append(r)
+    case_pos = np.array(positions, dtype=np.int64)
+    distance = np.array(distances, dtype=np.float64)
+    report_of = np.array(reports_of, dtype=np.int64)
     out: list[list[tuple[str, float]]] = [[] for _ in hits]
     if len(case_pos) == 0 or len(table) == 0:
         return out

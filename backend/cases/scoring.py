@@ -64,7 +64,6 @@ __all__ = [
     "format_distance",
     "format_elapsed",
     "score_sighting",
-    "sighting_score",
 ]
 
 # Ages in whole years covered by each band, as half-open intervals [lo, hi).
@@ -244,60 +243,26 @@ def score_sighting(
     ten minutes *before* that cannot be of the missing child: score 0 with a reason.
     ``area_radius_m``: the case area's current radius, if the case has a growing circle.
     """
-    reasons: list[str] = []
-    score = _score(distance_m, elapsed, reported, case, area_radius_m, model, reasons)
-    return MatchScore(score, tuple(reasons))
-
-
-def sighting_score(
-    *,
-    distance_m: float,
-    elapsed: timedelta,
-    reported: ChildDescription,
-    case: CaseDescription,
-    area_radius_m: float | None = None,
-    model: ScoringModel = DEFAULT_MODEL,
-) -> float:
-    """``score_sighting(...).score`` without writing the reasons: the same arithmetic (one
-    code path), for ranking every case a report falls in before the best few are explained."""
-    return _score(distance_m, elapsed, reported, case, area_radius_m, model, None)
-
-
-def _score(
-    distance_m: float,
-    elapsed: timedelta,
-    reported: ChildDescription,
-    case: CaseDescription,
-    area_radius_m: float | None,
-    model: ScoringModel,
-    reasons: list[str] | None,
-) -> float:
-    """The score; the reasons are appended to ``reasons`` unless it is None."""
     if not (math.isfinite(distance_m) and distance_m >= 0.0):
         raise ScoringError(f"distance_m={distance_m!r} must be a finite number of metres >= 0")
     if area_radius_m is not None and not (math.isfinite(area_radius_m) and area_radius_m >= 0.0):
         raise ScoringError(f"area_radius_m={area_radius_m!r} must be finite and >= 0, or None")
 
-    why = reasons.append if reasons is not None else None
-    if why:
-        why(f"{format_distance(distance_m)} from last seen")
+    reasons: list[str] = [f"{format_distance(distance_m)} from last seen"]
     if elapsed < -_CLOCK_SLACK:
-        if why:
-            why(
-                f"observed {format_elapsed(-elapsed)} before the child was last seen: "
-                "cannot be this child"
-            )
-        return 0.0
+        reasons.append(
+            f"observed {format_elapsed(-elapsed)} before the child was last seen: "
+            "cannot be this child"
+        )
+        return MatchScore(0.0, tuple(reasons))
     elapsed_s = max(0.0, elapsed.total_seconds())
-    if why:
-        why(f"{format_elapsed(elapsed)} since the child was last seen")
+    reasons.append(f"{format_elapsed(elapsed)} since the child was last seen")
 
     # 1. where and when
     if area_radius_m is not None:
         reach_m = max(model.min_reach_m, area_radius_m)
-        if why:
-            inside = "inside" if distance_m <= area_radius_m else "outside"
-            why(f"{inside} the case area ({format_distance(area_radius_m)} radius)")
+        inside = "inside" if distance_m <= area_radius_m else "outside"
+        reasons.append(f"{inside} the case area ({format_distance(area_radius_m)} radius)")
     else:
         reach_m = max(model.min_reach_m, model.travel_speed_mps * elapsed_s)
     plausibility = 1.0 / (1.0 + (distance_m / reach_m) ** 2)
@@ -308,16 +273,26 @@ def _score(
     # 2. what was seen
     ratio, reason = _sex_terms(reported.sex, case.sex, model)
     odds *= ratio
-    if why:
-        why(reason)
+    reasons.append(reason)
 
     fit = age_fit(reported.age_band, case.age_band, elapsed, model.age_slack_years)
-    if fit is AgeFit.AGREES:
+    if fit is AgeFit.UNKNOWN:
+        side = "not reported" if reported.age_band is AgeBand.UNKNOWN else "not in the case"
+        reasons.append(f"age band {side}")
+    elif fit is AgeFit.AGREES:
         odds *= model.age_agree_ratio
-    elif fit is AgeFit.CONTRADICTS:
+        reasons.append(f"age band agrees ({reported.age_band.value})")
+    elif fit is AgeFit.CLOSE:
+        reasons.append(
+            f"age band close to case (reported {reported.age_band.value}, "
+            f"case {case.age_band.value})"
+        )
+    else:
         odds *= model.age_contradict_ratio
-    if why:
-        why(_age_reason(fit, reported.age_band, case.age_band))
+        reasons.append(
+            f"age band contradicts case (reported {reported.age_band.value}, "
+            f"case {case.age_band.value} when last seen)"
+        )
 
     agree, reason = _colour_terms(reported.clothing_colours, case.clothing_colours)
     if agree is not None:
@@ -326,24 +301,11 @@ def _score(
             odds *= 1.0 + (model.colour_agree_ratio - 1.0) * weight
         else:
             odds *= 1.0 - (1.0 - model.colour_differ_ratio) * weight
-    if why:
-        why(reason)
-        if case.distinguishing_marks:
-            why("case lists distinguishing marks: ask the reporter")
+    reasons.append(reason)
+
+    if case.distinguishing_marks:
+        reasons.append("case lists distinguishing marks: ask the reporter")
 
     # 1 - 1/(1+x) is monotone under rounding, unlike x/(1+x) computed naively.
     score = 1.0 - 1.0 / (1.0 + odds)
-    return min(1.0, max(0.0, score))
-
-
-def _age_reason(fit: AgeFit, reported: AgeBand, case: AgeBand) -> str:
-    if fit is AgeFit.UNKNOWN:
-        return f"age band {'not reported' if reported is AgeBand.UNKNOWN else 'not in the case'}"
-    if fit is AgeFit.AGREES:
-        return f"age band agrees ({reported.value})"
-    if fit is AgeFit.CLOSE:
-        return f"age band close to case (reported {reported.value}, case {case.value})"
-    return (
-        f"age band contradicts case (reported {reported.value}, "
-        f"case {case.value} when last seen)"
-    )
+    return MatchScore(min(1.0, max(0.0, score)), tuple(reasons))

@@ -110,20 +110,21 @@ def insert_new(
         return set(session.execute(stmt, list(rows)).scalars())
     names = list(rows[0])
     arrays: list[list[Any]] = []
+    params: list[str] = []
     selects: list[str] = []
     for i, name in enumerate(names):
-        array_type, cast = _array_type(table.c[name].type)
+        array_type, element_cast = _array_type(table.c[name].type)
         values = [row[name] for row in rows]
-        if array_type == "text[]" and cast == "json":
+        if element_cast == "json":
             values = [None if v is None else orjson.dumps(v).decode("utf-8") for v in values]
         arrays.append(values)
-        selects.append(f"u.c{i}" + (f"::{cast}" if cast else ""))
+        params.append(f"%s::{array_type}")
+        selects.append(f"u.c{i}" + (f"::{element_cast}" if element_cast else ""))
     column_list = ", ".join(f'"{n}"' for n in names)
-    unnest = ", ".join(f"%s::{_array_type(table.c[n].type)[0]}" for n in names)
     aliases = ", ".join(f"c{i}" for i in range(len(names)))
     sql = (
         f'INSERT INTO "{table.name}" ({column_list}) '
-        f"SELECT {', '.join(selects)} FROM unnest({unnest}) AS u({aliases}) "
+        f"SELECT {', '.join(selects)} FROM unnest({', '.join(params)}) AS u({aliases}) "
         f'ON CONFLICT ("{key}") DO NOTHING RETURNING "{key}"'
     )
     driver = session.connection().connection.driver_connection

@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from backend.messaging.health import Health
+from backend.messaging.health import MESSAGES, Health
 from backend.mqtt import make_client
 from protocol.topics import ParsedTopic, parse_topic
 
@@ -206,7 +206,7 @@ class Connection:
             )
         except Exception:  # a topic that is not UTF-8: paho raises while decoding it
             log.exception("unreadable message (mid %s); acknowledged and counted", msg.mid)
-            self.health.count("sr_worker_messages_total", kind="unknown", outcome="unreadable")
+            self.health.count(MESSAGES, kind="unknown", outcome="unreadable")
             if msg.qos:
                 client.ack(msg.mid, msg.qos)
             return

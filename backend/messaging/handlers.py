@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.alerts.config import AlertingConfig
@@ -23,8 +22,7 @@ from backend.devices.service import record_status
 from backend.messaging.connection import Inbound
 from backend.sightings.photos import ingest_photo
 from backend.sightings.service import ReportMessage, dead_letter, ingest_reports
-from backend.volunteers.models import Volunteer
-from backend.volunteers.service import coarse_cell, store_coarse_location
+from backend.volunteers.service import coarse_cell, store_coarse_locations
 from backend.world import Memory, Position
 from protocol import (
     DeviceStatus,
@@ -87,14 +85,7 @@ class BatchContext:
         alert_ids = handle_accepted_reports(session, reports, self.memory, self.config, self.now)
         for report, outcome in accepted:
             outcome.alert_ids = alert_ids.get(report.report_id, [])
-        if self.coarse:
-            # The volunteers' rows in one query: store_coarse_location then finds each in
-            # the session instead of asking the database per volunteer.
-            session.execute(
-                select(Volunteer).where(Volunteer.volunteer_id.in_(sorted(self.coarse)))
-            ).scalars().all()
-        for volunteer_id, location in self.coarse.items():
-            store_coarse_location(session, volunteer_id, location, self.now)
+        store_coarse_locations(session, self.coarse, self.now)
         self.coarse.clear()
 
 

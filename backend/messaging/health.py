@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 log = logging.getLogger(__name__)
 
 STALL_AFTER_S = 30.0  # a processing loop silent this long is stuck
+MESSAGES = "sr_worker_messages_total"  # counter of handled messages, by kind and outcome
 
 
 class Health:

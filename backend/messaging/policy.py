@@ -70,6 +70,9 @@ class DatabaseDownError(RuntimeError):
     """The database cannot be reached; try the same messages again later."""
 
 
+BACKOFF_MAX_S = 5.0  # the longest wait between two tries of a batch while it is down
+
+
 @dataclass(frozen=True, slots=True)
 class Handled:
     message: Inbound

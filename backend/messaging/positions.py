@@ -27,14 +27,12 @@ from collections.abc import Callable
 from typing import Final
 
 from backend.messaging.connection import Inbound
-from backend.messaging.health import Health
-from backend.messaging.policy import DatabaseDownError, Handled
+from backend.messaging.health import MESSAGES, Health
+from backend.messaging.policy import BACKOFF_MAX_S, DatabaseDownError, Handled
 
 log = logging.getLogger(__name__)
 
-MESSAGES: Final = "sr_worker_messages_total"
 MAX_PENDING: Final = 200_000  # volunteers with a position waiting, at most
-BACKOFF_MAX_S: Final = 5.0
 
 
 class PositionLane:

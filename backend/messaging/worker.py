@@ -35,8 +35,8 @@ from backend.cases.notices import refresh_notice_boards
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.devices.ratelimit import DEFAULT_LIMITS, UNLIMITED
 from backend.messaging.connection import BrokerSettings, Connection, Inbound
-from backend.messaging.health import Health, HealthServer
-from backend.messaging.policy import DatabaseDownError, Handled, Policy
+from backend.messaging.health import MESSAGES, Health, HealthServer
+from backend.messaging.policy import BACKOFF_MAX_S, DatabaseDownError, Handled, Policy
 from backend.messaging.positions import PositionLane
 from backend.messaging.publisher import AlertPublisher
 from backend.settings import Settings, get_settings
@@ -56,7 +56,6 @@ from protocol.topics import (
 
 log = logging.getLogger(__name__)
 
-MESSAGES = "sr_worker_messages_total"
 _POSITION_KINDS = frozenset({TopicKind.VOLUNTEER_LOCATION, TopicKind.OWNTRACKS})
 
 
@@ -64,7 +63,6 @@ def _is_position(message: Inbound) -> bool:
     return message.parsed is not None and message.parsed.kind in _POSITION_KINDS
 
 
-BACKOFF_MAX_S = 5.0
 
 
 def alerting_config(settings: Settings) -> AlertingConfig:

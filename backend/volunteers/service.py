@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.db.versions import VOLUNTEERS_VERSION, bump_version
@@ -34,12 +35,26 @@ def coarse_write_due(
     return last is None or last[0] != cell or now - last[1] >= STORE_EVERY
 
 
-def store_coarse_location(
-    session: Session, volunteer_id: str, location: VolunteerLocation, now: datetime
+def store_coarse_locations(
+    session: Session, locations: Mapping[str, VolunteerLocation], now: datetime
+) -> int:
+    """Keep only a coarse position with an expiry, per volunteer; write at most once a minute
+    unless the coarse cell changes. The rows are read in one query (a positions cycle writes
+    hundreds). Returns how many rows were written."""
+    if not locations:
+        return 0
+    rows = session.execute(
+        select(Volunteer).where(Volunteer.volunteer_id.in_(sorted(locations)))
+    ).scalars()
+    volunteers = {v.volunteer_id: v for v in rows}
+    return sum(
+        _store_coarse(volunteers.get(vid), location, now) for vid, location in locations.items()
+    )
+
+
+def _store_coarse(
+    volunteer: Volunteer | None, location: VolunteerLocation, now: datetime
 ) -> bool:
-    """Keep only a coarse position with an expiry; write at most once a minute unless the
-    coarse cell changes. Returns whether a row was written."""
-    volunteer = session.get(Volunteer, volunteer_id)
     if volunteer is None or not volunteer.location_opt_in:
         return False
     lon, lat = coarsen(location.lon), coarsen(location.lat)

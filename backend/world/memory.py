@@ -99,20 +99,11 @@ class Memory:
     def refresh(self, session: Session) -> set[str]:
         """Reload whatever changed since the last call; returns the names that changed."""
         versions = current_versions(session)
-        changed = {
-            name
-            for name in (CASES_VERSION, VOLUNTEERS_VERSION, STATIONS_VERSION)
-            if not self.loaded or versions.get(name, 0) != self.versions.get(name, 0)
-        }
-        if not changed:
-            return changed
+        if not self._changed(versions):
+            return set()
         with self.lock:
             # Another thread (the positions lane, the ticker) may have reloaded meanwhile.
-            changed = {
-                name
-                for name in changed
-                if not self.loaded or versions.get(name, 0) != self.versions.get(name, 0)
-            }
+            changed = self._changed(versions)
             if CASES_VERSION in changed:
                 loaded = load_open_cases(session)
                 self.cases = {c.case_id: c for c, _ in loaded}
@@ -146,6 +137,14 @@ class Memory:
             self.versions = {**self.versions, **{n: versions.get(n, 0) for n in changed}}
             self.loaded = True
         return changed
+
+    def _changed(self, versions: dict[str, int]) -> set[str]:
+        """The indexes whose version differs from the one loaded (all before the first load)."""
+        return {
+            name
+            for name in (CASES_VERSION, VOLUNTEERS_VERSION, STATIONS_VERSION)
+            if not self.loaded or versions.get(name, 0) != self.versions.get(name, 0)
+        }
 
     @property
     def widest_alert_radius_m(self) -> float:

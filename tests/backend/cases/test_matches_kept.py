@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from backend.alerts.config import AlertingConfig
 from backend.alerts.models import AlertRow
-from backend.cases.matching import score_matches
+from backend.cases.matching import score_batch
 from backend.cases.models import CaseMatchRow
 from backend.cases.scoring import CaseDescription, score_sighting
 from backend.cases.service import OpenCase, open_case
@@ -76,7 +76,7 @@ def test_the_best_are_kept_in_order_of_score(seed):
         )
         for cid, d in hits
     )
-    rows = score_matches(report, "inc-1", hits, cases, NOW, keep=7)
+    [rows] = score_batch([report], [hits], cases, NOW, keep=7)
     assert len(rows) == 7
     scores = [r["score"] for r in rows]
     assert scores == sorted(scores, reverse=True)
@@ -105,7 +105,7 @@ def test_a_named_case_is_kept_even_when_it_ranks_last():
         ),
     )
     named = _report(case_id=worst)
-    rows = score_matches(named, "inc-1", hits, cases, NOW, keep=3)
+    [rows] = score_batch([named], [hits], cases, NOW, keep=3)
     assert len(rows) == 4
     assert rows[-1]["case_id"] == worst
     assert "named by the reporter" in rows[-1]["reasons"]
@@ -114,13 +114,13 @@ def test_a_named_case_is_kept_even_when_it_ranks_last():
 
 def test_fewer_hits_than_kept_keeps_them_all():
     cases = _cases(3, random.Random(1))
-    rows = score_matches(_report(), "inc-1", [(c, 10.0) for c in cases], cases, NOW, keep=10)
+    [rows] = score_batch([_report()], [[(c, 10.0) for c in cases]], cases, NOW, keep=10)
     assert sorted(r["case_id"] for r in rows) == sorted(cases)
 
 
 def test_keeping_nothing_is_refused():
     with pytest.raises(ValueError, match="keep=0"):
-        score_matches(_report(), "inc-1", [], {}, NOW, keep=0)
+        score_batch([_report()], [[]], {}, NOW, keep=0)
 
 
 def test_only_the_kept_cases_assigned_volunteers_are_alerted(db_url):

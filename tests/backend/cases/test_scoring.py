@@ -18,7 +18,6 @@ from backend.cases.scoring import (
     format_distance,
     format_elapsed,
     score_sighting,
-    sighting_score,
 )
 from protocol.payloads import AgeBand, ChildDescription, Colour, Sex
 
@@ -235,19 +234,6 @@ def test_score_is_in_unit_interval(reported, case, distance, elapsed, radius):
     )
     assert 0.0 <= result.score <= 1.0
     assert result.reasons
-
-
-@settings(max_examples=300, deadline=None)
-@given(reports, cases, distances, elapseds, radii)
-def test_the_score_without_reasons_is_the_same_number(reported, case, distance, elapsed, radius):
-    kwargs = {
-        "distance_m": distance,
-        "elapsed": elapsed,
-        "reported": reported,
-        "case": case,
-        "area_radius_m": radius,
-    }
-    assert sighting_score(**kwargs) == score_sighting(**kwargs).score
 
 
 @settings(max_examples=300, deadline=None)

@@ -7,9 +7,9 @@ import threading
 
 from backend.messaging.connection import Inbound
 from backend.messaging.handlers import Outcome
-from backend.messaging.health import Health
+from backend.messaging.health import MESSAGES, Health
 from backend.messaging.policy import DatabaseDownError, Handled
-from backend.messaging.positions import MESSAGES, PositionLane
+from backend.messaging.positions import PositionLane
 from protocol.topics import parse_topic
 
 
