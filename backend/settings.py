@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Seconds without acknowledgement before escalating from level 0, 1 and 2.
     escalation_timeouts_s: str = "180,300,600"
     notice_refresh_s: float = 30.0
+    # A kiosk report located farther than this from the kiosk's station is stored at the
+    # station's position, its claim kept for audit (backend/sightings/placement.py).
+    kiosk_location_tolerance_m: float = Field(default=300.0, gt=0)
     # Per-device report limits; "off" only for benchmarks (devices.ratelimit.UNLIMITED).
     rate_limits: bool = True
     # Delivery channels of alerts, comma-separated (backend.alerts.channels.FACTORIES).

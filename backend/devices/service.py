@@ -39,7 +39,10 @@ class RateBook:
         device_ids: Iterable[str],
         now_s: float,
         limits: Mapping[DeviceKind, RateLimit] = DEFAULT_LIMITS,
+        kinds: Mapping[str, DeviceKind] | None = None,
     ) -> None:
+        """``kinds``: the provisioned devices' kinds when the caller read them already
+        (``stands.read_devices``); otherwise they are read here."""
         ids = sorted(set(device_ids))
         self.now_s = now_s
         self._limits = limits
@@ -48,10 +51,15 @@ class RateBook:
         self._changed: set[str] = set()
         if not ids:
             return
-        for device_id, kind in session.execute(
-            select(Device.device_id, Device.kind).where(Device.device_id.in_(ids))
-        ):
-            if kind == "kiosk":
+        if kinds is None:
+            kinds = {
+                device_id: DeviceKind.KIOSK if kind == "kiosk" else DeviceKind.PHONE
+                for device_id, kind in session.execute(
+                    select(Device.device_id, Device.kind).where(Device.device_id.in_(ids))
+                )
+            }
+        for device_id in ids:
+            if kinds.get(device_id) is DeviceKind.KIOSK:
                 self._kind[device_id] = DeviceKind.KIOSK
         session.execute(
             insert(session, DeviceRateState)

@@ -21,6 +21,7 @@ from backend.devices.ratelimit import DeviceKind, RateLimit
 from backend.devices.service import record_status
 from backend.messaging.connection import Inbound
 from backend.sightings.photos import ingest_photo
+from backend.sightings.placement import KIOSK_TOLERANCE_M
 from backend.sightings.service import ReportMessage, dead_letter, ingest_reports
 from backend.volunteers.service import coarse_cell, store_coarse_locations
 from backend.world import Memory, Position
@@ -66,13 +67,20 @@ class BatchContext:
     reports: list[tuple[ReportMessage, Outcome]] = field(default_factory=list)
     # None: no rate limits (the policy always passes the configured ones)
     rate_limits: Mapping[DeviceKind, RateLimit] | None = field(default=None)
+    kiosk_tolerance_m: float = KIOSK_TOLERANCE_M
 
     def flush(self, session: Session) -> None:
         """What handlers left for the end of the batch: the reports, settled together (one
         owner query, rate limits once per device, one insert), then incidents, matches and
         alerts of every accepted one (cell locks taken together), then one coarse position
         per volunteer."""
-        results = ingest_reports(session, [m for m, _ in self.reports], self.now, self.rate_limits)
+        results = ingest_reports(
+            session,
+            [m for m, _ in self.reports],
+            self.now,
+            self.rate_limits,
+            self.kiosk_tolerance_m,
+        )
         accepted: list[tuple[SightingReport, Outcome]] = []
         for (_, outcome), result in zip(self.reports, results, strict=True):
             outcome.label = result.receipt.status.value if result.receipt else "rejected"

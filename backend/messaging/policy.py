@@ -44,6 +44,7 @@ from backend.messaging.handlers import (
 )
 from backend.messaging.models import MessageAttempt
 from backend.sightings.models import DeadLetter
+from backend.sightings.placement import KIOSK_TOLERANCE_M
 from backend.world import Memory
 from protocol import Problem
 from protocol import errors as codes
@@ -113,6 +114,7 @@ class Policy:
         clock: Callable[[], datetime],
         max_attempts: int = MAX_ATTEMPTS,
         rate_limits: Mapping[DeviceKind, RateLimit] = DEFAULT_LIMITS,
+        kiosk_tolerance_m: float = KIOSK_TOLERANCE_M,
     ) -> None:
         self.sessions = sessions
         self.memory = memory
@@ -120,6 +122,7 @@ class Policy:
         self.clock = clock
         self.max_attempts = max_attempts
         self.rate_limits = rate_limits
+        self.kiosk_tolerance_m = kiosk_tolerance_m
 
     # ------------------------------------------------------------------ entry point
 
@@ -168,7 +171,13 @@ class Policy:
 
     def _context(self, session: Session, now: datetime) -> BatchContext:
         self.memory.refresh(session)
-        return BatchContext(self.memory, self.config, now, rate_limits=self.rate_limits)
+        return BatchContext(
+            self.memory,
+            self.config,
+            now,
+            rate_limits=self.rate_limits,
+            kiosk_tolerance_m=self.kiosk_tolerance_m,
+        )
 
     def _in_one_transaction(self, batch: Sequence[Inbound], now: datetime) -> list[Handled]:
         handled: list[Handled] = []

@@ -118,7 +118,14 @@ class Worker:
         self.memory = Memory()
         self.health = Health()
         limits = DEFAULT_LIMITS if settings.rate_limits else UNLIMITED
-        self.policy = Policy(sessions, self.memory, self.config, clock, rate_limits=limits)
+        self.policy = Policy(
+            sessions,
+            self.memory,
+            self.config,
+            clock,
+            rate_limits=limits,
+            kiosk_tolerance_m=settings.kiosk_location_tolerance_m,
+        )
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.inbox_size)
         self.positions = PositionLane(self.policy.run, self.health)
         self.publisher = AlertPublisher(sessions, self.health)

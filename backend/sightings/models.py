@@ -42,6 +42,11 @@ class Report(Base):
     is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The case the passenger recognised on a kiosk notice ("I have seen this child").
     case_id: Mapped[str | None] = mapped_column(String(64))
+    # A kiosk report placed at the kiosk's station (backend/sightings/placement.py): what
+    # the kiosk claimed, kept for audit; all None when the report kept its own location.
+    claimed_lon: Mapped[float | None] = mapped_column(Float)
+    claimed_lat: Mapped[float | None] = mapped_column(Float)
+    claimed_station_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class DeadLetter(Base):

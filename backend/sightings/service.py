@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from backend.db.dialect import insert_new
 from backend.devices.ratelimit import DEFAULT_LIMITS, DeviceKind, RateDecision, RateLimit
 from backend.devices.service import RateBook
+from backend.devices.stands import read_devices
 from backend.sightings.models import DeadLetter, Report
+from backend.sightings.placement import KIOSK_TOLERANCE_M, Placed, claim_columns, place_reports
 from protocol import (
     Problem,
     Receipt,
@@ -52,6 +54,7 @@ def ingest_reports(
     messages: Sequence[ReportMessage],
     now: datetime,
     limits: Mapping[DeviceKind, RateLimit] | None = DEFAULT_LIMITS,
+    kiosk_tolerance_m: float = KIOSK_TOLERANCE_M,
 ) -> list[IngestResult]:
     """Decide what to do with a batch of report messages, in their order; one result each.
 
@@ -59,7 +62,9 @@ def ingest_reports(
     The database is asked per batch, not per report: one query for the owners of the report
     ids, the rate-limit state of the batch's devices once (:class:`RateBook`; only new,
     valid reports count against it: a redelivered duplicate costs the device nothing), one
-    multi-row insert. ``limits=None``: no rate limits (tests of other things).
+    multi-row insert. ``limits=None``: no rate limits (tests of other things). The batch's
+    devices are read once (:func:`read_devices`): a kiosk's report is stored at its station
+    when it claims a place farther than ``kiosk_tolerance_m`` (``placement``).
     """
     results: list[IngestResult | None] = [None] * len(messages)
     valid: list[tuple[int, ReportMessage, SightingReport]] = []
@@ -72,8 +77,12 @@ def ingest_reports(
     if valid:
         claimed = _owners(session, [r.report_id for _, _, r in valid])
         new_devices = [m.device_id for _, m, r in valid if r.report_id not in claimed]
+        devices = read_devices(session, new_devices)
+        kinds = {device_id: known.kind for device_id, known in devices.items()}
         book = (
-            RateBook(session, new_devices, now.timestamp(), limits) if limits is not None else None
+            RateBook(session, new_devices, now.timestamp(), limits, kinds)
+            if limits is not None
+            else None
         )
         to_insert: list[tuple[int, ReportMessage, SightingReport]] = []
         for i, message, report in valid:
@@ -87,7 +96,13 @@ def ingest_reports(
                 continue
             claimed[report.report_id] = message.device_id
             to_insert.append((i, message, report))
-        inserted = _insert_reports(session, [r for _, _, r in to_insert], now)
+        placed = place_reports(
+            [r for _, _, r in to_insert],
+            [devices.get(m.device_id) for _, m, _ in to_insert],
+            kiosk_tolerance_m,
+        )
+        to_insert = [(i, m, p.report) for (i, m, _), p in zip(to_insert, placed, strict=True)]
+        inserted = _insert_reports(session, placed, now)
         late = [r.report_id for _, _, r in to_insert if r.report_id not in inserted]
         raced = _owners(session, late) if late else {}  # stored by another worker meanwhile
         for i, message, report in to_insert:
@@ -240,11 +255,10 @@ def _row(report: SightingReport, now: datetime) -> dict[str, object]:
     }
 
 
-def _insert_reports(session: Session, reports: list[SightingReport], now: datetime) -> set[str]:
+def _insert_reports(session: Session, placed: list[Placed], now: datetime) -> set[str]:
     """One INSERT ... ON CONFLICT DO NOTHING of all rows; the ids this call stored."""
-    return insert_new(
-        session, cast(Table, Report.__table__), [_row(r, now) for r in reports], "report_id"
-    )
+    rows = [_row(p.report, now) | claim_columns(p.claim) for p in placed]
+    return insert_new(session, cast(Table, Report.__table__), rows, "report_id")
 
 
 def dead_letter(
