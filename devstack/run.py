@@ -1,6 +1,6 @@
 """``python -m devstack`` (``make run``): prepare the files, database and demo data, start
-broker, worker and API under the supervisor (``devstack.supervisor``), print how to reach
-them.
+broker, worker, API and the scheduled retention job under the supervisor
+(``devstack.supervisor``), print how to reach them.
 """
 
 from __future__ import annotations
@@ -92,6 +92,13 @@ def _api_probe(port: int) -> Callable[[Service], Probe]:
     return probe
 
 
+def _running_probe(svc: Service) -> Probe:
+    """A process with no health endpoint (the retention job): ready while it runs; one that
+    exits is started again by the supervisor."""
+    running = svc.proc is not None and svc.proc.poll() is None
+    return Probe(True, running, "running" if running else "exited")
+
+
 def _broker_probe(port: int) -> Callable[[Service], Probe]:
     def probe(svc: Service) -> Probe:
         listening = not port_is_free(port)
@@ -100,9 +107,48 @@ def _broker_probe(port: int) -> Callable[[Service], Probe]:
     return probe
 
 
+def stack_services(cfg: DevStackConfig, logs: Path, broker_args: list[str]) -> tuple[Service, ...]:
+    """What the supervisor starts, in order (and stops in reverse)."""
+    api_args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "backend.api:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(cfg.http_port),
+    ]
+    return (
+        Service(
+            "broker",
+            broker_args,
+            logs / "broker.log",
+            _broker_probe(cfg.mqtt_port),
+            restartable=False,
+        ),
+        Service(
+            "worker",
+            [sys.executable, "-m", "backend.worker"],
+            logs / "worker.log",
+            _worker_probe,
+        ),
+        Service("api", api_args, logs / "api.log", _api_probe(cfg.http_port)),
+        # Personal data of ended cases, erased on schedule (backend/desk/retention.py).
+        Service(
+            "retention",
+            [sys.executable, "-m", "backend.desk.retention", "--every"],
+            logs / "retention.log",
+            _running_probe,
+        ),
+    )
+
+
 BANNER_NOTE = (
     "Supervised: a worker or API that exits, stops answering or stays not ready is started "
-    "again (see {logs}/supervisor.log); if the broker exits, everything stops."
+    "again, and so is the retention job (a pass now, then every SR_DESK_RETENTION_EVERY_S) "
+    "if it exits (see {logs}/supervisor.log); if the broker exits, everything stops."
 )
 
 
@@ -158,33 +204,7 @@ def main(argv: list[str] | None = None) -> None:
                 "--config",
                 str(write_embedded_broker_config(cfg)),
             ]
-        api_args = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "backend.api:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(cfg.http_port),
-        ]
-        services = (
-            Service(
-                "broker",
-                broker_args,
-                logs / "broker.log",
-                _broker_probe(cfg.mqtt_port),
-                restartable=False,
-            ),
-            Service(
-                "worker",
-                [sys.executable, "-m", "backend.worker"],
-                logs / "worker.log",
-                _worker_probe,
-            ),
-            Service("api", api_args, logs / "api.log", _api_probe(cfg.http_port)),
-        )
+        services = stack_services(cfg, logs, broker_args)
         for svc in services:
             stack.add(svc)
             stack.spawn(svc, first=True)

@@ -3,6 +3,7 @@
 from backend.alerts.models import AlertResponseRow, AlertRow, EscalationTimer
 from backend.cases.models import Case, CaseAreaPart, CaseMatchRow, NoticeBoardRow
 from backend.db.base import Base
+from backend.db.jobs import JobRun
 from backend.db.versions import IndexVersion
 from backend.desk.models import DeskAcknowledgement
 from backend.devices.models import Device, DeviceRateState
@@ -28,6 +29,7 @@ __all__ = [
     "Incident",
     "IncidentReport",
     "IndexVersion",
+    "JobRun",
     "MessageAttempt",
     "NoticeBoardRow",
     "Person",

@@ -4,23 +4,31 @@ Erased: the family contact, the case photo and distinguishing marks, and of ever
 matched to the case the reporter's contact and photo. Kept, for statistics: the case's
 status, times, age band, sex, place, and the reports' times, places and descriptions.
 
-Run once (``python -m backend.desk.retention``) or for ever (``--every SECONDS``); the
-clock is injected so tests need not wait 30 days.
+Run once (``python -m backend.desk.retention``) or on a schedule (``--every [SECONDS]``,
+default ``SR_DESK_RETENTION_EVERY_S``): ``make run`` and docker-compose.yml run it scheduled,
+as its own supervised process. Each pass records itself (``backend.db.jobs``, in the pass's
+transaction), so ``/metrics`` shows ``sr_retention_last_run_timestamp_seconds`` and what was
+erased. The clock and the wait between passes are injected so tests need not wait 30 days.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.engine import make_engine, make_sessionmaker
+from backend.db.jobs import RETENTION_JOB, record_run
 from backend.db.models import Case, CaseMatchRow, Report, ReportPhoto
 from backend.desk.settings import get_desk_settings
 from backend.settings import get_settings
@@ -93,20 +101,45 @@ def erase_expired_personal_data(session: Session, now: datetime, keep_for: timed
     return erased
 
 
+def run_pass(sessions: sessionmaker[Session], now: datetime, keep_for: timedelta) -> Erased:
+    """One pass, recorded as a run of the retention job in the same transaction."""
+    with sessions.begin() as session:
+        erased = erase_expired_personal_data(session, now, keep_for)
+        record_run(session, RETENTION_JOB, now, dataclasses.asdict(erased))
+    return erased
+
+
 def run(
     sessions: sessionmaker[Session],
     clock: Callable[[], datetime],
     keep_for: timedelta,
     every_s: float | None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], bool | None] = time.sleep,
+    on_pass: Callable[[Erased], None] | None = None,
 ) -> Erased:
-    """One pass, or a pass every ``every_s`` seconds for ever; returns the last pass."""
+    """One pass, or a pass every ``every_s`` seconds until ``sleep`` returns True (e.g.
+    ``threading.Event.wait``: a stop was asked for); returns the last pass. ``on_pass`` is
+    told of each pass that committed.
+
+    Scheduled, a pass that fails on the database (unreachable, locked) is logged and the next
+    one comes at its time: the schedule outlives an outage. Once, the failure is raised."""
+    erased = Erased(0, 0, 0)
     while True:
-        with sessions.begin() as session:
-            erased = erase_expired_personal_data(session, clock(), keep_for)
-        if every_s is None:
+        try:
+            erased = run_pass(sessions, clock(), keep_for)
+        except SQLAlchemyError as exc:
+            if every_s is None:
+                raise
+            log.warning(
+                "retention pass failed (%s); the next pass is in %g s",
+                str(exc).splitlines()[0],
+                every_s,
+            )
+        else:
+            if on_pass is not None:
+                on_pass(erased)
+        if every_s is None or sleep(every_s):
             return erased
-        sleep(every_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,9 +155,27 @@ def main(argv: list[str] | None = None) -> int:
         default=settings.retention_days,
         help="erase this many days after the case ended (SR_DESK_RETENTION_DAYS)",
     )
-    parser.add_argument("--every", type=float, default=None, help="repeat every N seconds")
+    parser.add_argument(
+        "--every",
+        type=_positive_seconds,
+        nargs="?",
+        const=settings.retention_every_s,
+        default=None,
+        metavar="SECONDS",
+        help="a pass now and then every SECONDS until SIGTERM or SIGINT; without a value "
+        f"SR_DESK_RETENTION_EVERY_S ({settings.retention_every_s:g})",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    stop = threading.Event()
+    if args.every is not None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        log.info(
+            "retention scheduled: a pass every %g s, erasing %g days after a case ended",
+            args.every,
+            args.days,
+        )
     engine = make_engine(args.database_url)
     try:
         erased = run(
@@ -132,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             lambda: datetime.now(UTC),
             timedelta(days=args.days),
             args.every,
+            sleep=stop.wait,
+            on_pass=_log_pass if args.every is not None else None,
         )
     finally:
         engine.dispose()
@@ -140,6 +193,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{erased.report_photos} photo(s)"
     )
     return 0
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0, e.g. 3600")
+    return value
+
+
+def _log_pass(erased: Erased) -> None:
+    log.info(
+        "retention pass: erased %d case(s), %d reporter contact(s), %d photo(s)",
+        erased.cases,
+        erased.report_contacts,
+        erased.report_photos,
+    )
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, func, not_, select, text
+from sqlalchemy import Engine, and_, func, not_, or_, select, text
 from sqlalchemy.orm import Session
 
 from backend.alerts.models import AlertRow
 from backend.db.dialect import is_postgres
+from backend.db.jobs import RETENTION_JOB, JobStatus, job_status
 from backend.sightings.models import DeadLetter, Report
 
 QUARANTINED = "quarantined"  # the problem code of a message set aside after repeated failure
@@ -45,6 +46,9 @@ class Metrics:
     alerts_acknowledged: int = 0
     alerts_escalated: int = 0
     alert_outbox_depth: int = 0
+    # Kiosk reports stored at the kiosk's station instead of the place they claimed.
+    reports_placed_at_station: int = 0
+    retention: JobStatus | None = None  # None: retention never ran against this database
 
 
 def _dead_letters_by_code(session: Session) -> dict[str, int]:
@@ -106,6 +110,9 @@ def read_metrics(session: Session, now: datetime) -> Metrics:
     )
     quarantined_reports = _quarantined(session, REPORTS_TOPIC_LIKE)
     alerts = select(func.count()).select_from(AlertRow)
+    placed = reports.where(
+        or_(Report.claimed_lon.is_not(None), Report.claimed_station_id.is_not(None))
+    )
     return Metrics(
         reports_received=accepted + test + dead_on_reports,
         reports_accepted=accepted,
@@ -123,6 +130,8 @@ def read_metrics(session: Session, now: datetime) -> Metrics:
                 and_(AlertRow.revision > AlertRow.delivered_revision, AlertRow.expires_at > now)
             ),
         ),
+        reports_placed_at_station=_scalar(session, placed),
+        retention=job_status(session, RETENTION_JOB),
     )
 
 
@@ -209,4 +218,47 @@ def render_prometheus(m: Metrics) -> str:
             [(None, m.alert_outbox_depth)],
         )
     )
+    counter(
+        "sr_reports_placed_at_station_total",
+        "Kiosk reports stored at the kiosk's station, not at the place they claimed "
+        "(farther than SR_KIOSK_LOCATION_TOLERANCE_M, or another station).",
+        m.reports_placed_at_station,
+    )
+    lines.extend(_retention_families(m.retention))
     return "\n".join(lines) + "\n"
+
+
+RETENTION_ERASED = ("cases", "report_contacts", "report_photos")
+
+
+def _retention_families(run: JobStatus | None) -> list[str]:
+    """When the retention job last ran (0: never) and what it erased."""
+    last = run.last_counts if run is not None else {}
+    total = run.total_counts if run is not None else {}
+    return [
+        *_family(
+            "sr_retention_last_run_timestamp_seconds",
+            "gauge",
+            "Unix time of the last retention pass that committed (0: never ran).",
+            [(None, run.last_run_at.timestamp() if run is not None else 0)],
+        ),
+        *_family(
+            "sr_retention_runs_total",
+            "counter",
+            "Retention passes that committed.",
+            [(None, run.runs if run is not None else 0)],
+        ),
+        *_family(
+            "sr_retention_last_erased",
+            "gauge",
+            "What the last retention pass erased: cases' personal data, reporters' contacts "
+            "and photos.",
+            [({"what": what}, last.get(what, 0)) for what in RETENTION_ERASED],
+        ),
+        *_family(
+            "sr_retention_erased_total",
+            "counter",
+            "What every retention pass erased, summed.",
+            [({"what": what}, total.get(what, 0)) for what in RETENTION_ERASED],
+        ),
+    ]
