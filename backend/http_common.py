@@ -6,7 +6,7 @@ can always be serialised."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
@@ -15,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, Strict
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ID_PATTERN: Final = r"^[A-Za-z0-9_.\-]{1,64}$"
 
@@ -44,7 +46,12 @@ def _described(what: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": what}
 
 
-BAD_BODY: Final = {400: _described("The body is not decodable JSON (e.g. invalid UTF-8).")}
+BAD_BODY: Final = {
+    400: _described(
+        "The body is not JSON: malformed (the position is given), not UTF-8, or sent with a "
+        "Content-Type other than application/json."
+    )
+}
 INVALID: Final = {422: _described("A parameter or the body is invalid; see `problems`.")}
 NOT_FOUND: Final = {404: _described("No such resource.")}
 CONFLICT: Final = {409: _described("The resource already exists.")}
@@ -178,10 +185,46 @@ def _error(
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
+def _position(doc: str, pos: int) -> str:
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+    return f"line {line}, column {column} (character {pos})"
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> JSONResponse | None:
+    """400 when the body could not be read as JSON at all: malformed JSON (where), or a body
+    sent with another Content-Type (FastAPI then hands the raw bytes to validation)."""
+    for error in exc.errors():
+        if error.get("type") != "json_invalid":
+            continue
+        loc = error.get("loc", ())
+        pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+        reason = printable(str((error.get("ctx") or {}).get("error") or "malformed JSON"))
+        doc = exc.body if isinstance(exc.body, str) else ""
+        where = f" at {_position(doc, pos)}" if pos is not None else ""
+        message = f"{reason}{where}"
+        return _error(
+            400,
+            f"the body is not JSON: {message}",
+            [Problem(field="body", code="json_invalid", message=message)],
+        )
+    if isinstance(exc.body, bytes | bytearray) and exc.body:
+        sent = printable(request.headers.get("content-type", ""))
+        message = f"sent as Content-Type {sent!r}; send JSON with Content-Type: application/json"
+        return _error(
+            400,
+            f"the body is not JSON: {message}",
+            [Problem(field="body", code="content_type", message=message)],
+        )
+    return None
+
+
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     # The input itself is never echoed: it may be NaN (not JSON), hold a lone surrogate
     # (not UTF-8) or personal data.
     assert isinstance(exc, RequestValidationError)
+    if (not_json := _not_json(request, exc)) is not None:
+        return not_json
     problems = [_problem(e) for e in exc.errors()]
     summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
     return _error(422, f"invalid request: {summary}", problems)
@@ -190,8 +233,14 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = str(exc.detail)
-    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, RecursionError):
         detail = "the JSON body is nested too deeply to be a request of this API"
+    elif exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        detail = (
+            f"the body is not JSON: byte 0x{cause.object[cause.start]:02x} at character "
+            f"{cause.start} is not UTF-8; send the JSON text encoded as UTF-8"
+        )
     return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
@@ -213,3 +262,50 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _database_refused)
     app.add_exception_handler(OperationalError, _database_down)
+
+
+# --------------------------------------------------------------------------- browser hardening
+
+
+def content_security_policy(img_sources: Sequence[str] = ()) -> str:
+    """The policy of the desk and the API: everything from this origin only, no inline
+    script or style, no plugins, never framed (``img_sources``: e.g. a tile server)."""
+    images = " ".join(["'self'", *img_sources])
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src {images}; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+def security_headers(csp: str) -> dict[str, str]:
+    """The headers every response carries (a route may set its own CSP, e.g. /docs)."""
+    return {
+        "Content-Security-Policy": csp,
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``headers`` on every HTTP response, streaming ones (server-sent
+    events) included, without replacing a header the route set itself."""
+
+    def __init__(self, app: ASGIApp, headers: Mapping[str, str]) -> None:
+        self.app = app
+        self.headers = dict(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_hardened)

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import PoliceStation
+from backend.people.hashing import check_password, run_inline
 from backend.people.models import Person, PersonSession, PersonStation
 
 SESSION_TTL: Final = timedelta(hours=12)
@@ -86,21 +87,22 @@ def subject_of(session: Session, person: Person) -> Subject:
     return Subject(person.username, PersonRole(person.role), frozenset(stations))
 
 
-def authenticate(session: Session, username: str, password: str) -> Person | None:
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    run: Callable[[Callable[[], tuple[bool, str | None]]], tuple[bool, str | None]] = run_inline,
+) -> Person | None:
     """The account if the password is right and the account enabled, else None (the same
-    answer for an unknown user and a wrong password)."""
+    answer for an unknown user and a wrong password). ``run`` carries out the Argon2 work,
+    e.g. ``HashingPool.run`` (backend.people.hashing); by default in this thread."""
     person = session.get(Person, username)
-    if person is None:
-        _HASHER.hash(password)  # the same work either way: no user enumeration by timing
+    stored = person.password_hash if person is not None else None
+    matches, rehashed = run(lambda: check_password(stored, password))
+    if person is None or not matches or person.disabled:
         return None
-    try:
-        _HASHER.verify(person.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    if person.disabled:
-        return None
-    if _HASHER.check_needs_rehash(person.password_hash):
-        person.password_hash = hash_password(password)
+    if rehashed is not None:
+        person.password_hash = rehashed
     return person
 
 

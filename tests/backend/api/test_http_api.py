@@ -169,7 +169,9 @@ def test_undecodable_and_too_deep_bodies_are_4xx(http):
     deep = http.post("/api/cases", content=b"[" * 100_000, headers={**COORD, **JSON})
     assert deep.status_code == 400 and "nested" in deep.json()["detail"]
     truncated = http.post("/api/cases", content=b'{"case_id": ', headers={**COORD, **JSON})
-    assert truncated.status_code == 422 and problems_of(truncated)
+    assert truncated.status_code == 400, truncated.text  # not JSON: 400, with where
+    assert problems_of(truncated) == {"body": "json_invalid"}
+    assert "at line 1, column 13 (character 12)" in truncated.json()["detail"]
 
 
 @pytest.mark.parametrize(

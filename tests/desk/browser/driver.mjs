@@ -15,6 +15,9 @@ const page = await context.newPage();
 const consoleLines = [];
 page.on("console", (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
 page.on("pageerror", (e) => consoleLines.push(`pageerror: ${e.message}`));
+// What the page's Content-Security-Policy refused (Chromium reports each on the console).
+const cspViolations = [];
+page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
 const requests = [];
 page.on("request", (r) => { if (!r.url().startsWith(process.env.BASE_URL || "http://127.0.0.1")) requests.push(r.url()); });
 
@@ -32,12 +35,22 @@ const ops = {
     await page.mouse.click(point.x, point.y);
   },
   wait: async (c) => { await page.waitForSelector(c.selector, { timeout: c.timeout_ms ?? 15000, state: c.state ?? "visible" }); },
-  wait_fn: async (c) => { await page.waitForFunction(c.expr, null, { timeout: c.timeout_ms ?? 15000 }); },
+  wait_fn: async (c) => {
+    // page.waitForFunction would run the expression through eval() in the page, which the
+    // desk's CSP (no 'unsafe-eval') refuses; page.evaluate goes through the DevTools protocol.
+    const timeout = c.timeout_ms ?? 15000;
+    const deadline = Date.now() + timeout;
+    while (!(await page.evaluate(c.expr))) {
+      if (Date.now() > deadline) throw new Error(`${c.expr} still false after ${timeout} ms`);
+      await page.waitForTimeout(50);
+    }
+  },
   eval: async (c) => page.evaluate(c.expr),
   count: async (c) => page.locator(c.selector).count(),
   text: async (c) => page.locator(c.selector).first().innerText(),
   screenshot: async (c) => { await page.screenshot({ path: c.path, fullPage: false }); return c.path; },
   console: async () => consoleLines.splice(0),
+  csp_violations: async () => cspViolations.slice(),
   outside_requests: async () => requests.slice(),
 };
 
