@@ -229,6 +229,7 @@ class Receipt(Message):
             "received_at",
             "problems",
             "retry_after_s",
+            "accepted_at",
         ),
         derived={"reference": Rule(max_len=8, null=True)},
     )
@@ -244,6 +245,10 @@ class Receipt(Message):
     # Set with ``rate_limited`` only: the report was not refused for what it says; send the
     # same report again (same id) after this many seconds.
     retry_after_s: Annotated[float | None, Rule(lo=0.0, hi=86_400.0)] = None
+    # Set with ``duplicate`` only: the report was accepted (stored) at this time, by an earlier
+    # copy of this message; the reference above is the one that answer carried. A device that
+    # sent again after a lost receipt learns here that its report was taken.
+    accepted_at: datetime | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -4,10 +4,12 @@ Four threads: paho's network thread puts messages into a bounded inbox (the brok
 most Receive Maximum unacknowledged QoS 1 messages, so a backlog waits at the broker, not
 here), and volunteer positions into their own lane; the processor takes what has arrived as
 one batch, hands it to the policy (one transaction), then publishes receipts and alert
-revisions and acknowledges each message, all after the commit; the positions lane applies the
-newest position of each volunteer (``positions``), never behind a batch of reports; the
-ticker publishes what the alert outbox still holds, records deliveries, runs due
-escalations, follows case/volunteer/station changes and refreshes kiosk notices.
+revisions after the commit; each message is acknowledged when the broker has acknowledged
+its receipts (``AnswerThenAck``), so no kill can leave a stored report unanswered; the
+positions lane applies the newest position of each volunteer (``positions``), never behind
+a batch of reports; the ticker publishes what the alert outbox still holds, records
+deliveries, runs due escalations, follows case/volunteer/station changes and refreshes kiosk
+notices.
 
 Nothing a message does can stop this: the policy answers or dead-letters every input; a
 database outage keeps the messages unacknowledged while the connection stays up and the batch
@@ -104,6 +106,37 @@ def broker_settings(settings: Settings) -> BrokerSettings:
     )
 
 
+class AnswerThenAck:
+    """The answers (receipts, retained boards) of one received message: the message is
+    acknowledged to the broker once the broker has acknowledged all of them.
+
+    paho sends at most ``max_inflight_messages`` QoS 1 publications at a time and queues the
+    rest inside the process, while a PUBACK of a received message goes to the socket at
+    once; acknowledging right after handing receipts to paho therefore let a SIGKILL lose
+    them for good (the broker had no reason to redeliver the report). A refused publication
+    (``ok`` False: the broker will never take it) counts as done, or the message would come
+    back for ever."""
+
+    __slots__ = ("_left", "_lock", "message")
+
+    def __init__(self, message: Inbound, publications: int) -> None:
+        self.message = message
+        self._left = publications
+        self._lock = threading.Lock()
+
+    def delivered(self, ok: bool) -> bool:
+        """One answer is acknowledged; True when it was the last (acknowledge the message)."""
+        if not ok:
+            log.warning(
+                "an answer to the message on %s was refused by the broker; acknowledging the "
+                "message anyway (sending it again would be refused again)",
+                self.message.topic,
+            )
+        with self._lock:
+            self._left -= 1
+            return self._left == 0
+
+
 class Worker:
     def __init__(
         self,
@@ -135,7 +168,7 @@ class Worker:
             subscriptions(settings),
             self.health,
             on_inbound=self._inbound,
-            on_delivered=self.publisher_ack,
+            on_delivered=self._delivered,
         )
         self.publisher.use(
             build_channels(
@@ -249,20 +282,39 @@ class Worker:
             batch = []
 
     def _after_commit(self, handled: list[Handled]) -> None:
+        """Alerts go to the outbox's publisher (durable: the sweeper sends what is left); a
+        message with receipts to send is acknowledged only when the broker has acknowledged
+        every one of them (:class:`AnswerThenAck`), so a worker killed before its receipts
+        have left leaves the message unacknowledged and the broker hands it out again: the
+        next worker answers it (``duplicate``, with what the first answer said)."""
         alert_ids: list[str] = []
         for item in handled:
-            for pub in item.outcome.publications:
-                self.connection.publish(pub.topic, pub.payload, qos=1, retain=pub.retain)
             alert_ids += item.outcome.alert_ids
+            kind = item.message.parsed.kind.value if item.message.parsed else "unknown"
+            self.health.count(MESSAGES, kind=kind, outcome=item.outcome.label)
+            pubs = item.outcome.publications
+            if not pubs:
+                self.connection.ack(item.message)
+                continue
+            answer = AnswerThenAck(item.message, len(pubs))
+            for pub in pubs:
+                self.connection.publish(
+                    pub.topic, pub.payload, qos=1, retain=pub.retain, track=answer
+                )
         if alert_ids:
             try:
                 self.publish_alerts(alert_ids)
             except Exception:  # committed: the ticker's sweep publishes them later
                 log.exception("could not publish %d alerts now; the sweeper will", len(alert_ids))
-        for item in handled:
-            self.connection.ack(item.message)
-            kind = item.message.parsed.kind.value if item.message.parsed else "unknown"
-            self.health.count(MESSAGES, kind=kind, outcome=item.outcome.label)
+
+    def _delivered(self, track: Hashable, ok: bool) -> None:
+        """paho's network thread (or the publishing thread, for an early PUBACK): a
+        publication the broker acknowledged (``ok``) or refused."""
+        if isinstance(track, AnswerThenAck):
+            if track.delivered(ok):
+                self.connection.ack(track.message)
+            return
+        self.publisher_ack(track, ok)
 
     # ------------------------------------------------------------------ alert outbox
 

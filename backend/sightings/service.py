@@ -94,7 +94,7 @@ def ingest_reports(
             if decision is not None and not decision.allowed:
                 results[i] = _rate_limited(session, message, report, decision, now)
                 continue
-            claimed[report.report_id] = message.device_id
+            claimed[report.report_id] = _Owner(message.device_id, now)
             to_insert.append((i, message, report))
         placed = place_reports(
             [r for _, _, r in to_insert],
@@ -171,12 +171,19 @@ def _rejected(
 
 
 def _settle_known(
-    session: Session, message: ReportMessage, report: SightingReport, owner: str, now: datetime
+    session: Session, message: ReportMessage, report: SightingReport, owner: _Owner, now: datetime
 ) -> IngestResult:
     """A report id already stored (or claimed earlier in the batch): the same device sending
-    it again is a duplicate, another device reusing it is refused."""
-    if owner == message.device_id:
-        receipt = _receipt(message.device_id, ReceiptStatus.DUPLICATE, now, report.report_id)
+    it again is a duplicate, answered with what the first answer said (accepted then, the
+    same reference); another device reusing it is refused."""
+    if owner.device_id == message.device_id:
+        receipt = Receipt(
+            device_id=message.device_id,
+            status=ReceiptStatus.DUPLICATE,
+            received_at=now,
+            report_id=report.report_id,
+            accepted_at=owner.accepted_at,
+        )
         return IngestResult(receipt, None)
     problem = Problem(
         "report_id",
@@ -203,13 +210,23 @@ def _rate_limited(
     return _rejected(session, message, report.report_id, [problem], now, retry)
 
 
-def _owners(session: Session, report_ids: list[str]) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    """Who stored a report id first, and when (for one claimed earlier in this batch: now)."""
+
+    device_id: str
+    accepted_at: datetime
+
+
+def _owners(session: Session, report_ids: list[str]) -> dict[str, _Owner]:
     if not report_ids:
         return {}
     rows = session.execute(
-        select(Report.report_id, Report.device_id).where(Report.report_id.in_(report_ids))
+        select(Report.report_id, Report.device_id, Report.received_at).where(
+            Report.report_id.in_(report_ids)
+        )
     )
-    return {report_id: device_id for report_id, device_id in rows}
+    return {report_id: _Owner(device_id, at) for report_id, device_id, at in rows}
 
 
 def reject(

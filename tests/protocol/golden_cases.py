@@ -117,6 +117,13 @@ def examples() -> dict[str, Any]:
             (Problem("", "rate_limited", "too many"),),
             retry_after_s=42.5,
         ),
+        "receipt_duplicate": Receipt(
+            "kiosk-SH-013",
+            ReceiptStatus.DUPLICATE,
+            NOW + timedelta(minutes=5),
+            RID,
+            accepted_at=NOW,
+        ),
         "status_full": DeviceStatus("k1", DeviceState.ONLINE, NOW, "1.0", "kiosk", 3, 12.5),
         "status_minimal": DeviceStatus("k1", DeviceState.OFFLINE, NOW),
         "alert_full": dataclasses.replace(
