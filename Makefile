@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test deps venv lint typecheck importcheck bench-geo bench fuzz kiosk phone volunteer clean
+.PHONY: run test check deps venv lint typecheck importcheck bench-geo bench fuzz kiosk phone volunteer clean
 
 # `make run` ends when make is stopped, however it is stopped. Make does not pass a SIGINT
 # sent to it alone on to its child (it waits for the child for ever), but it deletes the
@@ -25,6 +25,11 @@ FORCE:
 
 test: deps venv lint typecheck importcheck ## the whole suite against a real broker and real PostGIS
 	SDL_VIDEODRIVER=offscreen KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The fast loop (under two minutes on 2 cores): lint, types, import contracts and every test
+# that starts no broker, database or browser and is not slow (markers set by tests/conftest.py).
+check: venv lint typecheck importcheck
+	SDL_VIDEODRIVER=offscreen KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 $(PY) -m pytest -q -m "not integration and not slow" $(PYTEST_ARGS)
 
 deps:
 	@bash scripts/install-system-deps.sh
