@@ -40,8 +40,10 @@ DOCS_ASSETS = "/docs-assets"
 
 DESCRIPTION = """
 Sighting reports, cases and alerts. Every `/api` call but the public case notice
-(`GET /api/cases/{case_id}/cap`) needs `Authorization: Bearer <token>` of a role
-(coordinator, operator, police). `/healthz`, `/readyz`, `/health` and `/metrics` need no
+(`GET /api/cases/{case_id}/cap`) needs `Authorization: Bearer <token>`: a person's API token
+(`python -m backend.people token create USERNAME`, or `POST /api/v1/desk/tokens`) or desk
+session token, which reads exactly what the person may (police: their stations' items; an
+item of another station is 404). `/healthz`, `/readyz`, `/health` and `/metrics` need no
 token and carry no personal data. Errors are JSON `{"detail": ..., "problems": [{"field",
 "code", "message"}]}`.
 """

@@ -58,13 +58,11 @@ CONFLICT: Final = {409: _described("The resource already exists.")}
 UNAVAILABLE: Final = {503: _described("The database did not answer; retry later.")}
 AUTH: Final = {
     401: _described(
-        "No `Authorization: Bearer <token>` header, or a token of no role "
-        "(see the WWW-Authenticate header)."
+        "No `Authorization: Bearer <token>` header (a person's API token or desk session "
+        "token), or a token that is unknown, expired or revoked (see WWW-Authenticate)."
     ),
-    403: _described("The token's role may not do this."),
-    503: _described(
-        "No token is configured for any role allowed here, or the database did not answer."
-    ),
+    403: _described("The person's role may not do this, or read no item of this kind."),
+    503: _described("The database did not answer; retry later."),
 }
 
 

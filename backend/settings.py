@@ -52,10 +52,8 @@ class Settings(BaseSettings):
     # Delivery channels of alerts, comma-separated (backend.alerts.channels.FACTORIES).
     alert_channels: str = "mqtt"
     tick_s: float = 0.5
-    # Bearer token for the coordinator endpoints; unset = those endpoints are disabled.
-    coordinator_token: str | None = None
-    operator_token: str | None = None
-    police_token: str | None = None
+    # HTTP callers are people, each with their own API tokens (python -m backend.people
+    # token create USERNAME); there are no shared role tokens.
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 

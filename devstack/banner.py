@@ -1,4 +1,4 @@
-"""What `make run` prints once the stack is up: addresses, tokens, accounts, commands to try."""
+"""What `make run` prints once the stack is up: addresses, accounts, commands to try."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from devstack.config import (
     VOLUNTEER_PASSWORD,
     VOLUNTEERS,
     DevStackConfig,
-    role_token,
 )
 
 # The police station whose jurisdiction holds the demo kiosk's station (人民广场).
@@ -54,10 +53,9 @@ Sighting-report stack is up (Ctrl-C stops it).
   database      {cfg.database_url}
   logs          {cfg.var / "logs"}
 
-HTTP tokens (Authorization: Bearer ...), also in {cfg.var}/<role>.token:
-  coordinator   {role_token(cfg.var, "coordinator")}
-  operator      {role_token(cfg.var, "operator")}
-  police        {role_token(cfg.var, "police")}
+HTTP: every /api call is a person's: Authorization: Bearer <API token> (below, per desk
+account), scoped like the person (police: their stations only), e.g.
+  curl -H "Authorization: Bearer $(cat {cfg.var}/police.api-token)" http://127.0.0.1:{cfg.http_port}/api/reports
 Demo case demo-1 at 人民广场: kiosks within 2 km show its notice; alerts go to vol-1..3.
 
 Demo broker accounts (username = client id = the id in its topics; one connection each):

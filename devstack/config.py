@@ -86,11 +86,3 @@ def kiosk_operator_pin(var: Path) -> str:
         path.chmod(0o600)
     return path.read_text().strip()
 
-
-def role_token(var: Path, role: str) -> str:
-    """A bearer token per HTTP role, generated once and kept in var/<role>.token."""
-    path = var / f"{role}.token"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(18))
-        path.chmod(0o600)
-    return path.read_text().strip()

@@ -17,6 +17,7 @@ from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.migrate import upgrade
 from backend.people.service import seed_demo_people
 from backend.stations.metro import load_metro
+from devstack.api_tokens import demo_api_tokens
 from devstack.banner import banner
 from devstack.broker import (
     WORKER_ACCOUNT,
@@ -29,7 +30,6 @@ from devstack.config import (
     DevStackConfig,
     kiosk_operator_pin,
     port_is_free,
-    role_token,
 )
 from devstack.seed import kiosk_id, seed_demo_world, write_app_configs
 from devstack.supervisor import (
@@ -49,12 +49,19 @@ class Prepared:
     users: dict[str, str]  # broker username -> password
     people: list[tuple[str, str, str]]  # desk accounts: (username, password, role)
     var: Path
+    api_tokens: dict[str, str]  # desk account -> its demo API token
 
 
 def desk_text(prepared: Prepared, http_port: int) -> str:
     url = f"http://127.0.0.1:{http_port}/desk/"
     lines = [f"Desk (web console)  {url}   accounts (username / password):"]
     lines += [f"  {role:<12} {user} / {password}" for user, password, role in prepared.people]
+    lines.append(
+        f"API tokens of these accounts (Authorization: Bearer ...; in {prepared.var}/"
+        "<username>.api-token; more with .venv/bin/python -m backend.people token create USERNAME "
+        "--label L, or POST /api/v1/desk/tokens):"
+    )
+    lines += [f"  {user:<12} {token}" for user, token in prepared.api_tokens.items()]
     lines.append(f"Kiosk operator PIN (make kiosk): {kiosk_operator_pin(prepared.var)}")
     return "\n".join(lines)
 
@@ -69,6 +76,7 @@ def prepare(cfg: DevStackConfig, broker_kind: str = "mosquitto") -> Prepared:
     with make_sessionmaker(engine).begin() as session:
         seed_demo_world(session, stations, routes)
         people = seed_demo_people(session)
+        api_tokens = demo_api_tokens(session, cfg.var, [user for user, _, _ in people])
     engine.dispose()
     accounts = demo_accounts(cfg, [kiosk_id(s) for s in stations])
     if broker_kind == "mosquitto":
@@ -76,9 +84,7 @@ def prepare(cfg: DevStackConfig, broker_kind: str = "mosquitto") -> Prepared:
     else:
         (cfg.var / "broker").mkdir(parents=True, exist_ok=True)
     write_app_configs(cfg)
-    return Prepared({a.username: a.password for a in accounts}, people, cfg.var)
-
-
+    return Prepared({a.username: a.password for a in accounts}, people, cfg.var, api_tokens)
 
 
 def _worker_probe(svc: Service) -> Probe:
@@ -188,9 +194,6 @@ def main(argv: list[str] | None = None) -> None:
             SR_MQTT_PORT=str(cfg.mqtt_port),
             SR_MQTT_USERNAME=WORKER_ACCOUNT,
             SR_MQTT_PASSWORD=users[WORKER_ACCOUNT],
-            SR_COORDINATOR_TOKEN=role_token(cfg.var, "coordinator"),
-            SR_OPERATOR_TOKEN=role_token(cfg.var, "operator"),
-            SR_POLICE_TOKEN=role_token(cfg.var, "police"),
             PYTHONUNBUFFERED="1",
         )
         stack.env = env
@@ -224,5 +227,3 @@ def main(argv: list[str] | None = None) -> None:
         stack.remove_pidfile()
     if failure:  # the last line on the terminal, on stderr, and a non-zero exit
         sys.exit(failure)
-
-

@@ -29,7 +29,8 @@ from backend.accounts.provision import (
     NoSuchAccountError,
     provision,
 )
-from backend.auth import OperatorDep
+from backend.auth.http import require
+from backend.auth.subject import Role, Subject
 from backend.http_common import (
     AUTH,
     CONFLICT,
@@ -118,6 +119,8 @@ def _broker_errors() -> Iterator[None]:
 
 
 StoreDep = Annotated[BrokerStore, Depends(broker_store)]
+# The broker's accounts are no table: who may manage them is a role, not a query filter.
+OperatorDep = Annotated[Subject, Depends(require(Role.OPERATOR, Role.COORDINATOR))]
 
 
 @router.post(

@@ -1,11 +1,16 @@
-"""HTTP for police duty desks: a station alert as OASIS CAP 1.2."""
+"""HTTP for police duty desks: a station alert as OASIS CAP 1.2 (only an alert addressed to
+one of the person's stations; a coordinator reads every station's)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response
 
 from backend.alerts.models import AlertRow
-from backend.auth import PoliceDep
+from backend.auth.http import reading
+from backend.auth.scope import readable
+from backend.auth.subject import Subject
 from backend.cap import CAP_SENDER, CapHeader, MsgType, station_alert_to_cap, to_xml
 from backend.cases.models import Case
 from backend.deps import SessionDep
@@ -26,13 +31,20 @@ DEFAULT_RELAY = "volunteer relay (see case)"
         },
         **responses(AUTH, INVALID, NOT_FOUND),
     },
+    summary="A station alert as CAP 1.2 (coordinator; police: their stations' alerts)",
 )
-def station_alert_cap(alert_id: PathId, session: SessionDep, _: PoliceDep) -> Response:
+def station_alert_cap(
+    alert_id: PathId, session: SessionDep, subject: Annotated[Subject, Depends(reading(AlertRow))]
+) -> Response:
     """The current revision of a police station's alert as CAP 1.2 (restricted scope).
     Revision 1 is an ``Alert``; later revisions are ``Update``s referencing the first."""
-    row = session.get(AlertRow, alert_id)
-    if row is None or row.recipient_kind != "station":
-        raise HTTPException(404, f"no station alert {alert_id!r}")
+    row = session.execute(
+        readable(subject, AlertRow).where(
+            AlertRow.alert_id == alert_id, AlertRow.recipient_kind == "station"
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise HTTPException(404, f"no station alert {alert_id!r} you may read")
     alert = Alert.from_json(row.payload)
     case = session.get(Case, alert.case_id) if alert.case_id else None
     first = CapHeader(CAP_SENDER, f"sr-alert-{alert.alert_id}-1", row.created_at)

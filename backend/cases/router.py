@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
 from geoalchemy2.shape import to_shape
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 
-from backend.auth import CaseReaderDep, CoordinatorDep
+from backend.auth.http import CoordinatorDep, reading
+from backend.auth.scope import readable
+from backend.auth.subject import Subject
 from backend.cap import (
     CAP_SENDER,
     CapCircle,
@@ -27,6 +30,7 @@ from backend.cases.scoring import CaseDescription
 from backend.cases.service import (
     CaseError,
     Corridor,
+    case_text_for,
     notice_for,
     open_case,
     schedule_from_json,
@@ -117,11 +121,20 @@ def create_case(body: CaseIn, session: SessionDep, _: CoordinatorDep) -> CaseOut
     responses=responses(AUTH, INVALID, NOT_FOUND),
     summary="A case, without the family contact (coordinator, police)",
 )
-def get_case(case_id: PathId, session: SessionDep, _: CaseReaderDep) -> CaseOut:
-    case = session.get(Case, case_id)
+def get_case(
+    case_id: PathId, session: SessionDep, subject: Annotated[Subject, Depends(reading(Case))]
+) -> CaseOut:
+    case = session.execute(
+        readable(subject, Case).where(Case.case_id == case_id)
+    ).scalar_one_or_none()
     if case is None:
-        raise HTTPException(404, f"no case {case_id!r}")
-    return _out(case)
+        raise HTTPException(404, f"no case {case_id!r} you may read")
+    return _out(case).model_copy(
+        update={
+            "title": case_text_for(subject, case, case.title),
+            "public_description": case_text_for(subject, case, case.public_description),
+        }
+    )
 
 
 @router.post(

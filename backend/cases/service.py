@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.auth.subject import Role, Subject
 from backend.cap import redact_phone_numbers
 from backend.cases.models import Case, CaseAreaPart
 from backend.cases.scoring import CaseDescription
@@ -139,6 +140,14 @@ def open_case(
         )
     bump_version(session, CASES_VERSION)
     return case
+
+
+def case_text_for(subject: Subject, case: Case, text: str) -> str:
+    """A case's free text as `subject` may read it: a phone number pasted into it (a family's)
+    is scrubbed for everyone but coordinators; the relay's number stays."""
+    if subject.role is Role.COORDINATOR:
+        return text
+    return redact_phone_numbers(text, case.relay_contact)
 
 
 def set_case_status(session: Session, case_id: str, status: str, now: datetime) -> Case:

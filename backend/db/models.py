@@ -9,7 +9,7 @@ from backend.desk.models import DeskAcknowledgement
 from backend.devices.models import Device, DeviceRateState
 from backend.incidents.models import Incident, IncidentReport
 from backend.messaging.models import MessageAttempt
-from backend.people.models import Person, PersonSession, PersonStation
+from backend.people.models import Person, PersonApiToken, PersonSession, PersonStation
 from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
@@ -33,6 +33,7 @@ __all__ = [
     "MessageAttempt",
     "NoticeBoardRow",
     "Person",
+    "PersonApiToken",
     "PersonSession",
     "PersonStation",
     "PoliceStation",

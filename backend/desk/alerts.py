@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from backend.auth.scope import NotReadableError, readable
+from backend.auth.subject import Role, Subject
 from backend.db.models import AlertResponseRow, AlertRow, EscalationTimer, Incident
 from backend.desk.models import DeskAcknowledgement
 from backend.desk.schemas import (
@@ -17,9 +19,7 @@ from backend.desk.schemas import (
     Decision,
     ResponseOut,
 )
-from backend.desk.scope import NotReadableError, readable
 from backend.desk.service import DeskNotFoundError, Filters, acknowledgements, in_bbox
-from backend.people.service import PersonRole, Subject
 
 
 def _alert_out(alert: AlertRow, incident: Incident) -> AlertOut:
@@ -52,7 +52,7 @@ def _alert_out(alert: AlertRow, incident: Incident) -> AlertOut:
     )
 
 
-def _alerts_stmt(subject: Subject, f: Filters, now: datetime) -> Select[tuple[AlertRow]]:
+def _alerts_stmt(subject: Subject, f: Filters, now: datetime) -> Select[AlertRow]:
     stmt = readable(subject, AlertRow)
     if f.since is not None:
         stmt = stmt.where(AlertRow.created_at >= f.since)
@@ -98,16 +98,14 @@ def list_alerts(session: Session, subject: Subject, f: Filters, now: datetime) -
 
 
 def _readable_alert(session: Session, subject: Subject, alert_id: str) -> AlertRow:
+    """The alert if the subject may read it; another station's is not found, like one that
+    never was (its existence is not revealed)."""
     found = session.execute(
         readable(subject, AlertRow).where(AlertRow.alert_id == alert_id)
     ).scalar_one_or_none()
-    if found is not None:
-        return found
-    if session.get(AlertRow, alert_id) is None:
-        raise DeskNotFoundError(f"no alert {alert_id!r}")
-    raise NotReadableError(
-        f"alert {alert_id!r} is not addressed to a station {subject.username} serves"
-    )
+    if found is None:
+        raise DeskNotFoundError(f"no alert {alert_id!r} you may read")
+    return found
 
 
 def alert_history(session: Session, subject: Subject, alert_id: str) -> AlertHistoryOut:
@@ -162,7 +160,7 @@ def acknowledge(
     """Record a duty desk's decision on one of its station alerts and stop the incident's
     escalation (the timer row is finished here, in the same transaction, so no worker
     escalates it to the police any more)."""
-    if subject.role is not PersonRole.POLICE:
+    if subject.role is not Role.POLICE:
         raise NotReadableError(
             f"only a police duty desk acknowledges alerts; {subject.username} is "
             f"{subject.role.value}"

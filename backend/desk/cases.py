@@ -9,13 +9,13 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.cap.render import redact_phone_numbers
+from backend.auth.scope import readable
+from backend.auth.subject import Role, Subject
+from backend.cases.service import case_text_for
 from backend.db.models import Case, CaseAreaPart
 from backend.desk.alerts import alert_rows, history_out
 from backend.desk.schemas import CaseDeskOut, CaseDetailOut
-from backend.desk.scope import readable
 from backend.desk.service import DeskNotFoundError, Filters, in_bbox, list_incidents, list_sightings
-from backend.people.service import PersonRole, Subject
 
 
 def current_radius_m(case: Case, now: datetime) -> float | None:
@@ -33,11 +33,10 @@ def current_radius_m(case: Case, now: datetime) -> float | None:
 
 
 def _case_out(session: Session, subject: Subject, case: Case, now: datetime) -> CaseDeskOut:
-    coordinator = subject.role is PersonRole.COORDINATOR
+    coordinator = subject.role is Role.COORDINATOR
 
     def public(text: str) -> str:
-        # A family's number pasted into the text is scrubbed for everyone but coordinators.
-        return text if coordinator else redact_phone_numbers(text, case.relay_contact)
+        return case_text_for(subject, case, text)
 
     parts = session.execute(
         select(CaseAreaPart).where(CaseAreaPart.case_id == case.case_id).order_by(CaseAreaPart.id)

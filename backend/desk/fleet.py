@@ -7,11 +7,11 @@ from datetime import datetime
 from geoalchemy2.shape import to_shape
 from sqlalchemy.orm import Session
 
+from backend.auth.scope import readable
+from backend.auth.subject import Subject
 from backend.db.models import DeadLetter, Device, Volunteer
 from backend.desk.schemas import DeadLetterDeskOut, DeviceOut
-from backend.desk.scope import readable
 from backend.desk.service import DeskNotFoundError
-from backend.people.service import Subject
 
 
 def list_devices(

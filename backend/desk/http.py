@@ -12,8 +12,8 @@ from fastapi import Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
+from backend.auth.scope import NotReadableError
 from backend.desk.schemas import FeatureCollection
-from backend.desk.scope import NotReadableError
 from backend.desk.service import DeskNotFoundError, DeskRefusedError, Filters
 from backend.http_common import ID_PATTERN, INVALID, responses
 from backend.people.deps import PERSON_AUTH

@@ -34,7 +34,7 @@ from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.auth import Role
+from backend.auth.subject import Role, Subject
 from backend.cases.router import create_case
 from backend.cases.schemas import CaseIn
 from backend.db.engine import make_engine, make_sessionmaker
@@ -43,6 +43,8 @@ from backend.db.versions import STATIONS_VERSION, bump_version
 from backend.http_common import ID_PATTERN
 from backend.settings import get_settings
 
+# Who files the imported cases: the command line, with a coordinator's rights.
+COMMAND_LINE = Subject("backend.desk.importer", Role.COORDINATOR)
 # Shanghai and its surroundings: what the service covers.
 SERVICE_AREA = box(120.85, 30.67, 122.0, 31.88)
 
@@ -160,7 +162,7 @@ def _import_case(session: Session, index: int, feature: dict[str, Any]) -> tuple
         where = ".".join(str(p) for p in first["loc"])
         raise GeometryRefusedError(f"properties.{where}: {first['msg']}") from exc
     try:
-        create_case(body, session, Role.COORDINATOR)
+        create_case(body, session, COMMAND_LINE)
     except HTTPException as exc:
         raise GeometryRefusedError(str(exc.detail)) from exc
     return body.case_id, repaired

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from fastapi import APIRouter
 
+from backend.auth.http import SubjectDep
 from backend.deps import SessionDep
 from backend.desk import geojson, service
 from backend.desk.alerts import list_alerts
@@ -24,7 +25,6 @@ from backend.desk.http import (
 )
 from backend.desk.schemas import FeatureCollection
 from backend.desk.settings import get_desk_settings
-from backend.people.deps import SubjectDep
 from protocol.payloads import utc_now
 
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])

@@ -13,13 +13,13 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.auth.http import SubjectDep
+from backend.auth.scope import readable
+from backend.auth.subject import Role, Subject
 from backend.db.models import AlertRow, Case, Device, Report
 from backend.desk.http import AUTHZ
 from backend.desk.models import DeskAcknowledgement
-from backend.desk.scope import readable
 from backend.desk.settings import get_desk_settings
-from backend.people.deps import SubjectDep
-from backend.people.service import PersonRole, Subject
 
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])
 
@@ -28,7 +28,7 @@ def change_mark(session: Session, subject: Subject) -> list[Any]:
     """A small value that changes whenever something the subject can see changes (new
     reports, alert revisions, deliveries, responses, acknowledgements, cases)."""
     mark: list[Any] = []
-    if subject.role in (PersonRole.POLICE, PersonRole.COORDINATOR):
+    if subject.role in (Role.POLICE, Role.COORDINATOR):
         alerts = readable(subject, AlertRow).subquery()
         mark += list(
             session.execute(
@@ -51,7 +51,7 @@ def change_mark(session: Session, subject: Subject) -> list[Any]:
                 select(func.count(), func.max(cases.c.updated_at)).select_from(cases)
             ).one()
         ]
-    if subject.role in (PersonRole.OPERATOR, PersonRole.COORDINATOR):
+    if subject.role in (Role.OPERATOR, Role.COORDINATOR):
         devices = readable(subject, Device).subquery()
         mark += [
             str(v)

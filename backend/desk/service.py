@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
+from backend.auth.scope import readable
+from backend.auth.subject import Subject
 from backend.db.models import CaseMatchRow, EscalationTimer, Incident, IncidentReport, Report
 from backend.desk.models import DeskAcknowledgement
 from backend.desk.schemas import AcknowledgementOut, IncidentOut, MatchOut, SightingOut, TrailPoint
-from backend.desk.scope import readable
-from backend.people.service import Subject
 
 
 class DeskNotFoundError(LookupError):

@@ -1,14 +1,16 @@
-"""HTTP for kiosk operators: which devices are online, their outbox depth."""
+"""HTTP for kiosk operators (and coordinators): which devices are online, their outbox depth."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from backend.auth import OperatorDep
+from backend.auth.http import reading
+from backend.auth.scope import readable
+from backend.auth.subject import Subject
 from backend.deps import SessionDep
 from backend.devices.models import Device
 from backend.http_common import AUTH, INVALID, responses
@@ -27,14 +29,14 @@ class DeviceOut(BaseModel):
     app_version: str | None
 
 
-@router.get("", responses=responses(AUTH, INVALID))
+@router.get("", responses=responses(AUTH, INVALID), summary="The fleet (operator, coordinator)")
 def list_devices(
     session: SessionDep,
-    _: OperatorDep,
+    subject: Annotated[Subject, Depends(reading(Device))],
     state: str | None = Query(None, pattern="^(online|offline)$"),
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[DeviceOut]:
-    stmt = select(Device).order_by(Device.device_id).limit(limit)
+    stmt = readable(subject, Device).order_by(Device.device_id).limit(limit)
     if state is not None:
         stmt = stmt.where(Device.state == state)
     return [

@@ -1,5 +1,5 @@
-"""Tables of people who log in to the desk console: accounts, the stations a police account
-serves, and open sessions (only a hash of each session token is stored)."""
+"""Tables of people who log in to the desk console or call the API: accounts, the stations a
+police account serves, open sessions and API tokens (only a hash of each token is stored)."""
 
 from __future__ import annotations
 
@@ -43,3 +43,19 @@ class PersonSession(Base):
     username: Mapped[str] = mapped_column(ForeignKey("people.username"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class PersonApiToken(Base):
+    """A person's API token for scripts: it reads exactly what its person may, until it is
+    revoked (or expires, when created with an expiry). Only the SHA-256 of the secret is
+    stored; ``token_id`` names it in lists and revocations."""
+
+    __tablename__ = "people_api_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(ForeignKey("people.username"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

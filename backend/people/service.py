@@ -1,20 +1,19 @@
-"""People's accounts: creating them, checking a password, opening and closing sessions, and
-the subject (who, which role, which stations) a session token stands for."""
+"""People's accounts: creating them, checking a password, opening and closing sessions. The
+subject (who, which role, which stations) a token stands for is backend.auth.subject's."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Final
 
 from argon2 import PasswordHasher
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from backend.auth.subject import Role, token_digest
+from backend.auth.subject import subject_of as subject_of  # the login answer (people.router)
 from backend.db.models import PoliceStation
 from backend.people.hashing import check_password, run_inline
 from backend.people.models import Person, PersonSession, PersonStation
@@ -23,23 +22,8 @@ SESSION_TTL: Final = timedelta(hours=12)
 _HASHER: Final = PasswordHasher()  # Argon2id with the library's current parameters
 
 
-class PersonRole(StrEnum):
-    COORDINATOR = "coordinator"
-    POLICE = "police"
-    OPERATOR = "operator"
-
-
 class PeopleError(ValueError):
     """An account request that cannot be carried out; the message says what to change."""
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """Who is asking: every desk query is filtered for a subject (see backend.desk.scope)."""
-
-    username: str
-    role: PersonRole
-    station_ids: frozenset[str] = frozenset()
 
 
 def hash_password(password: str) -> str:
@@ -51,7 +35,7 @@ def create_person(
     *,
     username: str,
     password: str,
-    role: PersonRole,
+    role: Role,
     now: datetime,
     display_name: str | None = None,
     station_ids: tuple[str, ...] = (),
@@ -61,9 +45,9 @@ def create_person(
         raise PeopleError(f"username {username!r} is taken; choose another")
     if len(password) < 8:
         raise PeopleError(f"the password of {username!r} is too short: use at least 8 characters")
-    if role is PersonRole.POLICE and not station_ids:
+    if role is Role.POLICE and not station_ids:
         raise PeopleError(f"police account {username!r} needs the station(s) it serves")
-    if role is not PersonRole.POLICE and station_ids:
+    if role is not Role.POLICE and station_ids:
         raise PeopleError(f"only police accounts serve stations; {username!r} is {role.value}")
     person = Person(
         username=username,
@@ -78,13 +62,6 @@ def create_person(
     for station_id in sorted(set(station_ids)):
         session.add(PersonStation(username=username, station_id=station_id))
     return person
-
-
-def subject_of(session: Session, person: Person) -> Subject:
-    stations = session.execute(
-        select(PersonStation.station_id).where(PersonStation.username == person.username)
-    ).scalars()
-    return Subject(person.username, PersonRole(person.role), frozenset(stations))
 
 
 def authenticate(
@@ -106,17 +83,13 @@ def authenticate(
     return person
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-
-
 def open_session(session: Session, person: Person, now: datetime) -> tuple[str, datetime]:
     """A new session token (shown once to the client) and when it expires."""
     token = secrets.token_urlsafe(32)
     expires_at = now + SESSION_TTL
     session.add(
         PersonSession(
-            token_sha256=_digest(token),
+            token_sha256=token_digest(token),
             username=person.username,
             created_at=now,
             expires_at=expires_at,
@@ -127,22 +100,11 @@ def open_session(session: Session, person: Person, now: datetime) -> tuple[str, 
 
 
 def close_session(session: Session, token: str) -> bool:
-    found = session.get(PersonSession, _digest(token))
+    found = session.get(PersonSession, token_digest(token))
     if found is None:
         return False
     session.delete(found)
     return True
-
-
-def subject_for_token(session: Session, token: str, now: datetime) -> Subject | None:
-    """The subject of a live session token, or None (unknown, expired, account disabled)."""
-    row = session.get(PersonSession, _digest(token))
-    if row is None or row.expires_at <= now:
-        return None
-    person = session.get(Person, row.username)
-    if person is None or person.disabled:
-        return None
-    return subject_of(session, person)
 
 
 def seed_demo_people(session: Session, now: datetime | None = None) -> list[tuple[str, str, str]]:
@@ -156,12 +118,12 @@ def seed_demo_people(session: Session, now: datetime | None = None) -> list[tupl
             select(PoliceStation.station_id).order_by(PoliceStation.station_id).limit(2)
         ).scalars()
     )
-    wanted: list[tuple[str, PersonRole, tuple[str, ...]]] = [
-        ("coordinator", PersonRole.COORDINATOR, ()),
-        ("operator", PersonRole.OPERATOR, ()),
+    wanted: list[tuple[str, Role, tuple[str, ...]]] = [
+        ("coordinator", Role.COORDINATOR, ()),
+        ("operator", Role.OPERATOR, ()),
     ]
     if stations:
-        wanted.append(("police", PersonRole.POLICE, stations))
+        wanted.append(("police", Role.POLICE, stations))
     accounts = []
     for username, role, station_ids in wanted:
         password = f"{username}-demo"

@@ -40,5 +40,8 @@ class DeadLetterOut(BaseModel):
 
 
 class Counts(BaseModel):
-    reports: int
-    dead_letters: int
+    """What the asker may read, counted: police count their stations' reports; a kind the
+    asker's role may not read at all is null (operators: reports; police: dead letters)."""
+
+    reports: int | None
+    dead_letters: int | None

@@ -10,21 +10,23 @@ import pytest
 from fastapi.testclient import TestClient as HttpClient
 
 from backend.api import create_app
+from backend.auth.subject import Role
 from backend.settings import get_settings
 from protocol import topics
 from tests.broker.conftest import ADMIN_PASSWORD
 from tests.broker.test_production_broker import Watched, login
+from tests.support.people import Caller, seed_callers
 from tests.support.services import Mosquitto
 
-TOKEN = "operator-token-for-tests"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+OPERATOR = Caller("oper", Role.OPERATOR, "srp_operator-token-for-tests")
+AUTH = OPERATOR.headers
 
 
 @pytest.fixture
 def api(
     prod_broker: Mosquitto, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[HttpClient]:
-    monkeypatch.setenv("SR_OPERATOR_TOKEN", TOKEN)
+    seed_callers(db_url, [OPERATOR])
     monkeypatch.setenv("SR_MQTT_HOST", "127.0.0.1")
     monkeypatch.setenv("SR_MQTT_PORT", str(prod_broker.tls_port))
     monkeypatch.setenv("SR_MQTT_CA_FILE", str(prod_broker.ca_file))

@@ -15,11 +15,12 @@ from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
 from sqlalchemy import select
 
+from backend.auth.subject import Role
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.models import AlertRow, CaseMatchRow, EscalationTimer, PoliceStation
-from backend.people.service import PersonRole, create_person
+from backend.people.service import create_person
 from backend.stations.metro import load_metro
 from backend.stations.service import replace_police_stations
 from backend.volunteers.service import register_volunteer
@@ -79,12 +80,12 @@ def world(sessions):
             radius_schedule=[(3600.0, 2_000.0), (math.inf, 3_000.0)],
             now=now,
         )
-        create_person(session, username="desk", password="desk-password", role=PersonRole.POLICE,
+        create_person(session, username="desk", password="desk-password", role=Role.POLICE,
                       now=now, station_ids=(own,))
         create_person(session, username="coord", password="coord-password",
-                      role=PersonRole.COORDINATOR, now=now)
+                      role=Role.COORDINATOR, now=now)
         create_person(session, username="oper", password="oper-password",
-                      role=PersonRole.OPERATOR, now=now)
+                      role=Role.OPERATOR, now=now)
     return own
 
 

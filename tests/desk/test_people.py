@@ -6,14 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from backend.auth.subject import Role, subject_of
 from backend.people.models import Person
 from backend.people.service import (
     PeopleError,
-    PersonRole,
     authenticate,
     create_person,
     seed_demo_people,
-    subject_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,11 +40,11 @@ def test_account_refusals(desk_sessions, world):
     now = datetime.now(UTC)
     with desk_sessions() as session:
         with pytest.raises(PeopleError, match="taken"):
-            create_person(session, username="coord", password="long-enough", role=PersonRole.OPERATOR, now=now)
+            create_person(session, username="coord", password="long-enough", role=Role.OPERATOR, now=now)
         with pytest.raises(PeopleError, match="too short"):
-            create_person(session, username="new", password="short", role=PersonRole.OPERATOR, now=now)
+            create_person(session, username="new", password="short", role=Role.OPERATOR, now=now)
         with pytest.raises(PeopleError, match="needs the station"):
-            create_person(session, username="new", password="long-enough", role=PersonRole.POLICE, now=now)
+            create_person(session, username="new", password="long-enough", role=Role.POLICE, now=now)
         with pytest.raises(PeopleError, match="only police"):
-            create_person(session, username="new", password="long-enough", role=PersonRole.OPERATOR,
+            create_person(session, username="new", password="long-enough", role=Role.OPERATOR,
                           now=now, station_ids=("PS-A",))

@@ -12,6 +12,7 @@ from geoalchemy2.shape import from_shape
 from shapely.geometry import Point, box
 from sqlalchemy.orm import Session
 
+from backend.auth.subject import Role
 from backend.db.models import (
     AlertRow,
     Case,
@@ -26,7 +27,7 @@ from backend.db.models import (
     ReportPhoto,
     Volunteer,
 )
-from backend.people.service import PersonRole, create_person
+from backend.people.service import create_person
 from protocol import Alert, AlertKind, WhatSeen
 
 FAMILY = "+86 139 1234 5678"
@@ -240,9 +241,9 @@ def build_world(session: Session) -> World:
             location_expires_at=now + timedelta(minutes=30),
         )
     )
-    create_person(session, username="coord", password=PASSWORDS["coord"], role=PersonRole.COORDINATOR, now=now)
-    create_person(session, username="desk-a", password=PASSWORDS["desk-a"], role=PersonRole.POLICE, now=now, station_ids=(STATION_A,))
-    create_person(session, username="desk-b", password=PASSWORDS["desk-b"], role=PersonRole.POLICE, now=now, station_ids=(STATION_B,))
-    create_person(session, username="oper", password=PASSWORDS["oper"], role=PersonRole.OPERATOR, now=now)
+    create_person(session, username="coord", password=PASSWORDS["coord"], role=Role.COORDINATOR, now=now)
+    create_person(session, username="desk-a", password=PASSWORDS["desk-a"], role=Role.POLICE, now=now, station_ids=(STATION_A,))
+    create_person(session, username="desk-b", password=PASSWORDS["desk-b"], role=Role.POLICE, now=now, station_ids=(STATION_B,))
+    create_person(session, username="oper", password=PASSWORDS["oper"], role=Role.OPERATOR, now=now)
     session.flush()
     return World(now, report_a, report_b, incident_a, incident_b, alert_a, alert_b, volunteer_alert_a)

@@ -56,21 +56,25 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
     alerts = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [a["recipient_id"] for a in alerts] == ["PS-SH-013"], out
 
-    def get(path: str, role: str | None = "operator"):
+    def get(path: str, role: str | None = "coordinator"):
         request = urllib.request.Request(f"http://127.0.0.1:{http_port}{path}")
-        if role is not None:
-            token = (devstack_var / f"{role}.token").read_text().strip()
+        if role is not None:  # the demo account of that role, by its API token
+            token = (devstack_var / f"{role}.api-token").read_text().strip()
             request.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(request, timeout=5) as resp:
             return json.loads(resp.read())
 
     assert get("/api/counts") == {"reports": 1, "dead_letters": 1}
+    assert get("/api/counts", role="operator") == {"reports": None, "dead_letters": 1}
     assert get(f"/api/reports/{receipts[0]['report_id']}")["device_id"] == "kiosk-SH-013"
     assert "contact" not in get("/api/reports")[0]
-    assert get("/api/reports", role="police")[0]["report_id"] == receipts[0]["report_id"]
-    # reading needs a role, and roles see only what is theirs
+    # the demo police account serves two other stations: PS-SH-013's report is not theirs
+    assert get("/api/reports", role="police") == []
+    # reading needs a person, and each sees only what is theirs
     for path, role, status in (
         ("/api/reports", None, 401),
+        (f"/api/reports/{receipts[0]['report_id']}", "police", 404),
+        ("/api/reports", "operator", 403),
         ("/api/dead-letters", "police", 403),
         ("/api/devices", "police", 403),
     ):

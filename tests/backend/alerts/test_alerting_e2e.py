@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from backend.alerts.models import AlertRow
 from backend.api import create_app
+from backend.auth.subject import Role
 from backend.cases.models import CaseMatchRow
 from backend.incidents.models import Incident
-from backend.settings import get_settings
 from protocol import (
     AlertKind,
     NoticeBoard,
@@ -34,6 +34,7 @@ from tests.backend.alerts.e2e_helpers import (
 )
 from tests.backend.helpers import PEOPLES_SQUARE, report_dict
 from tests.support.mqtt_client import TestClient, wait_until
+from tests.support.people import Caller, seed_callers
 from tests.support.stack import start_worker
 
 
@@ -166,10 +167,11 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
             session.expire_all()
 
         # The coordinator marks the child found: the notice disappears, CAP says Cancel.
-        monkeypatch.setenv("SR_COORDINATOR_TOKEN", "test-token")
-        monkeypatch.setenv("SR_POLICE_TOKEN", "police-token")
-        get_settings.cache_clear()
-        police = {"Authorization": "Bearer police-token"}
+        # People with API tokens: a coordinator, and the duty desk of the station alerted.
+        coordinator = Caller("coord", Role.COORDINATOR, "srp_coord-token")
+        desk = Caller("desk", Role.POLICE, "srp_police-token", (station,))
+        seed_callers(postgis_url, [coordinator, desk])
+        police = desk.headers
         with HttpClient(create_app(postgis_url)) as http:
             cap_open = http.get("/api/cases/case-42/cap")
             assert cap_open.status_code == 200
@@ -182,7 +184,7 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
             done = http.post(
                 "/api/cases/case-42/status",
                 json={"status": "found"},
-                headers={"Authorization": "Bearer test-token"},
+                headers=coordinator.headers,
             )
             assert done.status_code == 200 and done.json()["status"] == "found"
             assert "family_contact" not in done.json()
@@ -195,7 +197,6 @@ def test_five_reports_one_incident_alerts_escalation_and_case_found(
             assert (
                 http.get(f"/api/alerts/{near.alert_id}/cap", headers=police).status_code == 404
             )  # volunteers' are not CAP
-        get_settings.cache_clear()
         watcher.wait_for(
             lambda ms: any(m.topic.endswith("SH-013/notices") and m.payload == b"" for m in ms),
             timeout_s=10,

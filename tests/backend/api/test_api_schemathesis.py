@@ -1,11 +1,9 @@
 """schemathesis against the app in-process (ASGI): every operation of the OpenAPI schema,
-with data that fits the schema and data that does not, with each role's token and without
-one, on PostGIS and on SpatiaLite. Checks: no server error, every status documented,
+with data that fits the schema and data that does not, with the API token of a person of
+each role and without one, on PostGIS and on SpatiaLite. Checks: no server error, every status documented,
 every response body and content type as the schema says."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 import schemathesis
@@ -21,11 +19,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from backend.api import create_app
-from backend.settings import get_settings
+from tests.backend.api.test_http_api import CALLERS
+from tests.support.people import seed_callers
 
 pytestmark = pytest.mark.integration
 
-TOKENS = {"coordinator": "coord-secret", "operator": "oper-secret", "police": "police-secret"}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -35,15 +33,6 @@ CHECKS = [
 # 13 operations x 2 modes x 4 roles x 2 databases: a handful of examples each keeps the
 # whole file near a minute on a 2-core machine; derandomised, so a run is reproducible.
 EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 6}
-
-
-@pytest.fixture
-def tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for role, token in TOKENS.items():
-        monkeypatch.setenv(f"SR_{role.upper()}_TOKEN", token)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def _exercise(schema: schemathesis.BaseSchema, headers: dict[str, str]) -> list[str]:
@@ -75,12 +64,13 @@ def _exercise(schema: schemathesis.BaseSchema, headers: dict[str, str]) -> list[
     return failures
 
 
-@pytest.mark.parametrize("role", [*TOKENS, None])
-def test_the_api_keeps_its_openapi_promises(db_url: str, tokens: None, role: str | None):
+@pytest.mark.parametrize("role", [*CALLERS, None])
+def test_the_api_keeps_its_openapi_promises(db_url: str, role: str | None):
+    seed_callers(db_url, CALLERS.values())
     app = create_app(db_url)
     try:
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-        headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
+        headers = CALLERS[role].headers if role else {}
         operations = [r.ok().label for r in schema.get_all_operations()]
         assert "POST /api/cases" in operations and "GET /metrics" in operations
         failures = _exercise(schema, headers)

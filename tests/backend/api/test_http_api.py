@@ -1,5 +1,6 @@
 """The HTTP API as a client uses it: JSON text on the wire (never Python objects handed to
-the app), the README's own example, hostile inputs, the Bearer rule, health and metrics."""
+the app), the README's own example, hostile inputs, the Bearer rule with people's API tokens,
+health and metrics. (Who reads what, endpoint by endpoint: test_access_matrix.)"""
 
 from __future__ import annotations
 
@@ -15,32 +16,31 @@ from fastapi.testclient import TestClient
 from geoalchemy2 import WKTElement
 
 from backend.api import create_app
+from backend.auth.subject import Role
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.settings import get_settings
 from backend.sightings.models import DeadLetter, Report
+from tests.support.people import Caller, seed_callers
 from tests.support.services import postgres
 
 pytestmark = pytest.mark.integration
 
 README = Path(__file__).resolve().parents[3] / "README.md"
-TOKENS = {"coordinator": "coord-secret", "operator": "oper-secret", "police": "police-secret"}
-COORD = {"Authorization": f"Bearer {TOKENS['coordinator']}"}
-POLICE = {"Authorization": f"Bearer {TOKENS['police']}"}
-OPERATOR = {"Authorization": f"Bearer {TOKENS['operator']}"}
+CALLERS = {
+    "coordinator": Caller("coord", Role.COORDINATOR, "srp_coord-secret"),
+    "operator": Caller("oper", Role.OPERATOR, "srp_oper-secret"),
+    "police": Caller("police-a", Role.POLICE, "srp_police-secret", ("PS-A",)),
+}
+TOKENS = {role: c.secret for role, c in CALLERS.items()}
+COORD = CALLERS["coordinator"].headers
+POLICE = CALLERS["police"].headers
+OPERATOR = CALLERS["operator"].headers
 JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for role, token in TOKENS.items():
-        monkeypatch.setenv(f"SR_{role.upper()}_TOKEN", token)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def http(db_url: str, tokens: None) -> Iterator[TestClient]:
+def http(db_url: str) -> Iterator[TestClient]:
+    seed_callers(db_url, CALLERS.values())
     with TestClient(create_app(db_url), raise_server_exceptions=False) as client:
         yield client
 
@@ -177,7 +177,7 @@ def test_undecodable_and_too_deep_bodies_are_4xx(http):
 @pytest.mark.parametrize(
     ("path", "headers", "field"),
     [
-        ("/api/reports/%00", OPERATOR, "path.report_id"),
+        ("/api/reports/%00", COORD, "path.report_id"),
         ("/api/cases/%00", COORD, "path.case_id"),
         ("/api/cases/%00/cap", {}, "path.case_id"),
         ("/api/alerts/%ED%A0%80/cap", POLICE, "path.alert_id"),
@@ -194,7 +194,7 @@ def test_nul_and_surrogates_in_paths_are_422_not_database_errors(http, path, hea
 
 def test_unknown_ids_are_404(http):
     assert http.get("/api/cases/nope", headers=COORD).status_code == 404
-    assert http.get(f"/api/reports/{uuid.uuid4()}", headers=OPERATOR).status_code == 404
+    assert http.get(f"/api/reports/{uuid.uuid4()}", headers=COORD).status_code == 404
     r = http.post("/api/cases/nope/status", json={"status": "closed"}, headers=COORD)
     assert r.status_code == 404 and problems_of(r) == {}
 
@@ -222,17 +222,18 @@ def test_only_the_bearer_scheme_carries_a_token(http, authorization, status):
     assert r.status_code == status, r.text
     if status == 401:
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
-        assert "a token of one of these roles is required" in r.json()["detail"]
+        assert "API token" in r.json()["detail"]
 
 
-def test_a_role_without_a_configured_token_is_closed(db_url, monkeypatch):
-    monkeypatch.delenv("SR_COORDINATOR_TOKEN", raising=False)
-    monkeypatch.delenv("SR_POLICE_TOKEN", raising=False)
+def test_a_shared_role_token_in_the_environment_opens_nothing(http, monkeypatch):
+    """The old SR_<ROLE>_TOKEN settings are gone: setting one grants nothing."""
+    for role in ("COORDINATOR", "OPERATOR", "POLICE"):
+        monkeypatch.setenv(f"SR_{role}_TOKEN", f"old-{role}")
     get_settings.cache_clear()
     try:
-        with TestClient(create_app(db_url)) as client:
-            r = client.get("/api/cases/x", headers={"Authorization": "Bearer "})
-            assert r.status_code == 503 and "SR_<ROLE>_TOKEN" in r.json()["detail"]
+        for role in ("COORDINATOR", "OPERATOR", "POLICE"):
+            r = http.get("/api/counts", headers={"Authorization": f"Bearer old-{role}"})
+            assert r.status_code == 401 and "unknown token" in r.json()["detail"]
     finally:
         get_settings.cache_clear()
 
@@ -261,7 +262,7 @@ def test_health_and_readiness(http):
     assert http.get("/health").json() == {"status": "ok"}
 
 
-def test_readiness_is_503_with_a_reason_while_postgresql_is_stopped(tokens):
+def test_readiness_is_503_with_a_reason_while_postgresql_is_stopped():
     with postgres() as server:
         url = server.create_database("ready", postgis=False)
         with TestClient(create_app(url), raise_server_exceptions=False) as client:
@@ -372,7 +373,7 @@ def test_reports_api_marks_test_reports_and_the_named_case(http: TestClient, db_
             limits=None,
         )
     engine.dispose()
-    rows = {r["device_id"]: r for r in http.get("/api/reports", headers=OPERATOR).json()}
+    rows = {r["device_id"]: r for r in http.get("/api/reports", headers=COORD).json()}
     assert [r.receipt.status.value for r in results] == ["accepted", "accepted"]
     assert rows["kiosk-t"]["is_test"] is True and rows["kiosk-n"]["is_test"] is False
     assert rows["kiosk-n"]["case_id"] == "case-9" and rows["kiosk-t"]["case_id"] is None

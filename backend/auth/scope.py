@@ -1,5 +1,7 @@
 """What a subject may read: one function builds the readable statement of each kind of row
-for a subject, and every desk query starts from it (authorisation as a query filter).
+for a subject, and every query of ``/api`` and the desk starts from it (authorisation as a
+query filter). An item outside the statement does not exist for the subject (404); a kind
+its role may not read at all is refused (403, NotReadableError).
 
 - coordinator: everything (the family contact is still left out of what others see);
 - police: only the items of the stations the person serves: station alerts addressed to
@@ -15,19 +17,19 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 
+from backend.auth.subject import Role, Subject
 from backend.db.models import (
     AlertRow,
     Case,
     CaseMatchRow,
     DeadLetter,
+    DeskAcknowledgement,
     Device,
     Incident,
     IncidentReport,
     Report,
     Volunteer,
 )
-from backend.desk.models import DeskAcknowledgement
-from backend.people.service import PersonRole, Subject
 
 T = TypeVar("T")
 
@@ -36,16 +38,16 @@ class NotReadableError(PermissionError):
     """The subject's role may not read this kind of item at all (403)."""
 
 
-_READERS: dict[type[Any], frozenset[PersonRole]] = {
-    AlertRow: frozenset({PersonRole.COORDINATOR, PersonRole.POLICE}),
-    Incident: frozenset({PersonRole.COORDINATOR, PersonRole.POLICE}),
-    Report: frozenset({PersonRole.COORDINATOR, PersonRole.POLICE}),
-    CaseMatchRow: frozenset({PersonRole.COORDINATOR, PersonRole.POLICE}),
-    DeskAcknowledgement: frozenset({PersonRole.COORDINATOR, PersonRole.POLICE}),
-    Case: frozenset({PersonRole.COORDINATOR, PersonRole.POLICE}),
-    Device: frozenset({PersonRole.COORDINATOR, PersonRole.OPERATOR}),
-    DeadLetter: frozenset({PersonRole.COORDINATOR, PersonRole.OPERATOR}),
-    Volunteer: frozenset({PersonRole.COORDINATOR}),
+_READERS: dict[type[Any], frozenset[Role]] = {
+    AlertRow: frozenset({Role.COORDINATOR, Role.POLICE}),
+    Incident: frozenset({Role.COORDINATOR, Role.POLICE}),
+    Report: frozenset({Role.COORDINATOR, Role.POLICE}),
+    CaseMatchRow: frozenset({Role.COORDINATOR, Role.POLICE}),
+    DeskAcknowledgement: frozenset({Role.COORDINATOR, Role.POLICE}),
+    Case: frozenset({Role.COORDINATOR, Role.POLICE}),
+    Device: frozenset({Role.COORDINATOR, Role.OPERATOR}),
+    DeadLetter: frozenset({Role.COORDINATOR, Role.OPERATOR}),
+    Volunteer: frozenset({Role.COORDINATOR}),
 }
 
 
@@ -53,16 +55,22 @@ def may_read(subject: Subject, model: type[Any]) -> bool:
     return subject.role in _READERS[model]
 
 
-def readable(subject: Subject, model: type[T]) -> Select[tuple[T]]:
-    """``select(model)`` narrowed to what `subject` may see; raises NotReadableError when the
-    role may see none of it. Callers add their own filters and order to the result."""
+def check_may_read(subject: Subject, model: type[Any]) -> None:
+    """Raise NotReadableError, naming the roles that may, when the subject's role may read no
+    item of this kind."""
     if not may_read(subject, model):
         roles = ", ".join(sorted(r.value for r in _READERS[model]))
         raise NotReadableError(
             f"role {subject.role.value} may not read {model.__name__} items; needs one of: {roles}"
         )
-    stmt: Select[tuple[T]] = select(model)
-    if subject.role is not PersonRole.POLICE:
+
+
+def readable(subject: Subject, model: type[T]) -> Select[T]:
+    """``select(model)`` narrowed to what `subject` may see; raises NotReadableError when the
+    role may see none of it. Callers add their own filters and order to the result."""
+    check_may_read(subject, model)
+    stmt: Select[T] = select(model)
+    if subject.role is not Role.POLICE:
         return stmt
     stations = sorted(subject.station_ids)
     if model is AlertRow:
