@@ -11,9 +11,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SR_", extra="ignore")
 
+    # SQLAlchemy URL of the database: `postgresql+psycopg://user:password@host/db` in
+    # production (PostGIS), SQLite + SpatiaLite by default.
     database_url: str = "sqlite:///var/sightings.db"
+    # The broker this process connects to (8883 with TLS in production).
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    # This worker's broker account (kind `worker`, one per worker: its username is its
+    # client id); unset on a broker without accounts.
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     # TLS: the CA certificate that signed the broker's certificate (SR_MQTT_CA_FILE); set it
@@ -24,6 +29,8 @@ class Settings(BaseSettings):
     # A stable client id per worker keeps its persistent session (and unacked messages)
     # across a crash; set it per process (backend-worker-1, -2, ...).
     worker_client_id: str = "backend-worker-1"
+    # How long the broker keeps this worker's session (and what it has not acknowledged)
+    # while it is away.
     session_expiry_s: int = 3600
     # Flow control: at most this many unacknowledged QoS 1 messages from the broker (MQTT 5
     # Receive Maximum); the rest of a backlog waits at the broker.
@@ -35,14 +42,19 @@ class Settings(BaseSettings):
     inbox_size: int = 20_000  # QoS 0 locations are bounded only by this (then TCP pushes back)
     # Readiness and metrics over HTTP (GET /readyz, /healthz, /metrics); unset = none.
     worker_health_port: int | None = None
+    # Address of the worker's health and metrics server (0.0.0.0 where Prometheus scrapes
+    # it from another host).
     worker_health_host: str = "127.0.0.1"
-    # Alerting
+    # On-duty volunteers nearest to a sighting (within their own alert radius) alerted per
+    # incident.
     proximity_k: int = 5
     # Case matches kept per report (the best by score, and any case the reporter named).
     matches_per_report: int = Field(default=10, ge=1)
+    # An alert expires this long after it was sent.
     alert_ttl_s: float = 7_200.0
     # Seconds without acknowledgement before escalating from level 0, 1 and 2.
     escalation_timeouts_s: str = "180,300,600"
+    # How often kiosk notice boards are recomputed (case areas grow with time).
     notice_refresh_s: float = 30.0
     # A kiosk report located farther than this from the kiosk's station is stored at the
     # station's position, its claim kept for audit (backend/sightings/placement.py).
@@ -51,11 +63,8 @@ class Settings(BaseSettings):
     rate_limits: bool = True
     # Delivery channels of alerts, comma-separated (backend.alerts.channels.FACTORIES).
     alert_channels: str = "mqtt"
+    # The worker's ticker period: alert sweeps, due escalations, changes of cases.
     tick_s: float = 0.5
-    # HTTP callers are people, each with their own API tokens (python -m backend.people
-    # token create USERNAME); there are no shared role tokens.
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ class DeskSettings(BaseSettings):
 
     # A raster tile URL template ({z}/{x}/{y}); empty = the offline metro base map only.
     tile_url: str = ""
+    # The attribution the tile server requires, shown on the map.
     tile_attribution: str = ""
     # Kiosks offline longer than this are listed first.
     offline_after_min: float = 10.0
@@ -22,6 +23,7 @@ class DeskSettings(BaseSettings):
     vendor_dir: Path = REPO / "node_modules"
     # Personal data of a case is erased this long after the case ended.
     retention_days: float = 30.0
+    # How often the retention job (`python -m backend.desk.retention --every`) runs a pass.
     retention_every_s: float = 3600.0
     # How often the live stream looks for changes.
     events_poll_s: float = 0.5

@@ -86,7 +86,7 @@ def gcra_step(tat: float | None, now: float, limit: RateLimit) -> tuple[RateDeci
     ``now`` in, the decision and the new arrival time out (None: unchanged, refused).
 
     Pure, so the same rule runs in memory (:class:`DeviceRateLimiter`) and against a row
-    shared by every worker (``backend.devices.service.check_rate``).
+    shared by every worker (``backend.devices.service.RateBook``).
     """
     if not math.isfinite(now):
         raise RateLimitError(f"now={now!r} must be finite seconds")

@@ -20,6 +20,7 @@ class LoginSettings(BaseSettings):
     # are refused at once with 503 and Retry-After (backend.people.hashing). The waiting
     # ones hold a thread of the server's pool (40), so the queue stays well below that.
     login_hash_threads: int = Field(default=1, ge=1, le=16)
+    # Logins that may wait for a password check (see above).
     login_hash_queue: int = Field(default=16, ge=0, le=24)
 
 

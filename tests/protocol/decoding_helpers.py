@@ -24,7 +24,7 @@ from protocol import (
 from protocol.example import example_report
 from tests.protocol.golden_cases import NOW, RID
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PROTOCOL_DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 DECODERS: dict[str, Callable[[bytes], object]] = {
     "report": lambda raw: SightingReport.from_json(raw, now=NOW),

@@ -1,11 +1,11 @@
-"""The decoder's problem codes: new ones are added, old ones kept, and the README lists each."""
+"""The decoder's problem codes: new ones are added, old ones kept, and docs/protocol.md lists each."""
 
 from __future__ import annotations
 
 from protocol import errors as codes
 from protocol.errors import ALL_CODES, DESCRIPTIONS
 from tests.protocol.decoding_helpers import (
-    README,
+    PROTOCOL_DOC,
 )
 
 # --------------------------------------------------------------------------- codes
@@ -27,7 +27,7 @@ def test_new_codes_are_added_and_old_ones_kept() -> None:
 
 
 def test_the_readme_lists_every_code_in_its_receipt_section() -> None:
-    text = README.read_text(encoding="utf-8")
+    text = PROTOCOL_DOC.read_text(encoding="utf-8")
     section = text.split("## Payload example and receipts", 1)[1].split("\n## ", 1)[0]
     missing = sorted(code for code in ALL_CODES if f"`{code}`" not in section)
     assert missing == []

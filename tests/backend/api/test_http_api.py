@@ -25,7 +25,7 @@ from tests.support.services import postgres
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+API_DOC = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 CALLERS = {
     "coordinator": Caller("coord", Role.COORDINATOR, "srp_coord-secret"),
     "operator": Caller("oper", Role.OPERATOR, "srp_oper-secret"),
@@ -46,11 +46,11 @@ def http(db_url: str) -> Iterator[TestClient]:
 
 
 def readme_case_json() -> str:
-    """The body of the README's curl example, exactly as the shell would send it."""
-    text = README.read_text()
-    section = text[text.index("### HTTP API, roles and CAP 1.2") :]
+    """The body of the curl example in docs/api.md, exactly as the shell would send it."""
+    text = API_DOC.read_text()
+    section = text[text.index("## HTTP API, roles and CAP 1.2") :]
     match = re.search(r"curl -sS -X POST \S+/api/cases \\\n.*?\n\s+-d '([^']*)'", section, re.S)
-    assert match, "the README's HTTP section lost its curl example of filing a case"
+    assert match, "docs/api.md lost its curl example of filing a case"
     return match.group(1)
 
 

@@ -1,5 +1,5 @@
-"""What the README promises about the HTTP surface, checked over HTTP: the browser-hardening
-headers on the desk, the API and the docs (exactly the README's table), and 400 (with where)
+"""What docs/api.md promises about the HTTP surface, checked over HTTP: the browser-hardening
+headers on the desk, the API and the docs (exactly its table), and 400 (with where)
 for a body that is not JSON on every endpoint that takes a body."""
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from backend.desk.settings import get_desk_settings
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+API_DOC = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 
 
 def readme_headers() -> dict[str, str]:
-    """The README's table of the headers every response carries."""
-    text = README.read_text()
+    """The table of the headers (docs/api.md) every response carries."""
+    text = API_DOC.read_text()
     start = text.index("Every response (the desk, `/api`, errors, static files) carries:")
     table = text[start : text.index("\n\n", text.index("|---|", start))]
     rows = re.findall(r"^\| `([A-Za-z-]+)` \| `([^`]+)` \|", table, re.M)
-    assert len(rows) >= 4, "the README's security headers table is missing or malformed"
+    assert len(rows) >= 4, "the security headers table of docs/api.md is missing or malformed"
     return dict(rows)
 
 
