@@ -24,8 +24,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
+from backend.reasons import COLOUR_ZH, SEX_ZH, alert_reason_text
 from protocol.messages import Alert, AlertKind, Notice
-from protocol.payloads import AgeBand, ChildDescription, Sex
+from protocol.payloads import AgeBand, ChildDescription, Sex, WhatSeen
 
 CAP_NS: Final = "urn:oasis:names:tc:emergency:cap:1.2"
 REDACTED: Final = "[number removed: use the relay contact]"
@@ -34,6 +35,15 @@ _CAP_ID: Final = re.compile(r"^[^\s,<&]+$")
 # A phone number: optional +, then digits with single separators; 7+ digits in all.
 _PHONE: Final = re.compile(r"\+?\(?\d(?:[\s().\-]{0,2}\d){6,}")
 _ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: The second <info> block of every document: the same message in Chinese (CAP 1.2 allows
+#: one <info> per language; the English one comes first).
+ZH: Final = "zh-CN"
+_WHAT_SEEN_ZH: Final = {
+    WhatSeen.CARRIED_BY_BEGGAR: "被乞讨者抱着",
+    WhatSeen.CHILD_ALONE: "儿童独自一人",
+    WhatSeen.WITH_ADULT_DISTRESSED: "与成人在一起，神情不安",
+    WhatSeen.OTHER: "其他情况",
+}
 
 
 class CapError(ValueError):
@@ -188,6 +198,17 @@ def _header(
     return root
 
 
+def _describe_child_zh(child: ChildDescription) -> str:
+    parts = []
+    if child.age_band is not AgeBand.UNKNOWN:
+        parts.append(f"{child.age_band.value}岁")
+    if child.sex is not Sex.UNKNOWN:
+        parts.append(SEX_ZH[child.sex.value])
+    if child.clothing_colours:
+        parts.append("穿" + "、".join(COLOUR_ZH[c.value] + "色" for c in child.clothing_colours))
+    return "；".join(parts) if parts else "无描述"
+
+
 def _describe_child(child: ChildDescription) -> str:
     parts = []
     if child.age_band is not AgeBand.UNKNOWN:
@@ -218,6 +239,63 @@ def _area(info: ET.Element, description: str, areas: Sequence[CapArea]) -> None:
             _add(area, "circle", shape.text())
 
 
+def _station_info(
+    root: ET.Element, alert: Alert, lang: str, relay_contact: str, area_desc: str, radius_m: float
+) -> None:
+    zh = lang == ZH
+    info = ET.SubElement(root, _q("info"))
+    _add(info, "language", lang)
+    matched = alert.case_id is not None
+    _add(info, "category", "Rescue" if matched else "Safety")
+    _add(info, "event", "儿童危险线索" if zh else "Child at risk sighting")
+    _add(info, "urgency", "Immediate")
+    _add(info, "severity", "Severe" if matched else "Moderate")
+    _add(info, "certainty", "Likely" if alert.reporters >= 2 else "Possible")
+    _add(info, "effective", format_cap_time(alert.observed_at))
+    _add(info, "expires", format_cap_time(alert.expires_at))
+    _add(info, "senderName", "线索报告服务" if zh else "Sighting report service")
+    if zh:
+        headline = "发现疑似处于危险中的儿童"
+        if alert.case_id is not None:
+            headline += f"，匹配案件 {alert.case_id}"
+        if alert.kind is AlertKind.ESCALATION:
+            headline += "（已升级：无志愿者确认）"
+        where = f"，地铁站 {alert.station_id} 附近" if alert.station_id else ""
+        description = (
+            f"发现时间 {format_cap_time(alert.observed_at)}{where}："
+            f"{_WHAT_SEEN_ZH[alert.what_seen]}。儿童：{_describe_child_zh(alert.child)}。"
+            f"独立报告人：{alert.reporters}。{alert_reason_text(alert.reason, 'zh')}"
+        )
+        instruction = "请派民警核实儿童安全；如需联系案件协调员，请拨打志愿者转接电话。"
+    else:
+        headline = "Sighting of a child at risk"
+        if alert.case_id is not None:
+            headline += f" matching case {alert.case_id}"
+        if alert.kind is AlertKind.ESCALATION:
+            headline += " (escalated: no volunteer acknowledged)"
+        where = f" near metro station {alert.station_id}" if alert.station_id else ""
+        description = (
+            f"Observed {format_cap_time(alert.observed_at)}{where}: "
+            f"{alert.what_seen.value.replace('_', ' ')}. Child: {_describe_child(alert.child)}. "
+            f"Independent reporters: {alert.reporters}. {alert.reason}"
+        )
+        instruction = (
+            "Send an officer to check the child's welfare; contact the volunteer relay for "
+            "the case coordinator."
+        )
+    _add(info, "headline", headline)
+    _add(info, "description", description)
+    _add(info, "instruction", instruction)
+    _add(info, "contact", relay_contact)
+    _parameter(info, "incident_id", alert.incident_id)
+    _parameter(info, "reporters", str(alert.reporters))
+    if alert.case_id is not None:
+        _parameter(info, "case_id", alert.case_id)
+    if alert.score is not None:
+        _parameter(info, "match_score", f"{alert.score:.2f}")
+    _area(info, area_desc, [CapCircle(alert.lat, alert.lon, radius_m)])
+
+
 def station_alert_to_cap(
     alert: Alert,
     header: CapHeader,
@@ -228,8 +306,10 @@ def station_alert_to_cap(
     msg_type: MsgType = MsgType.ALERT,
     references: Sequence[CapHeader] = (),
     language: str = "en",
+    chinese: bool = True,
 ) -> ET.Element:
-    """A police duty desk's alert (``STATION_SIGHTING`` or ``ESCALATION``) as CAP.
+    """A police duty desk's alert (``STATION_SIGHTING`` or ``ESCALATION``) as CAP: an
+    <info> in ``language`` and (``chinese``) a second one in zh-CN.
 
     Restricted scope; the area is a circle of ``radius_m`` around the sighting. A matched
     case makes it Rescue/Severe, an unmatched sighting Safety/Moderate; two or more
@@ -248,44 +328,8 @@ def station_alert_to_cap(
         restriction="Police duty desk only: unverified sighting report, not for public release",
         incidents=alert.incident_id,
     )
-    info = ET.SubElement(root, _q("info"))
-    _add(info, "language", language)
-    matched = alert.case_id is not None
-    _add(info, "category", "Rescue" if matched else "Safety")
-    _add(info, "event", "Child at risk sighting")
-    _add(info, "urgency", "Immediate")
-    _add(info, "severity", "Severe" if matched else "Moderate")
-    _add(info, "certainty", "Likely" if alert.reporters >= 2 else "Possible")
-    _add(info, "effective", format_cap_time(alert.observed_at))
-    _add(info, "expires", format_cap_time(alert.expires_at))
-    _add(info, "senderName", "Sighting report service")
-    headline = "Sighting of a child at risk"
-    if alert.case_id is not None:
-        headline += f" matching case {alert.case_id}"
-    if alert.kind is AlertKind.ESCALATION:
-        headline += " (escalated: no volunteer acknowledged)"
-    _add(info, "headline", headline)
-    where = f" near metro station {alert.station_id}" if alert.station_id else ""
-    description = (
-        f"Observed {format_cap_time(alert.observed_at)}{where}: "
-        f"{alert.what_seen.value.replace('_', ' ')}. Child: {_describe_child(alert.child)}. "
-        f"Independent reporters: {alert.reporters}. {alert.reason}"
-    )
-    _add(info, "description", description)
-    _add(
-        info,
-        "instruction",
-        "Send an officer to check the child's welfare; contact the volunteer relay for the "
-        "case coordinator.",
-    )
-    _add(info, "contact", relay_contact)
-    _parameter(info, "incident_id", alert.incident_id)
-    _parameter(info, "reporters", str(alert.reporters))
-    if alert.case_id is not None:
-        _parameter(info, "case_id", alert.case_id)
-    if alert.score is not None:
-        _parameter(info, "match_score", f"{alert.score:.2f}")
-    _area(info, area_desc, [CapCircle(alert.lat, alert.lon, radius_m)])
+    for lang in (language, ZH) if chinese and language != ZH else (language,):
+        _station_info(root, alert, lang, relay_contact, area_desc, radius_m)
     return root
 
 
@@ -299,39 +343,49 @@ def case_notice_to_cap(
     msg_type: MsgType = MsgType.ALERT,
     references: Sequence[CapHeader] = (),
     language: str = "en",
+    chinese: bool = True,
 ) -> ET.Element:
-    """A case's public notice as CAP (Public scope, Rescue). The only contact is the
-    notice's volunteer relay contact; phone numbers in the case's text are removed."""
+    """A case's public notice as CAP (Public scope, Rescue), in ``language`` and (``chinese``)
+    zh-CN. The only contact is the notice's volunteer relay contact; phone numbers in the
+    case's text are removed."""
     relay = notice.relay_contact
     if not relay.strip():
         raise CapError(f"case {notice.case_id}: a public notice needs a volunteer relay contact")
     root = _header(header, msg_type, "Public", references)
-    info = ET.SubElement(root, _q("info"))
-    _add(info, "language", language)
-    _add(info, "category", "Rescue")
-    _add(info, "event", "Missing child")
-    _add(info, "urgency", "Immediate")
-    _add(info, "severity", "Severe")
-    _add(info, "certainty", "Observed")
-    _add(info, "effective", format_cap_time(notice.since))
-    if expires is not None:
-        _add(info, "expires", format_cap_time(expires))
-    _add(info, "senderName", "Volunteer relay")
-    _add(info, "headline", redact_phone_numbers(notice.title, relay))
-    description = (
-        f"{redact_phone_numbers(notice.description, relay)}\n"
-        f"Missing since {format_cap_time(notice.since)}. Child: {_describe_child(notice.child)}."
-    )
-    _add(info, "description", description)
-    _add(
-        info,
-        "instruction",
-        f"If you see this child, do not approach; report it at a metro kiosk or call the "
-        f"volunteer relay {relay}.",
-    )
-    _add(info, "contact", relay)
-    _parameter(info, "case_id", notice.case_id)
-    _area(info, area_desc, areas)
+    for lang in (language, ZH) if chinese and language != ZH else (language,):
+        zh = lang == ZH
+        info = ET.SubElement(root, _q("info"))
+        _add(info, "language", lang)
+        _add(info, "category", "Rescue")
+        _add(info, "event", "儿童走失" if zh else "Missing child")
+        _add(info, "urgency", "Immediate")
+        _add(info, "severity", "Severe")
+        _add(info, "certainty", "Observed")
+        _add(info, "effective", format_cap_time(notice.since))
+        if expires is not None:
+            _add(info, "expires", format_cap_time(expires))
+        _add(info, "senderName", "志愿者转接" if zh else "Volunteer relay")
+        # the coordinator's own words (title, description) stay as written in both
+        _add(info, "headline", redact_phone_numbers(notice.title, relay))
+        since = format_cap_time(notice.since)
+        text = redact_phone_numbers(notice.description, relay)
+        if zh:
+            description = f"{text}\n走失时间 {since}。儿童：{_describe_child_zh(notice.child)}。"
+            instruction = (
+                f"如看到该儿童，请勿靠近；请在地铁站的线索报告终端报告，或拨打志愿者转接电话 "
+                f"{relay}。"
+            )
+        else:
+            description = f"{text}\nMissing since {since}. Child: {_describe_child(notice.child)}."
+            instruction = (
+                f"If you see this child, do not approach; report it at a metro kiosk or call "
+                f"the volunteer relay {relay}."
+            )
+        _add(info, "description", description)
+        _add(info, "instruction", instruction)
+        _add(info, "contact", relay)
+        _parameter(info, "case_id", notice.case_id)
+        _area(info, area_desc, areas)
     return root
 
 
@@ -344,23 +398,32 @@ def case_cancel_to_cap(
     area_desc: str,
     areas: Sequence[CapArea],
     language: str = "en",
+    chinese: bool = True,
 ) -> ET.Element:
     """Withdraw a case's notice (child found, case closed or false): ``msgType=Cancel``
     referencing every earlier message of the notice, with no description of the child."""
     root = _header(header, MsgType.CANCEL, "Public", original)
-    info = ET.SubElement(root, _q("info"))
-    _add(info, "language", language)
-    _add(info, "category", "Rescue")
-    _add(info, "event", "Missing child")
-    _add(info, "responseType", "AllClear")
-    _add(info, "urgency", "Past")
-    _add(info, "severity", "Minor")
-    _add(info, "certainty", "Observed")
-    _add(info, "headline", "Notice withdrawn")
-    _add(info, "description", "This case has ended. The notice is withdrawn; thank you.")
-    _add(info, "contact", relay_contact)
-    _parameter(info, "case_id", case_id)
-    _area(info, area_desc, areas)
+    for lang in (language, ZH) if chinese and language != ZH else (language,):
+        zh = lang == ZH
+        info = ET.SubElement(root, _q("info"))
+        _add(info, "language", lang)
+        _add(info, "category", "Rescue")
+        _add(info, "event", "儿童走失" if zh else "Missing child")
+        _add(info, "responseType", "AllClear")
+        _add(info, "urgency", "Past")
+        _add(info, "severity", "Minor")
+        _add(info, "certainty", "Observed")
+        _add(info, "headline", "通知已撤回" if zh else "Notice withdrawn")
+        _add(
+            info,
+            "description",
+            "此案件已结束，通知已撤回。谢谢。"
+            if zh
+            else "This case has ended. The notice is withdrawn; thank you.",
+        )
+        _add(info, "contact", relay_contact)
+        _parameter(info, "case_id", case_id)
+        _area(info, area_desc, areas)
     return root
 
 

@@ -278,3 +278,33 @@ def test_a_family_number_in_case_text_never_reaches_the_notice(
         assert family_digits not in re.sub(r"\D", "", element.text or "")
     assert text(root, "cap:info/cap:contact") == RELAY
     assert RELAY in text(root, "cap:info/cap:instruction")
+
+
+def test_every_document_has_a_chinese_info_beside_the_english_one(schema):
+    reason = (
+        "Accepted sighting in your jurisdiction; matches case case-7 (score 0.82, 1.2 km from "
+        "last seen); 2 independent reporters."
+    )
+    docs = [
+        cap.station_alert_to_cap(
+            station_alert(reason=reason), header(), relay_contact=RELAY, area_desc="Xujiahui"
+        ),
+        cap.case_notice_to_cap(notice(), header("n-1"), area_desc="Shanghai", areas=AREA),
+        cap.case_cancel_to_cap(
+            "case-7",
+            header("c-1"),
+            [header("n-1")],
+            relay_contact=RELAY,
+            area_desc="Shanghai",
+            areas=AREA,
+        ),
+    ]
+    for root in docs:
+        schema.validate(cap.to_xml(root))
+        infos = root.findall("cap:info", NS)
+        assert [text(i, "cap:language") for i in infos] == ["en", "zh-CN"]
+    zh = docs[0].findall("cap:info", NS)[1]
+    description = text(zh, "cap:description")
+    assert "案件 case-7（匹配度 0.82，距最后出现地点 1.2 公里）" in description
+    assert "2 位独立报告人" in description and "女" in description
+    assert not re.search(r"[A-Za-z]{4,}", re.sub(r"case-7|xujiahui", "", description)), description
