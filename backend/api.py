@@ -29,6 +29,7 @@ from backend.http_common import (
     install_error_handlers,
     security_headers,
 )
+from backend.logs import configure_uvicorn
 from backend.ops.router import router as ops_router
 from backend.people.hashing import HashingPool
 from backend.people.router import install_login_guards
@@ -101,6 +102,7 @@ def create_app(
 ) -> FastAPI:
     """The API. ``login_throttle`` and ``password_pool`` replace the ones made from the
     settings (tests give a throttle with their own clock)."""
+    configure_uvicorn()  # JSON lines, no probe access lines (backend/logs.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -31,6 +31,8 @@ command -v npm >/dev/null || need+=(npm)
 command -v chromium >/dev/null || need+=(chromium)
 # The end-to-end benchmark's load generator (bench/loader.c) is built against libmosquitto.
 [ -e /usr/include/mosquitto.h ] || need+=(libmosquitto-dev)
+# The shipped Prometheus alert rules are checked and unit-tested by promtool (its package).
+command -v promtool >/dev/null || need+=(prometheus)
 for extra in "$@"; do
   command -v "$extra" >/dev/null || need+=("$extra")
 done

@@ -31,6 +31,7 @@ from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.jobs import RETENTION_JOB, record_run
 from backend.db.models import Case, CaseMatchRow, Report, ReportPhoto
 from backend.desk.settings import get_desk_settings
+from backend.logs import configure as configure_logging
 from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         f"SR_DESK_RETENTION_EVERY_S ({settings.retention_every_s:g})",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    configure_logging("retention")
     stop = threading.Event()
     if args.every is not None:
         for sig in (signal.SIGTERM, signal.SIGINT):

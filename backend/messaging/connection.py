@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -40,6 +41,8 @@ class Inbound:
     mid: int
     dup: bool  # redelivered: the broker sent it before without getting our acknowledgement
     generation: int  # which connection it arrived on
+    # time.monotonic() at arrival: the start of the receipt-time histogram
+    received: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ class Outcome:
     label: str  # accepted, duplicate, rejected, stored, ignored, dead_lettered, ...
     publications: list[Publication] = field(default_factory=list)
     alert_ids: list[str] = field(default_factory=list)
+    report_id: str | None = None  # the report it answered, when there is one (for the logs)
 
 
 @dataclass(slots=True)
@@ -85,6 +86,7 @@ class BatchContext:
         for (_, outcome), result in zip(self.reports, results, strict=True):
             outcome.label = result.receipt.status.value if result.receipt else "rejected"
             if result.receipt is not None:
+                outcome.report_id = result.receipt.report_id
                 outcome.publications.append(receipt_publication(result.receipt))
             if result.report is not None and not result.report.test:
                 accepted.append((result.report, outcome))
@@ -124,7 +126,7 @@ def rejection(
     message: Inbound, problems: list[Problem], now: datetime, report_id: str | None
 ) -> Outcome:
     """The dead-lettered outcome, with a rejected receipt when there is a device to answer."""
-    outcome = Outcome("dead_lettered")
+    outcome = Outcome("dead_lettered", report_id=report_id)
     device_id = reporting_device(message)
     if device_id is not None:
         receipt = Receipt(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
 from typing import cast
@@ -39,7 +40,8 @@ class AlertPublisher:
         self.health = health
         self.channels: Sequence[DeliveryChannel] = ()
         self._lock = threading.Lock()
-        self._waiting: dict[tuple[str, int], set[str]] = {}
+        # (alert id, revision): when it was handed out, and the channels yet to confirm it
+        self._waiting: dict[tuple[str, int], tuple[float, set[str]]] = {}
         self._confirmed: queue.Queue[tuple[str, int]] = queue.Queue()
 
     def use(self, channels: Sequence[DeliveryChannel]) -> None:
@@ -54,9 +56,10 @@ class AlertPublisher:
 
     def _hand_out(self, revision: AlertRevision) -> None:
         with self._lock:
-            self._waiting[(revision.alert_id, revision.revision)] = {
-                c.name for c in self.channels
-            }
+            self._waiting[(revision.alert_id, revision.revision)] = (
+                time.monotonic(),
+                {c.name for c in self.channels},
+            )
         for channel in self.channels:
             channel.deliver(revision)
         self.health.count("sr_worker_alerts_published_total")
@@ -67,13 +70,15 @@ class AlertPublisher:
             self.health.count("sr_worker_alert_refusals_total", channel=channel)
             return
         with self._lock:
-            waiting = self._waiting.get((alert_id, revision))
-            if waiting is None:
+            entry = self._waiting.get((alert_id, revision))
+            if entry is None:
                 return
+            handed_out, waiting = entry
             waiting.discard(channel)
             if waiting:
                 return
             del self._waiting[(alert_id, revision)]
+        self.health.alert_delivery_seconds.observe(time.monotonic() - handed_out)
         self._confirmed.put((alert_id, revision))
 
     def on_mqtt_ack(self, track: Hashable, ok: bool) -> None:

@@ -19,6 +19,7 @@ is retried with backoff; the connection reconnects forever.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import threading
@@ -36,8 +37,15 @@ from backend.alerts.routing import RoutingPolicy
 from backend.cases.notices import refresh_notice_boards
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.devices.ratelimit import DEFAULT_LIMITS, UNLIMITED
+from backend.logs import configure as configure_logging
 from backend.messaging.connection import BrokerSettings, Connection, Inbound
-from backend.messaging.health import MESSAGES, Health, HealthServer
+from backend.messaging.health import (
+    INBOX_DEPTH,
+    MESSAGES,
+    POSITIONS_PENDING,
+    Health,
+    HealthServer,
+)
 from backend.messaging.policy import BACKOFF_MAX_S, DatabaseDownError, Handled, Policy
 from backend.messaging.positions import PositionLane
 from backend.messaging.publisher import AlertPublisher
@@ -59,6 +67,8 @@ from protocol.topics import (
 log = logging.getLogger(__name__)
 
 _POSITION_KINDS = frozenset({TopicKind.VOLUNTEER_LOCATION, TopicKind.OWNTRACKS})
+_REPORT_KINDS = frozenset({TopicKind.DEVICE_REPORTS, TopicKind.DEVICE_PHOTOS})
+_DEVICE_KINDS = _REPORT_KINDS | {TopicKind.DEVICE_STATUS}
 
 
 def _is_position(message: Inbound) -> bool:
@@ -247,6 +257,7 @@ class Worker:
     def _process_loop(self) -> None:
         backoff = 0.2
         batch: list[Inbound] = []
+        batches = 0
         while not self._stop.is_set():
             self.health.beat()
             if not batch:
@@ -257,6 +268,7 @@ class Worker:
             batch = [m for m in batch if m.qos == 0 or self.connection.current(m.generation)]
             if not batch:
                 continue
+            started = time.monotonic()
             try:
                 handled = self.policy.run(batch)
             except DatabaseDownError as exc:
@@ -276,12 +288,22 @@ class Worker:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
+            took = time.monotonic() - started
+            self.health.batch_seconds.observe(took)
             backoff = 0.2
             self.health.set(database=True)
-            self._after_commit(handled)
+            batches += 1
+            batch_id = f"{self.connection.settings.client_id}-{os.getpid()}-{batches}"
+            log.debug(
+                "batch of %d handled in %.3f s",
+                len(handled),
+                took,
+                extra={"batch_id": batch_id, "messages": len(handled), "seconds": round(took, 4)},
+            )
+            self._after_commit(handled, batch_id)
             batch = []
 
-    def _after_commit(self, handled: list[Handled]) -> None:
+    def _after_commit(self, handled: list[Handled], batch_id: str = "") -> None:
         """Alerts go to the outbox's publisher (durable: the sweeper sends what is left); a
         message with receipts to send is acknowledged only when the broker has acknowledged
         every one of them (:class:`AnswerThenAck`), so a worker killed before its receipts
@@ -292,6 +314,7 @@ class Worker:
             alert_ids += item.outcome.alert_ids
             kind = item.message.parsed.kind.value if item.message.parsed else "unknown"
             self.health.count(MESSAGES, kind=kind, outcome=item.outcome.label)
+            _log_handled(item, kind, batch_id)
             pubs = item.outcome.publications
             if not pubs:
                 self.connection.ack(item.message)
@@ -313,6 +336,7 @@ class Worker:
         if isinstance(track, AnswerThenAck):
             if track.delivered(ok):
                 self.connection.ack(track.message)
+                self.health.receipt_seconds.observe(time.monotonic() - track.message.received)
             return
         self.publisher_ack(track, ok)
 
@@ -350,8 +374,8 @@ class Worker:
         if time.monotonic() - self._last_attempts_cleanup > 3600:
             self._last_attempts_cleanup = time.monotonic()
             self.policy.forget_old_attempts(now)
-        self.health.gauge("sr_worker_inbox_depth", self.inbox.qsize())
-        self.health.gauge("sr_worker_positions_pending", self.positions.pending())
+        self.health.gauge(INBOX_DEPTH, self.inbox.qsize())
+        self.health.gauge(POSITIONS_PENDING, self.positions.pending())
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
@@ -367,8 +391,24 @@ class Worker:
             self._wake.clear()
 
 
+def _log_handled(item: Handled, kind: str, batch_id: str) -> None:
+    """One line per report (and per dead letter), with its ids: what an operator searches."""
+    parsed = item.message.parsed
+    outcome = item.outcome
+    is_report = parsed is not None and parsed.kind in _REPORT_KINDS
+    if not is_report and outcome.label != "dead_lettered":
+        return
+    report_id = outcome.report_id
+    if report_id is None and parsed is not None and parsed.kind is TopicKind.DEVICE_PHOTOS:
+        report_id = parsed.sub_id
+    extra = {"kind": kind, "outcome": outcome.label, "batch_id": batch_id, "report_id": report_id}
+    if parsed is not None and parsed.kind in _DEVICE_KINDS:
+        extra["device_id"] = parsed.subject_id
+    log.info("%s %s", kind, outcome.label, extra=extra)
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging("worker")
     settings = get_settings()
     engine = make_engine(settings.database_url)
     worker = Worker(settings, make_sessionmaker(engine))

@@ -14,12 +14,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from backend.http_common import UNAVAILABLE, printable, responses
-from backend.ops.service import database_answers, read_metrics, render_prometheus
+from backend.ops.metrics import CONTENT_TYPE, exposition
+from backend.ops.service import database_answers, read_metrics
 from protocol.payloads import utc_now
 
 router = APIRouter(tags=["operations"])
 READY_TIMEOUT_S = 3.0
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+PROMETHEUS_TEXT = CONTENT_TYPE
 
 
 class Alive(BaseModel):
@@ -88,7 +89,7 @@ async def health(request: Request) -> Ready | JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    summary="Prometheus metrics, read from the database (no token)",
+    summary="Prometheus metrics: the stored figures and the process (no token)",
     responses={
         200: {
             "content": {PROMETHEUS_TEXT: {"schema": {"type": "string"}}},
@@ -100,4 +101,4 @@ async def health(request: Request) -> Ready | JSONResponse:
 def metrics(request: Request) -> Response:
     with request.app.state.sessions() as session:
         figures = read_metrics(session, utc_now())
-    return Response(render_prometheus(figures), media_type=PROMETHEUS_TEXT)
+    return Response(exposition(figures), media_type=PROMETHEUS_TEXT)

@@ -7,13 +7,11 @@ vocabulary, see ``protocol/errors.py``), never payloads, ids or contacts.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, and_, func, not_, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from backend.alerts.models import AlertRow
 from backend.db.dialect import is_postgres
@@ -49,6 +47,8 @@ class Metrics:
     # Kiosk reports stored at the kiosk's station instead of the place they claimed.
     reports_placed_at_station: int = 0
     retention: JobStatus | None = None  # None: retention never ran against this database
+    # Incidents escalated (an unexpired escalation alert) that nobody has acknowledged yet.
+    escalations_unacknowledged: int = 0
 
 
 def _dead_letters_by_code(session: Session) -> dict[str, int]:
@@ -132,133 +132,20 @@ def read_metrics(session: Session, now: datetime) -> Metrics:
         ),
         reports_placed_at_station=_scalar(session, placed),
         retention=job_status(session, RETENTION_JOB),
+        escalations_unacknowledged=_escalations_unacknowledged(session, now),
     )
 
 
-# --------------------------------------------------------------------------- exposition
-
-
-def _label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _sample(name: str, value: float, labels: dict[str, str] | None = None) -> str:
-    rendered = (
-        "{" + ",".join(f'{k}="{_label_value(v)}"' for k, v in sorted(labels.items())) + "}"
-        if labels
-        else ""
+def _escalations_unacknowledged(session: Session, now: datetime) -> int:
+    """Incidents with an unexpired escalation alert and no alert answered ack or on_my_way."""
+    answered = aliased(AlertRow)
+    acknowledged = (
+        select(answered.alert_id)
+        .where(answered.incident_id == AlertRow.incident_id)
+        .where(answered.response.in_(ACKNOWLEDGING))
+        .exists()
     )
-    number = (
-        "NaN" if math.isnan(value) else repr(int(value)) if value == int(value) else repr(value)
+    stmt = select(func.count(func.distinct(AlertRow.incident_id))).where(
+        AlertRow.kind == ESCALATION_KIND, AlertRow.expires_at > now, not_(acknowledged)
     )
-    return f"{name}{rendered} {number}"
-
-
-def _family(
-    name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str] | None, float]]
-) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    lines += [_sample(name, value, labels) for labels, value in samples]
-    return lines
-
-
-def render_prometheus(m: Metrics) -> str:
-    """The Prometheus text exposition format (version 0.0.4)."""
-    lines: list[str] = []
-
-    def counter(name: str, help_text: str, value: int) -> None:
-        lines.extend(_family(name, "counter", help_text, [(None, value)]))
-
-    counter(
-        "sr_reports_received_total",
-        "Messages on report topics that were stored or dead-lettered.",
-        m.reports_received,
-    )
-    counter(
-        "sr_reports_accepted_total",
-        "Reports stored (operator test reports excluded).",
-        m.reports_accepted,
-    )
-    counter("sr_reports_test_total", "Operator test reports stored.", m.reports_test)
-    counter(
-        "sr_reports_rejected_total",
-        "Messages on report topics refused and dead-lettered (quarantined ones excluded).",
-        m.reports_rejected,
-    )
-    counter(
-        "sr_quarantined_total",
-        "Messages set aside after repeated failed processing (problem code quarantined).",
-        m.quarantined,
-    )
-    counter("sr_dead_letters_total", "Dead letters on all topics.", m.dead_letters)
-    lines.extend(
-        _family(
-            "sr_dead_letters_by_code_total",
-            "counter",
-            "Dead letters per problem code (a letter with several codes counts under each).",
-            [({"code": code}, n) for code, n in sorted(m.dead_letters_by_code.items())],
-        )
-    )
-    counter(
-        "sr_alerts_sent_total",
-        "Alerts the broker acknowledged at least once (delivered_revision > 0).",
-        m.alerts_sent,
-    )
-    counter(
-        "sr_alerts_acknowledged_total",
-        "Alerts whose recipient answered ack or on_my_way.",
-        m.alerts_acknowledged,
-    )
-    counter("sr_alerts_escalated_total", "Alerts sent by escalation.", m.alerts_escalated)
-    lines.extend(
-        _family(
-            "sr_alert_outbox_depth",
-            "gauge",
-            "Alert revisions committed but not yet delivered, and not expired.",
-            [(None, m.alert_outbox_depth)],
-        )
-    )
-    counter(
-        "sr_reports_placed_at_station_total",
-        "Kiosk reports stored at the kiosk's station, not at the place they claimed "
-        "(farther than SR_KIOSK_LOCATION_TOLERANCE_M, or another station).",
-        m.reports_placed_at_station,
-    )
-    lines.extend(_retention_families(m.retention))
-    return "\n".join(lines) + "\n"
-
-
-RETENTION_ERASED = ("cases", "report_contacts", "report_photos")
-
-
-def _retention_families(run: JobStatus | None) -> list[str]:
-    """When the retention job last ran (0: never) and what it erased."""
-    last = run.last_counts if run is not None else {}
-    total = run.total_counts if run is not None else {}
-    return [
-        *_family(
-            "sr_retention_last_run_timestamp_seconds",
-            "gauge",
-            "Unix time of the last retention pass that committed (0: never ran).",
-            [(None, run.last_run_at.timestamp() if run is not None else 0)],
-        ),
-        *_family(
-            "sr_retention_runs_total",
-            "counter",
-            "Retention passes that committed.",
-            [(None, run.runs if run is not None else 0)],
-        ),
-        *_family(
-            "sr_retention_last_erased",
-            "gauge",
-            "What the last retention pass erased: cases' personal data, reporters' contacts "
-            "and photos.",
-            [({"what": what}, last.get(what, 0)) for what in RETENTION_ERASED],
-        ),
-        *_family(
-            "sr_retention_erased_total",
-            "counter",
-            "What every retention pass erased, summed.",
-            [({"what": what}, total.get(what, 0)) for what in RETENTION_ERASED],
-        ),
-    ]
+    return _scalar(session, stmt)

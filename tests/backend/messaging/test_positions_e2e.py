@@ -33,7 +33,7 @@ def counter(port: int, outcome: str) -> int:
     assert isinstance(text, str)
     for line in text.splitlines():
         if line.startswith("sr_worker_messages_total{") and f'outcome="{outcome}"' in line:
-            return int(line.rsplit(" ", 1)[1])
+            return int(float(line.rsplit(" ", 1)[1]))
     return 0
 
 
