@@ -38,6 +38,13 @@ OUTSIDE_CLASSES: tuple[tuple[str, str, str], ...] = (
     ),
     ("SR_MQTT_ADMIN_PASSWORD", "unset", "the admin account's password (unset: no live provisioning)"),
     (
+        "SR_LOG_FORMAT",
+        "`json`",
+        "how the worker, the API and the retention job log (backend/logs.py, set up before the "
+        "settings are read): `json`, one object per line, or `text` for reading by eye",
+    ),
+    ("SR_LOG_LEVEL", "`INFO`", "the lowest level logged: `DEBUG` adds a line per batch"),
+    (
         "SR_DEV_VAR",
         "`var`",
         "`make run` only: the folder of its database, broker files, secrets, logs and pid file",
