@@ -34,6 +34,7 @@ from backend.ops.router import router as ops_router
 from backend.people.hashing import HashingPool
 from backend.people.router import install_login_guards
 from backend.people.throttle import LoginThrottle
+from backend.secret_env import enforce as enforce_secrets
 from backend.settings import get_settings
 from backend.sightings.router import router as sightings_router
 
@@ -102,6 +103,7 @@ def create_app(
 ) -> FastAPI:
     """The API. ``login_throttle`` and ``password_pool`` replace the ones made from the
     settings (tests give a throttle with their own clock)."""
+    enforce_secrets("backend.api")  # before anything reads a secret (*_FILE included)
     configure_uvicorn()  # JSON lines, no probe access lines (backend/logs.py)
 
     @asynccontextmanager

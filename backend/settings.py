@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.secret_env import enforce as enforce_secrets
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SR_", extra="ignore")
@@ -69,4 +71,5 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    enforce_secrets()  # *_FILE secrets read; a change-me or missing one stops the process
     return Settings()

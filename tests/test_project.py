@@ -67,7 +67,10 @@ def test_compose_wires_the_stack_as_documented() -> None:
     assert {"mosquitto", "postgis", "api", "worker-1", "worker-2", "emqx1", "emqx2"} <= set(
         services
     )
-    assert "./broker_config:/mosquitto/config:ro" in services["mosquitto"]["volumes"]
+    mounts = services["mosquitto"]["volumes"]
+    assert any(m.endswith(":/mosquitto/config/mosquitto-production.conf:ro") for m in mounts)
+    everything = yaml.safe_dump(services)
+    assert "ca.key" not in everything and "./broker_config/certs:" not in everything
     for name in ("mosquitto", "postgis", "api", "worker-1", "worker-2"):
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
     worker_ids = {
@@ -76,7 +79,7 @@ def test_compose_wires_the_stack_as_documented() -> None:
     assert len(worker_ids) == 2, "each worker needs its own persistent session"
     for name in ("api", "worker-1"):
         env = services[name]["environment"]
-        assert env["SR_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert env["SR_DATABASE_URL_FILE"] == "/run/secrets/database_url"
     assert services["emqx1"]["profiles"] == ["cluster"]
 
 

@@ -64,6 +64,7 @@ from backend.accounts.provision import (
     provision,
 )
 from backend.accounts.wait import wait_for_login
+from backend.secret_env import enforce as enforce_secrets
 
 KINDS = [k.value for k in AccountKind]
 
@@ -244,6 +245,7 @@ def vars_of(info: object) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    enforce_secrets("python -m backend.accounts")  # *_FILE read; change-me refused
     try:
         return _main(args)
     except (
