@@ -1,7 +1,8 @@
 """Secrets from the environment that fail closed.
 
 A secret setting is an ``SR_`` variable whose name says so (``PASSWORD``, ``SECRET``,
-``COOKIE``, ``TOKEN``, ``PIN``) or a database URL (``SR_DATABASE_URL``, ``SR_DB_SUPERUSER_URL``: they carry passwords).
+``COOKIE``, ``TOKEN``, ``PIN``) or a database URL (``SR_DATABASE_URL``,
+``SR_DB_SUPERUSER_URL``: they carry passwords).
 Each may also come from a file: ``X_FILE=/run/secrets/x`` sets ``X`` to the file's text (its
 trailing newline removed), as Docker secrets and systemd credentials hand them over.
 ``SR_MQTT_CA_FILE`` is a path, not a secret's file, and is left alone.
