@@ -20,6 +20,7 @@ from backend.stations.metro import load_metro
 from devstack.api_tokens import demo_api_tokens
 from devstack.banner import banner
 from devstack.broker import (
+    ADMIN_ACCOUNT,
     WORKER_ACCOUNT,
     choose_broker,
     demo_accounts,
@@ -208,6 +209,16 @@ def main(argv: list[str] | None = None) -> None:
                 str(write_embedded_broker_config(cfg)),
             ]
         services = stack_services(cfg, logs, broker_args)
+        # The desk provisions devices as the broker's admin (Mosquitto's dynamic security);
+        # the embedded broker has no accounts, which the desk says.
+        api_env = (
+            {"SR_MQTT_ADMIN_PASSWORD": users[ADMIN_ACCOUNT]}
+            if broker_kind == "mosquitto"
+            else {"SR_DEV_BROKER_KIND": "embedded"}
+        )
+        for svc in services:
+            if svc.name == "api":
+                svc.extra_env.update(api_env)
         for svc in services:
             stack.add(svc)
             stack.spawn(svc, first=True)

@@ -288,6 +288,7 @@ def install_desk(app: FastAPI) -> None:
     app.include_router(tokens_router)
     app.include_router(router)
     app.include_router(layers.router)
+    app.include_router(desk_fleet.router)  # the fleet page, provisioning and revocation
     app.include_router(live.router)
     app.include_router(public.router)
     vendor = get_desk_settings().vendor_dir / "leaflet" / "dist"

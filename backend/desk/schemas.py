@@ -7,17 +7,34 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from backend.http_common import Paragraphs
+from backend.reasons import alert_reason_text, match_reason_text, parse_match_reason
 
 
-class MatchOut(BaseModel):
+class MatchReasons(BaseModel):
+    """The English ``reasons`` (as stored) with their codes and Chinese words beside them
+    (backend.reasons); the desk shows the words of its language."""
+
+    reasons: list[str]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reason_codes(self) -> list[dict[str, Any]]:
+        return [parse_match_reason(r).as_dict() for r in self.reasons]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reasons_zh(self) -> list[str]:
+        return [match_reason_text(r, "zh") for r in self.reasons]
+
+
+class MatchOut(MatchReasons):
     case_id: str
     report_id: str
     score: float
     distance_m: float
-    reasons: list[str]
 
 
 class SightingOut(BaseModel):
@@ -99,6 +116,12 @@ class AlertOut(BaseModel):
     response: str | None
     responded_at: datetime | None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reason_zh(self) -> str | None:
+        """``reason`` in Chinese (backend.reasons)."""
+        return alert_reason_text(self.reason, "zh") if self.reason else None
+
 
 class ResponseOut(BaseModel):
     responder: str
@@ -164,8 +187,11 @@ class DeviceOut(BaseModel):
     station_name: str | None
     lon: float | None
     lat: float | None
-    state: str | None
-    last_seen_at: datetime | None
+    state: str | None  # as the retained status says: online | offline | None
+    fleet_state: str  # online | offline | long_offline | never_seen (backend.desk.fleet)
+    last_seen_at: datetime | None  # the latest message of any kind the device sent
+    last_status_at: datetime | None
+    last_report_at: datetime | None
     offline_for_s: float | None
     outbox_depth: int | None
     app_version: str | None

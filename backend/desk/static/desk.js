@@ -1,11 +1,12 @@
 // The desk console: log in, then the view of the person's role, kept live by server-sent events.
-import { WORDS } from "./i18n.js";
+import { WORDS, defaultLanguage, matchReasons } from "./i18n.js";
+import { refreshFleet } from "./fleet.js";
 
 const API = "/api/v1/desk";
 const LINE_COLOURS = ["#e4002b", "#97d700", "#ffd100", "#5f259f", "#ac4fc6", "#d71671", "#ff6900",
   "#009eda", "#78c7eb", "#c1a7e2", "#76232f", "#007b5f", "#ef95cf", "#2cd5c4", "#c0c0c0", "#32d2ca",
   "#98c8ea"];
-const state = { lang: localStorage.getItem("desk-lang") || "en", me: null, events: null,
+const state = { lang: localStorage.getItem("desk-lang") || defaultLanguage(), me: null, events: null,
   drawing: null, polygons: [], point: null, picking: false, refreshing: null };
 window.desk = state;  // for the browser tests and the curious
 
@@ -145,7 +146,7 @@ async function showCase(caseId) {
   box.replaceChildren(el("h2", {}, `${d.case.case_id}: ${d.case.title}`),
     el("h3", {}, `${t("sightings")} (${d.sightings.length})`),
     el("ul", {}, ...d.sightings.map((s) => el("li", { class: "sighting", "data-report-id": s.report_id },
-      `${time(s.observed_at)} ${s.metro_station_id || ""} — ${s.matches.map((m) => `${m.score.toFixed(2)}: ${m.reasons.join("; ")}`).join(" | ")}`))),
+      `${time(s.observed_at)} ${s.metro_station_id || ""} — ${s.matches.map((m) => `${m.score.toFixed(2)}: ${matchReasons(m, state.lang).join("; ")}`).join(" | ")}`))),
     el("h3", {}, `${t("incidents")} (${d.incidents.length})`),
     el("ul", {}, ...d.incidents.map((i) => el("li", {}, `${i.incident_id.slice(0, 8)} · ${i.confidence} ${t("reporters")} · ${i.escalating ? t("escalating") : t("escalation_stopped")} ${i.acknowledgements.map((a) => `· ${t(a.decision)} (${a.username})`).join(" ")}`))),
     el("h3", {}, t("alert_history")),
@@ -228,22 +229,8 @@ function redrawDrawing() {
 }
 
 // ------------------------------------------------------------------ operator
-async function refreshOperator() {
-  const [devices, layer] = await Promise.all([api("/devices"), api("/layers/devices")]);
-  const fleet = document.getElementById("fleet");
-  fleet.replaceChildren(...devices.slice(0, 200).map((d) => el("li", { class: "item device", "data-device-id": d.device_id },
-    el("div", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); showDeadLetters(d.device_id); } }, d.device_id), ` · ${d.station_name || ""} `,
-      el("span", { class: `badge${d.long_offline ? " long-offline" : ""}` }, d.long_offline ? t("long_offline") : t(d.state === "online" ? "online" : "offline"))),
-    el("div", { class: "meta" }, `${t("last_seen")}: ${time(d.last_seen_at)} · ${t("outbox")}: ${d.outbox_depth ?? "—"} · ${t("version")}: ${d.app_version || "—"}`))));
-  setGeoJSON(layers.devices, layer, { pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 5, weight: 1,
-    color: f.properties.state === "online" ? "#2a9d8f" : (f.properties.long_offline ? "#e63946" : "#888"), fillOpacity: .9, className: "device-marker" }) });
-}
-
-async function showDeadLetters(deviceId) {
-  const letters = await api(`/devices/${deviceId}/dead-letters`);
-  document.getElementById("dead-letters").replaceChildren(el("h2", {}, `${t("dead_letters")}: ${deviceId}`),
-    el("ul", {}, ...letters.map((d) => el("li", {}, `${time(d.received_at)} · ${d.reasons.map((r) => r.code).join(", ")} · ${d.size_bytes} B`))));
-}
+// The fleet view is fleet.js; it uses the page's helpers and map layers.
+async function refreshOperator() { return refreshFleet({ api, el, t, time, layers, state }); }
 
 // ------------------------------------------------------------------ wiring
 async function refresh() {
@@ -278,7 +265,7 @@ async function showWork(me) {
   document.getElementById("login-page").hidden = true;
   document.getElementById("work-page").hidden = false;
   document.getElementById("logout").hidden = false;
-  document.getElementById("who").textContent = `${me.username} · ${me.role}${me.station_ids.length ? " · " + t("stations") + ": " + me.station_ids.join(", ") : ""}`;
+  document.getElementById("who").textContent = `${me.username} · ${t(me.role)}${me.station_ids.length ? " · " + t("stations") + ": " + me.station_ids.join(", ") : ""}`;
   for (const role of ["police", "coordinator", "operator"]) document.getElementById(`${role}-view`).hidden = role !== me.role;
   map.invalidateSize();
   await refresh();

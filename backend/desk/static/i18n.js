@@ -143,3 +143,39 @@ export const WORDS = {
     error: "错误",
   },
 };
+
+// Words of values the server sends as codes: sexes, age bands, responses, roles, alert kinds.
+Object.assign(WORDS.en, {
+  female: "female", male: "male", unknown: "unknown", ack: "acknowledged", decline: "declined",
+  on_my_way: "on the way", resolved: "resolved", false_alarm: "false alarm",
+  police: "police", coordinator: "coordinator", operator: "operator",
+  assigned_case: "assigned case", proximity: "nearby volunteer", station_sighting: "sighting in your jurisdiction",
+});
+Object.assign(WORDS.zh, {
+  female: "女", male: "男", unknown: "不详", ack: "已确认", decline: "已拒绝",
+  on_my_way: "正在赶往", resolved: "已解决", false_alarm: "误报",
+  police: "民警", coordinator: "协调员", operator: "运维",
+  assigned_case: "负责案件", proximity: "附近志愿者", station_sighting: "辖区内线索",
+});
+
+// The language a first visit starts in: Chinese when the browser asks for it first among the
+// two (navigator.languages zh, zh-CN, zh-TW...), else English. A choice made with the language
+// button (localStorage "desk-lang") wins.
+export function defaultLanguage(languages = navigator.languages || [navigator.language || "en"]) {
+  for (const tag of languages) {
+    const primary = String(tag).toLowerCase().split("-")[0];
+    if (primary === "zh") return "zh";
+    if (primary === "en") return "en";
+  }
+  return "en";
+}
+
+// Reasons come from the server in English (`reasons`, `reason`, as stored and as in CAP) with
+// their words in Chinese beside them (`reasons_zh`, `reason_zh`, rendered by backend/reasons.py
+// from codes with parameters, `reason_codes`). These pick the words of the page's language.
+export function matchReasons(match, lang) {
+  return (lang === "zh" && match.reasons_zh ? match.reasons_zh : match.reasons) || [];
+}
+export function alertReason(alert, lang) {
+  return (lang === "zh" && alert.reason_zh ? alert.reason_zh : alert.reason) || "";
+}

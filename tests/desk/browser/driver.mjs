@@ -10,7 +10,9 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB" });
+// BROWSER_LOCALE: the browser's language (navigator.languages), e.g. zh-CN.
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 },
+  locale: process.env.BROWSER_LOCALE || "en-GB" });
 const page = await context.newPage();
 const consoleLines = [];
 page.on("console", (m) => consoleLines.push(`${m.type()}: ${m.text()}`));

@@ -39,9 +39,53 @@ class BrowserError(AssertionError):
     pass
 
 
+# Runs in the page: colours as the browser computed them, backgrounds composed up the tree
+# (with opacity), WCAG contrast ratios. Text inside the map's panes (tiles, markers' own
+# glyphs) is checked like any other text.
+CONTRAST_JS = r"""(() => {
+  const parse = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return [0, 0, 0, 0];
+    const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const over = (top, bottom) => { const a = top[3] + bottom[3] * (1 - top[3]); if (!a) return [255, 255, 255, 1];
+    return [0, 1, 2].map((i) => (top[i] * top[3] + bottom[i] * bottom[3] * (1 - top[3])) / a).concat([a]); };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const background = (node) => { const layers = []; for (let n = node; n && n.nodeType === 1; n = n.parentElement) {
+      const bg = parse(getComputedStyle(n).backgroundColor); if (bg[3] > 0) layers.push(bg); if (bg[3] >= 1) break; }
+    let c = [255, 255, 255, 1]; for (const l of layers.reverse()) c = over(l, c); return c; };
+  const opacity = (node) => { let o = 1; for (let n = node; n && n.nodeType === 1; n = n.parentElement) o *= Number(getComputedStyle(n).opacity); return o; };
+  const visible = (n) => { const r = n.getBoundingClientRect(); const s = getComputedStyle(n);
+    return r.width > 0 && r.height > 0 && s.visibility === "visible" && r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth; };
+  const name = (n) => (n.id ? "#" + n.id : n.tagName.toLowerCase() + (n.className && typeof n.className === "string" ? "." + n.className.trim().split(/\s+/).join(".") : ""));
+  const out = [];
+  for (const n of document.querySelectorAll("body *")) {
+    if (!visible(n) || n.closest("[hidden]")) continue;
+    const own = [...n.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+    const s = getComputedStyle(n);
+    const bg = background(n.parentElement || n);
+    if (own && !n.closest("button:disabled, input:disabled, select:disabled")) {
+      const self = background(n);
+      const fg = parse(s.color); fg[3] *= opacity(n);
+      const size = parseFloat(s.fontSize); const bold = Number(s.fontWeight) >= 700;
+      const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+      const r = ratio(over(fg, self), self);
+      if (r < need) out.push({ kind: "text", element: name(n), text: n.textContent.trim().slice(0, 40), ratio: Math.round(r * 100) / 100, need, color: s.color, background: "rgb(" + self.slice(0, 3).map(Math.round).join(",") + ")" });
+    }
+    if (n.matches("button:not(:disabled), input:not([type=hidden]):not(:disabled), select:not(:disabled), textarea:not(:disabled)")) {
+      const own_bg = over(parse(s.backgroundColor), bg);
+      const border = parseFloat(s.borderTopWidth) > 0 ? over(parse(s.borderTopColor), bg) : own_bg;
+      const best = Math.max(ratio(own_bg, bg), ratio(border, bg));
+      const link = s.borderTopWidth === "0px" && parse(s.backgroundColor)[3] === 0 && s.textDecorationLine.includes("underline");
+      if (best < 3 && !link) out.push({ kind: "control", element: name(n), text: (n.textContent || n.name || "").trim().slice(0, 40), ratio: Math.round(best * 100) / 100, need: 3, border: s.borderTopColor, background: s.backgroundColor });
+    }
+  }
+  return out;
+})()"""
+
+
 class Browser:
-    def __init__(self, base_url: str) -> None:
-        env = dict(os.environ, BASE_URL=base_url)
+    def __init__(self, base_url: str, locale: str = "en-GB") -> None:
+        env = dict(os.environ, BASE_URL=base_url, BROWSER_LOCALE=locale)
         self.base_url = base_url
         self.proc = subprocess.Popen(
             ["node", str(DRIVER)],
@@ -85,6 +129,23 @@ class Browser:
         assert path.stat().st_size > 10_000, f"{path} looks empty"
         return path
 
+    def screenshots(self, name: str, languages: tuple[str, ...] = ("en", "zh")) -> list[Path]:
+        """``<name>-<lang>.png`` (1280x800) in each language, after the page's refresh has
+        settled; the page is left in the last language."""
+        paths = []
+        for lang in languages:
+            self.set_language(lang)
+            self("wait_fn", expr="!window.desk || window.desk.refreshing === null")
+            paths.append(self.screenshot(f"{name}-{lang}"))
+        return paths
+
+    def contrast_failures(self) -> list[dict[str, Any]]:
+        """Every visible text below 4.5:1 (3:1 when large) and every enabled control whose
+        border and background are both below 3:1 against what is behind it, from the
+        computed styles of the page as shown (WCAG 2.1 relative luminance)."""
+        failures: list[dict[str, Any]] = self("eval", expr=CONTRAST_JS)
+        return failures
+
     def login(self, username: str, password: str) -> None:
         self("goto", url=f"{self.base_url}/desk/")
         self("wait", selector="#login-form")
@@ -111,8 +172,8 @@ class Browser:
 
 
 @contextmanager
-def browser(base_url: str) -> Iterator[Browser]:
-    b = Browser(base_url)
+def browser(base_url: str, locale: str = "en-GB") -> Iterator[Browser]:
+    b = Browser(base_url, locale)
     try:
         yield b
     finally:
