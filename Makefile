@@ -28,7 +28,7 @@ test: deps venv lint typecheck importcheck ## the whole suite against a real bro
 
 # The fast loop (under two minutes on 2 cores): lint, types, import contracts and every test
 # that starts no broker, database or browser and is not slow (markers set by tests/conftest.py).
-check: venv lint typecheck importcheck
+check: deps venv lint typecheck importcheck
 	SDL_VIDEODRIVER=offscreen KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 $(PY) -m pytest -q -m "not integration and not slow" $(PYTEST_ARGS)
 
 deps:
