@@ -152,7 +152,9 @@ def test_compose_runs_the_production_mosquitto_with_tls_only_from_outside() -> N
         # each worker waits for whichever broker SR_MQTT_HOST names to accept its account
         assert services[name]["command"][0].startswith("python -m backend.accounts wait &&")
         assert "mosquitto" not in services[name]["depends_on"]
-    passwords = {services[w]["environment"]["SR_MQTT_PASSWORD"] for w in ("worker-1", "worker-2")}
-    assert len(passwords) == 2, "each worker has its own password"
+    passwords = {
+        services[w]["environment"]["SR_MQTT_PASSWORD_FILE"] for w in ("worker-1", "worker-2")
+    }
+    assert len(passwords) == 2, "each worker has its own password (a secret file)"
     init = services["broker-init"]["command"][0]
     assert "--update-passwords" in init and "backend.accounts emqx" in init

@@ -20,6 +20,7 @@ from backend.accounts import Account, AccountKind
 from backend.accounts.control import BrokerAddress, DynsecControl
 from backend.accounts.wait import try_login
 from backend.deploy.emqx_rest import EmqxApi, EmqxTarget
+from backend.deploy.files import DeployError
 from backend.deploy.fleet import (
     BrokerEndpoint,
     Kiosk,
@@ -27,7 +28,6 @@ from backend.deploy.fleet import (
     provision_fleet,
     revoke_fleet,
 )
-from backend.deploy.files import DeployError
 from tests.broker.conftest import ADMIN_PASSWORD
 from tests.support.services import Mosquitto, mosquitto
 
@@ -85,7 +85,7 @@ def emqx_replay() -> Iterator[tuple[str, Replay]]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
+        do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server names
 
         def log_message(self, *args: Any) -> None:
             pass
