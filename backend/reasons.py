@@ -16,6 +16,7 @@ Standard library only; imported by ``cap`` and ``desk``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -53,7 +54,11 @@ def minutes(text: str) -> int:
     return total
 
 
-_CONVERT: Final = {"m": metres, "min": minutes, "list": lambda s: s.split(", ")}
+_CONVERT: Final[dict[str, Callable[[str], Any]]] = {
+    "m": metres,
+    "min": minutes,
+    "list": lambda s: s.split(", "),
+}
 
 
 def _compile(template: str, kinds: dict[str, str]) -> re.Pattern[str]:
@@ -252,7 +257,7 @@ def _colours_zh(colours: list[str]) -> str:
     return "、".join(COLOUR_ZH.get(c, c) + "色" for c in colours)
 
 
-_MATCH_ZH: Final = {
+_MATCH_ZH: Final[dict[str, Callable[[dict[str, Any]], str]]] = {
     "distance": lambda p: f"距最后出现地点 {distance_zh(p['distance'])}",
     "before_last_seen": lambda p: (
         f"发现时间早于孩子最后出现 {elapsed_zh(p['elapsed'])}：不可能是该儿童"
@@ -304,7 +309,7 @@ def _update_zh(p: dict[str, Any]) -> str:
     return "更新：" if p.get("update") else ""
 
 
-_ALERT_ZH: Final = {
+_ALERT_ZH: Final[dict[str, Callable[[dict[str, Any]], str]]] = {
     "station_sighting": lambda p: (
         f"{_update_zh(p)}辖区内已受理的线索；"
         + (

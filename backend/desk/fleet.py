@@ -37,7 +37,7 @@ from backend.desk.http import AUTHZ, answers
 from backend.desk.schemas import DeadLetterDeskOut, DeviceOut
 from backend.desk.service import DeskNotFoundError, DeskRefusedError
 from backend.desk.settings import get_desk_settings
-from backend.http_common import CONFLICT, ID_PATTERN, NOT_FOUND, PathId, responses
+from backend.http_common import CONFLICT, ID_PATTERN, NOT_FOUND, PathId
 from backend.settings import get_settings
 from backend.stations.metro import load_metro
 from protocol.payloads import utc_now
@@ -258,17 +258,22 @@ def register_device(
 ) -> Device:
     """The fleet row of a new device: a kiosk stands at its metro station (position and
     name from the station table); a phone has no fixed place."""
-    device = Device(device_id=device_id, kind=kind, created_at=now)
-    if kind == "kiosk":
-        if station_id is None:
-            raise DeskRefusedError("a kiosk needs the metro station it stands at")
-        stations = {s.station_id: s for s in load_metro()[0]}
-        station = stations.get(station_id)
+    if kind != "kiosk":
+        device = Device(device_id=device_id, kind=kind, created_at=now)
+    elif station_id is None:
+        raise DeskRefusedError("a kiosk needs the metro station it stands at")
+    else:
+        station = {s.station_id: s for s in load_metro()[0]}.get(station_id)
         if station is None:
             raise DeskRefusedError(f"no metro station {station_id}")
-        device.station_id = station.station_id
-        device.station_name = station.name
-        device.location = WKTElement(f"POINT({station.lon!r} {station.lat!r})", srid=4326)
+        device = Device(
+            device_id=device_id,
+            kind=kind,
+            created_at=now,
+            station_id=station.station_id,
+            station_name=station.name,
+            location=WKTElement(f"POINT({station.lon!r} {station.lat!r})", srid=4326),
+        )
     session.add(device)
     return device
 
@@ -372,7 +377,7 @@ StoreDep = Annotated[Any, Depends(_store)]
 @router.post(
     "/devices",
     status_code=201,
-    responses=responses(AUTHZ, CONFLICT),
+    responses={**AUTHZ, 409: CONFLICT[409]},
     summary="Provision a device: its broker account (when the broker has accounts) and its "
     "fleet row; the password and config are in this answer only",
 )
@@ -412,7 +417,7 @@ def provision_device(
 @router.delete(
     "/devices/{device_id}",
     status_code=204,
-    responses=responses(AUTHZ, NOT_FOUND),
+    responses={**AUTHZ, 404: NOT_FOUND[404]},
     summary="Revoke a device: its broker account is deleted (it is disconnected at once) and "
     "it leaves the fleet; what it sent stays",
 )
