@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -126,6 +127,9 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    # gzip for the console's assets and JSON; Starlette leaves text/event-stream (the desk's
+    # live stream) and images uncompressed and unbuffered.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(
         SecurityHeaders, headers=security_headers(content_security_policy(_tile_origin()))
     )

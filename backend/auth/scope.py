@@ -6,8 +6,8 @@ its role may not read at all is refused (403, NotReadableError).
 - coordinator: everything (the family contact is still left out of what others see);
 - police: only the items of the stations the person serves: station alerts addressed to
   them, incidents in their jurisdiction, the reports of those incidents and the
-  acknowledgements of their alerts; cases without the family contact; no fleet, no
-  volunteers, no dead letters;
+  acknowledgements of their alerts, the police stations they serve; cases without the
+  family contact; no fleet, no volunteers, no dead letters;
 - operator: the fleet and its dead letters only.
 """
 
@@ -27,6 +27,7 @@ from backend.db.models import (
     Device,
     Incident,
     IncidentReport,
+    PoliceStation,
     Report,
     Volunteer,
 )
@@ -48,6 +49,7 @@ _READERS: dict[type[Any], frozenset[Role]] = {
     Device: frozenset({Role.COORDINATOR, Role.OPERATOR}),
     DeadLetter: frozenset({Role.COORDINATOR, Role.OPERATOR}),
     Volunteer: frozenset({Role.COORDINATOR}),
+    PoliceStation: frozenset({Role.COORDINATOR, Role.POLICE}),
 }
 
 
@@ -79,6 +81,8 @@ def readable(subject: Subject, model: type[T]) -> Select[T]:
         return stmt.where(Incident.station_id.in_(stations))
     if model is DeskAcknowledgement:
         return stmt.where(DeskAcknowledgement.station_id.in_(stations))
+    if model is PoliceStation:
+        return stmt.where(PoliceStation.station_id.in_(stations))
     in_jurisdiction = (
         select(IncidentReport.report_id)
         .join(Incident, Incident.incident_id == IncidentReport.incident_id)

@@ -1,5 +1,7 @@
 """Live updates of the desk console: a mark of what a subject can see, streamed as server-sent
-events whenever it changes."""
+events whenever it changes, until the session that opened the stream ends (expired, logged
+out, account disabled): then an ``ended`` event says why and the stream closes, so the page
+says so instead of showing "live" on a session that no longer is."""
 
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.auth.http import SubjectDep
+from backend.auth.http import SubjectDep, session_token
 from backend.auth.scope import readable
-from backend.auth.subject import Role, Subject
+from backend.auth.subject import Role, Subject, TokenRefusedError, subject_for_token
 from backend.db.models import AlertRow, Case, Device, Report
 from backend.desk.http import AUTHZ
 from backend.desk.models import DeskAcknowledgement
 from backend.desk.settings import get_desk_settings
+from protocol.payloads import utc_now
 
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])
 
@@ -65,9 +68,17 @@ def change_mark(session: Session, subject: Subject) -> list[Any]:
 async def _changes(request: Request, subject: Subject, max_s: float | None) -> AsyncIterator[str]:
     poll_s = get_desk_settings().events_poll_s
     sessions = request.app.state.sessions
+    token = session_token(request)
 
     def mark() -> str:
+        """The change mark, or ``ended`` with why when the stream's token stands for nobody
+        any more."""
         with sessions() as session:
+            try:
+                if token is not None:
+                    subject_for_token(session, token, utc_now())
+            except TokenRefusedError as exc:
+                return "ended:" + json.dumps({"detail": str(exc)})
             return json.dumps(change_mark(session, subject), default=str)
 
     started = anyio.current_time()
@@ -77,6 +88,9 @@ async def _changes(request: Request, subject: Subject, max_s: float | None) -> A
         if await request.is_disconnected():
             return
         current = await anyio.to_thread.run_sync(mark)
+        if current.startswith("ended:"):
+            yield f"event: ended\ndata: {current.removeprefix('ended:')}\n\n"
+            return
         if current != last:
             yield f"event: change\ndata: {current}\n\n"
             last = current
@@ -89,7 +103,8 @@ async def _changes(request: Request, subject: Subject, max_s: float | None) -> A
     responses={
         200: {
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
-            "description": "Server-sent events: `change` whenever something you can see changed",
+            "description": "Server-sent events: `change` whenever something you can see "
+            "changed; `ended` (and the stream closes) when your session ended",
         },
         **AUTHZ,
     },

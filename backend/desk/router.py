@@ -38,6 +38,7 @@ from backend.desk.schemas import (
     DeviceOut,
     IncidentOut,
     SightingOut,
+    StationOut,
 )
 from backend.desk.service import Filters
 from backend.desk.settings import get_desk_settings
@@ -116,6 +117,12 @@ def incidents(
     with answers():
         f = window.filters(station_id, status, limit)
         return service.list_incidents(session, subject, f)
+
+
+@router.get("/stations", responses=AUTHZ, summary="Police stations you serve (all: coordinators)")
+def stations(session: SessionDep, subject: SubjectDep) -> list[StationOut]:
+    with answers():
+        return service.readable_stations(session, subject)
 
 
 @router.get("/alerts", responses=AUTHZ, summary="Alerts, newest first")

@@ -74,6 +74,49 @@ class AcknowledgementOut(BaseModel):
     at: datetime
 
 
+class IncidentStateOut(BaseModel):
+    """backend.desk.states: what the desk shows (new, escalating at level N, acknowledged by
+    whom and when, expired, closed)."""
+
+    code: Literal["new", "escalating", "acknowledged", "expired", "closed"]
+    level: int | None
+    by: str | None
+    by_kind: str | None
+    at: datetime | None
+    decision: str | None
+    note: str | None
+    due_at: datetime | None
+
+
+class IncidentReportOut(BaseModel):
+    """One report of an incident as the duty desk reads it (no reporter contact)."""
+
+    report_id: str
+    device_id: str
+    observed_at: datetime
+    metro_station_id: str | None
+    metro_station_name: str | None
+    direction: str | None
+    note: str | None
+    has_photo: bool
+
+
+class IncidentCaseOut(MatchReasons):
+    """A case an incident matched, once per case (its best report)."""
+
+    case_id: str
+    title: str | None
+    status: str | None
+    score: float
+    distance_m: float
+    reasons: list[str]
+
+
+class StationOut(BaseModel):
+    station_id: str
+    name: str
+
+
 class IncidentOut(BaseModel):
     incident_id: str
     lon: float
@@ -93,6 +136,11 @@ class IncidentOut(BaseModel):
     escalating: bool
     escalation_outcome: str | None
     acknowledgements: list[AcknowledgementOut]
+    state: IncidentStateOut
+    police_station_name: str | None = None
+    metro_station_name: str | None = None
+    reports: list[IncidentReportOut] = []
+    cases: list[IncidentCaseOut] = []
 
 
 class AlertOut(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
@@ -14,9 +15,30 @@ from sqlalchemy.orm import Session
 
 from backend.auth.scope import readable
 from backend.auth.subject import Subject
-from backend.db.models import CaseMatchRow, EscalationTimer, Incident, IncidentReport, Report
+from backend.db.models import (
+    Case,
+    CaseMatchRow,
+    EscalationTimer,
+    Incident,
+    IncidentReport,
+    PoliceStation,
+    Report,
+)
 from backend.desk.models import DeskAcknowledgement
-from backend.desk.schemas import AcknowledgementOut, IncidentOut, MatchOut, SightingOut, TrailPoint
+from backend.desk.schemas import (
+    AcknowledgementOut,
+    IncidentCaseOut,
+    IncidentOut,
+    IncidentReportOut,
+    IncidentStateOut,
+    MatchOut,
+    SightingOut,
+    StationOut,
+    TrailPoint,
+)
+from backend.desk.states import IncidentState, incident_states
+from backend.stations.metro import load_metro
+from protocol.payloads import utc_now
 
 
 class DeskNotFoundError(LookupError):
@@ -145,7 +167,99 @@ def acknowledgements(
     return [AcknowledgementOut.model_validate(a, from_attributes=True) for a in rows]
 
 
-def _incident_out(session: Session, subject: Subject, incident: Incident) -> IncidentOut:
+@lru_cache(maxsize=1)
+def metro_names() -> dict[str, str]:
+    """Metro station id -> name (the project's metro GeoJSON, read once)."""
+    stations, _routes = load_metro()
+    return {s.station_id: s.name for s in stations}
+
+
+def readable_stations(session: Session, subject: Subject) -> list[StationOut]:
+    """The police stations the subject may read (a duty desk: the ones it serves), by id."""
+    rows = session.execute(readable(subject, PoliceStation).order_by(PoliceStation.station_id))
+    return [StationOut(station_id=r.station_id, name=r.name) for r in rows.scalars()]
+
+
+def _state_out(state: IncidentState) -> IncidentStateOut:
+    return IncidentStateOut(
+        code=state.code.value,
+        level=state.level,
+        by=state.by,
+        by_kind=state.by_kind,
+        at=state.at,
+        decision=state.decision,
+        note=state.note,
+        due_at=state.due_at,
+    )
+
+
+def _incident_reports(
+    session: Session, subject: Subject, incident_id: str, limit: int = 20
+) -> list[IncidentReportOut]:
+    reports = session.execute(
+        readable(subject, Report)
+        .where(
+            Report.report_id.in_(
+                select(IncidentReport.report_id).where(IncidentReport.incident_id == incident_id)
+            )
+        )
+        .order_by(Report.observed_at.desc())
+        .limit(limit)
+    ).scalars()
+    names = metro_names()
+    return [
+        IncidentReportOut(
+            report_id=r.report_id,
+            device_id=r.device_id,
+            observed_at=r.observed_at,
+            metro_station_id=r.station_id,
+            metro_station_name=names.get(r.station_id) if r.station_id else None,
+            direction=r.direction,
+            note=r.free_text,
+            has_photo=r.has_photo,
+        )
+        for r in reports
+    ]
+
+
+def _incident_cases(
+    session: Session, subject: Subject, matches: list[MatchOut]
+) -> list[IncidentCaseOut]:
+    """One entry per matched case (its best report), best first, with the case's title."""
+    best: dict[str, MatchOut] = {}
+    for m in matches:
+        if m.case_id not in best or m.score > best[m.case_id].score:
+            best[m.case_id] = m
+    cases = (
+        {
+            c.case_id: c
+            for c in session.execute(
+                readable(subject, Case).where(Case.case_id.in_(sorted(best)))
+            ).scalars()
+        }
+        if best
+        else {}
+    )
+    return [
+        IncidentCaseOut(
+            case_id=m.case_id,
+            title=cases[m.case_id].title if m.case_id in cases else None,
+            status=cases[m.case_id].status if m.case_id in cases else None,
+            score=m.score,
+            distance_m=m.distance_m,
+            reasons=m.reasons,
+        )
+        for m in sorted(best.values(), key=lambda m: -m.score)
+    ]
+
+
+def _incident_out(
+    session: Session,
+    subject: Subject,
+    incident: Incident,
+    state: IncidentState,
+    station_names: dict[str, str],
+) -> IncidentOut:
     trail_rows = (
         session.execute(
             select(IncidentReport)
@@ -155,12 +269,22 @@ def _incident_out(session: Session, subject: Subject, incident: Incident) -> Inc
         .scalars()
         .all()
     )
-    matches = session.execute(
-        readable(subject, CaseMatchRow)
-        .where(CaseMatchRow.incident_id == incident.incident_id)
-        .order_by(CaseMatchRow.score.desc())
-    ).scalars()
+    matches = [
+        MatchOut(
+            case_id=m.case_id,
+            report_id=m.report_id,
+            score=m.score,
+            distance_m=m.distance_m,
+            reasons=list(m.reasons),
+        )
+        for m in session.execute(
+            readable(subject, CaseMatchRow)
+            .where(CaseMatchRow.incident_id == incident.incident_id)
+            .order_by(CaseMatchRow.score.desc())
+        ).scalars()
+    ]
     timer = session.get(EscalationTimer, incident.incident_id)
+    metro = incident.metro_station_id
     return IncidentOut(
         incident_id=incident.incident_id,
         lon=incident.lon,
@@ -170,7 +294,7 @@ def _incident_out(session: Session, subject: Subject, incident: Incident) -> Inc
         report_count=incident.report_count,
         confidence=len(set(incident.device_ids)),
         police_station_id=incident.station_id,
-        metro_station_id=incident.metro_station_id,
+        metro_station_id=metro,
         what_seen=incident.what_seen,
         bearing_deg=incident.bearing_deg,
         speed_m_s=incident.speed_m_s,
@@ -178,27 +302,36 @@ def _incident_out(session: Session, subject: Subject, incident: Incident) -> Inc
             TrailPoint(report_id=t.report_id, lon=t.lon, lat=t.lat, observed_at=t.observed_at)
             for t in trail_rows
         ],
-        matches=[
-            MatchOut(
-                case_id=m.case_id,
-                report_id=m.report_id,
-                score=m.score,
-                distance_m=m.distance_m,
-                reasons=list(m.reasons),
-            )
-            for m in matches
-        ],
+        matches=matches,
         escalation_level=timer.level if timer else None,
         escalating=bool(timer and not timer.done),
         escalation_outcome=timer.outcome if timer else None,
         acknowledgements=acknowledgements(
             session, subject, DeskAcknowledgement.incident_id == incident.incident_id
         ),
+        state=_state_out(state),
+        police_station_name=station_names.get(incident.station_id or ""),
+        metro_station_name=metro_names().get(metro) if metro else None,
+        reports=_incident_reports(session, subject, incident.incident_id),
+        cases=_incident_cases(session, subject, matches),
     )
 
 
-def list_incidents(session: Session, subject: Subject, f: Filters) -> list[IncidentOut]:
-    """Newest first, then the most confident (distinct reporters)."""
+def incidents_out(
+    session: Session, subject: Subject, incidents: list[Incident], now: datetime
+) -> list[IncidentOut]:
+    """The incidents (read through ``readable``) as the desk shows them, each with its state
+    (``backend.desk.states``)."""
+    states = incident_states(session, [i.incident_id for i in incidents], now)
+    names = {s.station_id: s.name for s in readable_stations(session, subject)}
+    return [_incident_out(session, subject, i, states[i.incident_id], names) for i in incidents]
+
+
+def list_incidents(
+    session: Session, subject: Subject, f: Filters, now: datetime | None = None
+) -> list[IncidentOut]:
+    """Newest first, then the most confident (distinct reporters); states at ``now`` (the
+    time now when None)."""
     stmt = readable(subject, Incident)
     if f.since is not None:
         stmt = stmt.where(Incident.last_at >= f.since)
@@ -228,4 +361,4 @@ def list_incidents(session: Session, subject: Subject, f: Filters) -> list[Incid
         .scalars()
         .all()
     )
-    return [_incident_out(session, subject, i) for i in incidents]
+    return incidents_out(session, subject, list(incidents), now or utc_now())

@@ -135,7 +135,7 @@ def test_police_desk_sees_acknowledges_and_escalation_stops(broker, postgis_url,
             # Without a reload: the live stream brings the sighting and its alert.
             b("wait", selector="#queue .alert[data-kind='station_sighting']", timeout_ms=20000)
             b("wait", selector="path.sighting-marker")
-            b("wait", selector="path.alert-marker")
+            b("wait", selector="path.incident-marker")
             assert "case-42" in b("text", selector="#queue .incident .match")
             assert b("eval", expr="performance.getEntriesByType('navigation').length") == 1
             screenshots(b, "police-queue")
@@ -148,7 +148,7 @@ def test_police_desk_sees_acknowledges_and_escalation_stops(broker, postgis_url,
 
             b("click", selector=f"button.ack[data-alert-id='{alert_id}'][data-decision='dispatched']")
             b("wait", selector="#queue .ack-record")
-            b("wait", selector="#queue .badge.stopped")
+            b("wait", selector="#queue .state[data-state='acknowledged'][data-by='desk']")
             screenshots(b, "police-acknowledged")
             assert b("outside_requests") == []  # no CDN, no tiles: everything from the backend
 

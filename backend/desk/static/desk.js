@@ -9,6 +9,10 @@ const LINE_COLOURS = ["#e4002b", "#97d700", "#ffd100", "#5f259f", "#ac4fc6", "#d
 const state = { lang: localStorage.getItem("desk-lang") || defaultLanguage(), me: null, events: null,
   drawing: null, polygons: [], point: null, picking: false, refreshing: null };
 window.desk = state;  // for the browser tests and the curious
+// The police queue's page state: note drafts per alert, what was seen (for the cue), the
+// station filter, and acknowledgements kept while the session had ended.
+Object.assign(state, { notes: {}, seen: null, cues: 0, beeps: 0, unseen: 0, stationFilter: "",
+  muted: localStorage.getItem("desk-muted") === "1", mapEntered: false, sessionEnded: false });
 
 function t(key) { return (WORDS[state.lang] || WORDS.en)[key] || key; }
 function el(tag, attrs = {}, ...children) {
@@ -21,12 +25,17 @@ function el(tag, attrs = {}, ...children) {
   for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return node;
 }
-function time(iso) { return iso ? new Date(iso).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB") : "—"; }
+// A time in the browser's zone, with the zone named (e.g. "14:03:07 GMT+8").
+function time(iso) {
+  return iso ? new Date(iso).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB", { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" }) : "—";
+}
+
+class SessionEnded extends Error {}
 
 async function api(path, options = {}) {
   const response = await fetch(API + path, { credentials: "same-origin",
     headers: options.body ? { "Content-Type": "application/json" } : {}, ...options });
-  if (response.status === 401 && path !== "/login") { showLogin(); throw new Error("401"); }
+  if (response.status === 401 && path !== "/login") { sessionEnded(); throw new SessionEnded("401"); }
   const body = response.status === 204 ? null : await response.json();
   if (!response.ok) { throw new Error(body && body.detail ? body.detail : String(response.status)); }
   return body;
@@ -36,6 +45,7 @@ function translate() {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
   document.title = t("title");
   for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  document.getElementById("map").setAttribute("aria-label", t("map_label"));
 }
 
 // ------------------------------------------------------------------ map
@@ -67,60 +77,264 @@ async function baseMap() {
 function setGeoJSON(group, collection, options) { group.clearLayers(); L.geoJSON(collection, options).addTo(group); }
 
 // ------------------------------------------------------------------ police
-function bearingText(deg) { return deg === null || deg === undefined ? "" : `${t("direction")} ${Math.round(deg)}°`; }
+// The duty desk's dispatch queue: one item per incident, its state as the server computed it
+// (backend/desk/states.py), the reports' notes, exits and photos, the matched cases once each,
+// acknowledgement with a note, the CAP document in a viewer, and a cue on what is new.
+const STATE_ICONS = { new: "●", escalating: "▲", acknowledged: "✓", expired: "⌛", closed: "■" };
+const LEVEL_KEYS = ["level_assigned", "level_nearby", "level_desk"];
+const STATE_COLOURS = { new: "#b3261e", escalating: "#b35c00", acknowledged: "#1b6e3a", expired: "#5c6370", closed: "#3d4450" };
 
-function ackButtons(alert) {
-  const box = el("span", { class: "acks" });
+function bearingText(deg) { return deg === null || deg === undefined ? "" : `${t("direction")} ${Math.round(deg)}°`; }
+function reportersText(n) { return `${n} ${t(n === 1 ? "reporter_one" : "reporter_other")}`; }
+function reportsText(n) { return `${n} ${t(n === 1 ? "report_one" : "report_other")}`; }
+function responseWord(decision) { return decision ? t(`response_${decision}`) : ""; }
+
+function stateText(st) {
+  const by = st.by || (st.by_kind === "volunteer" ? t("a_volunteer") : "");
+  switch (st.code) {
+    case "escalating":
+      return `${t("state_escalating")} · ${t("level")} ${st.level}: ${t(LEVEL_KEYS[st.level] || "level_desk")}` +
+        (st.due_at ? ` · ${t("next_level_at")} ${time(st.due_at)}` : "");
+    case "acknowledged":
+    case "closed":
+      return `${t(`state_${st.code}`)} · ${responseWord(st.decision)} · ${t("by")} ${by} · ${time(st.at)}` +
+        (st.note ? ` · “${st.note}”` : "");
+    case "expired":
+      return `${t("state_expired")} · ${time(st.at)}`;
+    default:
+      return t("state_new");
+  }
+}
+
+export function stateBadge(st) {
+  return el("span", { class: `state state-${st.code}`, "data-state": st.code, "data-level": st.level ?? "",
+    "data-by": st.by ?? "", "data-at": st.at ?? "" },
+  el("span", { class: "state-icon", "aria-hidden": "true" }, STATE_ICONS[st.code] || "?"), " ", stateText(st));
+}
+
+function focusKey(node, key) { node.dataset.focusKey = key; return node; }
+
+async function acknowledge(alert, decision) {
+  const note = (state.notes[alert.alert_id] || "").trim();
+  const item = document.querySelector(`#queue li[data-incident-id='${alert.incident_id}']`);
+  state.focusAfter = { index: [...document.querySelectorAll("#queue > li.incident")].indexOf(item) };
+  const action = { alert_id: alert.alert_id, decision, note: note || null };
+  try {
+    await sendAck(action);
+    delete state.notes[alert.alert_id];
+  } catch (err) {
+    if (err instanceof SessionEnded) { keepAction(action); return; }
+    status(`${t("error")}: ${err.message}`, "error");
+  }
+  await refresh();
+}
+
+function sendAck(action) {
+  return api(`/alerts/${action.alert_id}/acknowledge`, { method: "POST",
+    body: JSON.stringify(action.note ? { decision: action.decision, note: action.note } : { decision: action.decision }) });
+}
+
+function ackControls(alert) {
+  const note = focusKey(el("input", { class: "ack-note", type: "text", maxlength: "500", "data-alert-id": alert.alert_id,
+    "aria-label": t("ack_note"), placeholder: t("ack_note"),
+    oninput: (e) => { state.notes[alert.alert_id] = e.target.value; } }), `${alert.alert_id}:note`);
+  note.value = state.notes[alert.alert_id] || "";
+  const box = el("div", { class: "acks" }, note);
   for (const decision of ["dispatched", "no_action", "false_report"]) {
-    box.append(el("button", { type: "button", class: "ack", "data-decision": decision, "data-alert-id": alert.alert_id,
-      onclick: async () => {
-        await api(`/alerts/${alert.alert_id}/acknowledge`, { method: "POST", body: JSON.stringify({ decision }) });
-        await refresh();
-      } }, t(decision)));
+    box.append(focusKey(el("button", { type: "button", class: `ack ${decision}`, "data-decision": decision,
+      "data-alert-id": alert.alert_id, onclick: () => acknowledge(alert, decision) }, t(decision)),
+    `${alert.alert_id}:${decision}`));
   }
   return box;
 }
 
+function photoButton(report) {
+  const src = `${API}/sightings/${report.report_id}/photo`;
+  return focusKey(el("button", { type: "button", class: "thumb", "aria-label": `${t("photo")} ${time(report.observed_at)}`,
+    onclick: (e) => openViewer(e.currentTarget, t("photo"), el("img", { src, alt: `${t("photo")} ${time(report.observed_at)}`, class: "photo-large" })) },
+  el("img", { src, alt: "", class: "photo-thumb", loading: "lazy" })), `${report.report_id}:photo`);
+}
+
+function reportLine(r) {
+  const where = [r.metro_station_name || r.metro_station_id, r.direction].filter(Boolean).join(" · ");
+  return el("li", { class: "report", "data-report-id": r.report_id },
+    `${time(r.observed_at)}${where ? " · " + where : ""}`, r.note ? el("q", { class: "report-note" }, r.note) : "");
+}
+
+function incidentItem(inc, alerts) {
+  const place = [inc.metro_station_name || inc.metro_station_id || t("unknown_place"),
+    inc.reports.find((r) => r.direction)?.direction].filter(Boolean).join(" · ");
+  const open = alerts.filter((a) => !a.response);
+  const item = el("li", { class: `item incident state-${inc.state.code}${inc.cases.length ? " matched" : ""}`,
+    "data-incident-id": inc.incident_id, "data-state": inc.state.code, "data-station-id": inc.police_station_id ?? "" },
+  el("div", { class: "item-head" },
+    focusKey(el("button", { type: "button", class: "locate", title: t("show_on_map"),
+      onclick: () => flyTo(inc) }, place), `${inc.incident_id}:locate`),
+    stateBadge(inc.state)),
+  el("div", { class: "meta" }, `${reportersText(inc.confidence)}, ${reportsText(inc.report_count)} · ` +
+    `${inc.police_station_name || inc.police_station_id || ""} · ${time(inc.last_at)}` +
+    (inc.bearing_deg !== null ? ` · ${bearingText(inc.bearing_deg)}` : "")));
+  for (const a of open) item.append(ackControls(a));
+  for (const c of inc.cases.slice(0, 3)) {
+    item.append(el("div", { class: "match", "data-case-id": c.case_id },
+      `${t("matched")}: `, el("strong", {}, c.title || c.case_id), ` (${c.case_id}, ${c.score.toFixed(2)}) — ${t("why")}: ${matchReasons(c, state.lang).join("; ")}`));
+  }
+  const noted = inc.reports.filter((r) => r.note || r.direction);
+  if (noted.length) item.append(el("ul", { class: "reports" }, ...noted.slice(0, 5).map(reportLine)));
+  const photos = inc.reports.filter((r) => r.has_photo).slice(0, 4);
+  if (photos.length) item.append(el("div", { class: "photos" }, ...photos.map(photoButton)));
+  for (const a of alerts) {
+    item.append(el("div", { class: "alert meta", "data-alert-id": a.alert_id, "data-kind": a.kind },
+      `${t("alert")}: ${t(a.kind)} r${a.revision} · ${time(a.created_at)} `,
+      focusKey(el("button", { type: "button", class: "cap-view", "data-alert-id": a.alert_id,
+        onclick: (e) => showCap(e.currentTarget, a) }, t("cap")), `${a.alert_id}:cap`)));
+  }
+  for (const ack of inc.acknowledgements) {
+    item.append(el("div", { class: "meta ack-record" },
+      `${t(ack.decision)} — ${t("acknowledged_by")} ${ack.username} ${time(ack.at)}${ack.note ? ` · “${ack.note}”` : ""}`));
+  }
+  return item;
+}
+
+function flyTo(inc) {
+  if (!state.homeView) state.homeView = { center: map.getCenter(), zoom: map.getZoom() };
+  map.flyTo([inc.lat, inc.lon], 16, { duration: 0.6 });
+  selectIncident(inc.incident_id, false);
+  document.getElementById("map-back").hidden = false;
+}
+
+function mapBack() {
+  if (state.homeView) map.flyTo(state.homeView.center, state.homeView.zoom, { duration: 0.6 });
+  state.homeView = null;
+  document.getElementById("map-back").hidden = true;
+  const selected = document.querySelector("#queue li.selected button.locate");
+  if (selected) selected.focus();
+}
+
+function selectIncident(incidentId, focus) {
+  state.selected = incidentId;
+  for (const li of document.querySelectorAll("#queue li.incident")) li.classList.toggle("selected", li.dataset.incidentId === incidentId);
+  const item = document.querySelector(`#queue li[data-incident-id='${incidentId}']`);
+  if (item) {
+    item.scrollIntoView({ block: "nearest" });
+    if (focus) item.querySelector("button.locate").focus();
+  }
+}
+
+// A dialog for a photo or a CAP document; focus goes back to what opened it.
+function openViewer(opener, title, ...content) {
+  let dialog = document.getElementById("viewer");
+  if (!dialog) {
+    dialog = el("dialog", { id: "viewer", "aria-labelledby": "viewer-title" });
+    document.body.append(dialog);
+    dialog.addEventListener("close", () => { if (state.viewerOpener) state.viewerOpener.focus(); });
+  }
+  state.viewerOpener = opener;
+  dialog.replaceChildren(el("div", { class: "viewer-head" }, el("h2", { id: "viewer-title" }, title),
+    el("button", { type: "button", class: "viewer-close", onclick: () => dialog.close() }, t("close"))), ...content);
+  dialog.showModal();
+}
+
+async function showCap(opener, alert) {
+  const url = `${API}/alerts/${alert.alert_id}/cap`;
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (response.status === 401) { sessionEnded(); return; }
+  const xml = await response.text();
+  const doc = new DOMParser().parseFromString(xml, "application/xml");
+  const pick = (name) => [...doc.getElementsByTagNameNS("*", name)].map((n) => n.textContent).join("; ");
+  const fields = ["identifier", "sender", "sent", "status", "msgType", "scope", "event", "urgency", "severity",
+    "certainty", "headline", "description", "areaDesc", "circle"];
+  openViewer(opener, `${t("cap")} · ${alert.alert_id.slice(0, 8)}`,
+    el("dl", { class: "cap-fields" }, ...fields.flatMap((f) => pick(f) ? [el("dt", {}, f), el("dd", {}, pick(f))] : [])),
+    el("details", {}, el("summary", {}, t("cap_xml")), el("pre", { class: "cap-xml" }, xml)),
+    el("p", {}, el("a", { href: url, download: `alert-${alert.alert_id}.cap.xml` }, t("cap_download"))));
+}
+
+// A cue (tone and title) when an incident is new to this page or escalated further.
+function cue(incidents) {
+  const seen = state.seen;
+  state.seen = Object.fromEntries(incidents.map((i) => [i.incident_id, i.state.level ?? -1]));
+  if (seen === null) return;
+  const fresh = incidents.filter((i) => !(i.incident_id in seen) ||
+    (i.state.code === "escalating" && (i.state.level ?? -1) > seen[i.incident_id]));
+  if (!fresh.length) return;
+  state.cues += 1;
+  state.unseen += fresh.length;
+  for (const i of fresh) document.querySelector(`#queue li[data-incident-id='${i.incident_id}']`)?.classList.add("fresh");
+  document.title = `(${state.unseen}) ${t("title")}`;
+  if (!state.muted) beep();
+}
+
+function beep() {
+  try {
+    state.audio ||= new AudioContext();
+    const ctx = state.audio;
+    for (const [start, freq] of [[0, 880], [0.2, 660]]) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.15, ctx.currentTime + start);
+      gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + start + 0.18);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(ctx.currentTime + start);
+      osc.stop(ctx.currentTime + start + 0.2);
+    }
+    state.beeps += 1;
+  } catch (err) { console.warn("no sound", err); }
+}
+
+function seenAll() { if (state.unseen) { state.unseen = 0; document.title = t("title"); } }
+
+function setMuted(muted) {
+  state.muted = muted;
+  localStorage.setItem("desk-muted", muted ? "1" : "0");
+  const button = document.getElementById("mute");
+  button.setAttribute("aria-pressed", String(muted));
+  button.textContent = muted ? t("sound_off") : t("sound_on");
+}
+
+async function loadStations() {
+  const stations = await api("/stations");
+  const select = document.getElementById("station-filter");
+  select.replaceChildren(el("option", { value: "" }, t("all_stations")),
+    ...stations.map((s) => el("option", { value: s.station_id }, `${s.name} (${s.station_id})`)));
+  select.value = state.stationFilter;
+  document.getElementById("station-filter-box").hidden = stations.length < 2;
+  if (state.me) document.getElementById("who").textContent = `${state.me.username} · ${t("stations")}: ${stations.map((s) => s.name).join(", ")}`;
+}
+
 async function refreshPolice() {
-  const [incidents, alerts, sightings] = await Promise.all([api("/incidents"), api("/alerts"), api("/layers/sightings")]);
+  const q = state.stationFilter ? `?station_id=${encodeURIComponent(state.stationFilter)}` : "";
+  const [incidents, alerts, sightings] = await Promise.all([api(`/incidents${q}`), api(`/alerts${q}`), api(`/layers/sightings${q}`)]);
   const alertsByIncident = {};
   for (const a of alerts) (alertsByIncident[a.incident_id] ||= []).push(a);
   const queue = document.getElementById("queue");
-  queue.replaceChildren();
-  if (!incidents.length) queue.append(el("li", { class: "empty" }, t("no_items")));
-  for (const inc of incidents) {
-    const acked = inc.acknowledgements.length > 0;
-    const item = el("li", { class: `item incident${inc.matches.length ? " matched" : ""}${acked ? " acked" : ""}`, "data-incident-id": inc.incident_id },
-      el("div", {}, el("strong", {}, inc.metro_station_id || inc.incident_id.slice(0, 8)), " · ",
-        `${inc.confidence} ${t("reporters")}, ${inc.report_count} ${t("reports")} · ${time(inc.last_at)} `,
-        el("span", { class: `badge ${inc.escalating ? "escalating" : "stopped"}` }, inc.escalating ? t("escalating") : t("escalation_stopped"))),
-      el("div", { class: "meta" }, `${bearingText(inc.bearing_deg)} · ${t("points")}: ${inc.trail.length}`));
-    for (const m of inc.matches.slice(0, 3)) {
-      item.append(el("div", { class: "match" }, `${t("matched")}: ${m.case_id} (${m.score.toFixed(2)}) — ${t("why")}: ${m.reasons.join("; ")}`));
-    }
-    for (const a of alertsByIncident[inc.incident_id] || []) {
-      item.append(el("div", { class: "alert", "data-alert-id": a.alert_id, "data-kind": a.kind },
-        `${t("alert")}: ${t(a.kind)} r${a.revision} `, a.reason ? `— ${a.reason} ` : "",
-        el("a", { href: `${API}/alerts/${a.alert_id}/cap`, target: "_blank" }, t("cap")), " ",
-        a.response ? el("span", { class: "badge stopped" }, a.response) : ackButtons(a)));
-    }
-    for (const ack of inc.acknowledgements) {
-      item.append(el("div", { class: "meta ack-record" }, `${t(ack.decision)} — ${t("acknowledged_by")} ${ack.username} ${time(ack.at)}`));
-    }
-    queue.append(item);
+  const active = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focusKey : null;
+  queue.replaceChildren(...(incidents.length ? incidents.map((inc) => incidentItem(inc, alertsByIncident[inc.incident_id] || []))
+    : [el("li", { class: "empty" }, t("no_items"))]));
+  if (state.selected) selectIncident(state.selected, false);
+  if (state.focusAfter) {
+    const items = [...queue.querySelectorAll(":scope > li.incident")];
+    const next = items[Math.min(state.focusAfter.index + 1, items.length - 1)];
+    state.focusAfter = null;
+    if (next) (next.querySelector("button.ack.dispatched") || next.querySelector("button.locate")).focus();
+  } else if (active) {
+    queue.querySelector(`[data-focus-key='${active}']`)?.focus();
   }
+  cue(incidents);
   setGeoJSON(layers.sightings, sightings, { pointToLayer: (f, ll) => L.circleMarker(ll, {
-    radius: 7, color: f.properties.matches.length ? "#e63946" : "#1d3557", fillOpacity: .8, className: "sighting-marker" })
-    .bindTooltip(`${time(f.properties.observed_at)} ${f.properties.metro_station_id || ""}`) });
+    radius: 6, color: f.properties.matches.length ? "#b3261e" : "#1d3557", fillOpacity: .8, className: "sighting-marker" })
+    .bindTooltip(`${time(f.properties.observed_at)} ${f.properties.metro_station_id || ""}`)
+    .on("click", () => { if (f.properties.incident_id) selectIncident(f.properties.incident_id, true); }) });
   layers.incidents.clearLayers();
   for (const inc of incidents) {
     if (inc.trail.length > 1) L.polyline(inc.trail.map((p) => [p.lat, p.lon]), { color: "#e76f51", className: "trail" }).addTo(layers.incidents);
+    L.circleMarker([inc.lat, inc.lon], { radius: 12, weight: 3, color: STATE_COLOURS[inc.state.code] || "#1d3557", fill: false,
+      className: `incident-marker state-${inc.state.code}` })
+      .bindTooltip(`${inc.metro_station_name || ""} · ${stateText(inc.state)}`)
+      .on("click", () => selectIncident(inc.incident_id, true)).addTo(layers.incidents);
   }
   layers.alerts.clearLayers();
-  for (const a of alerts) {
-    L.circleMarker([a.lat, a.lon], { radius: 14, color: a.response ? "#2a9d8f" : "#e63946", fill: false, weight: 2,
-      className: "alert-marker" }).addTo(layers.alerts);
-  }
 }
 
 // ------------------------------------------------------------------ coordinator
@@ -148,7 +362,7 @@ async function showCase(caseId) {
     el("ul", {}, ...d.sightings.map((s) => el("li", { class: "sighting", "data-report-id": s.report_id },
       `${time(s.observed_at)} ${s.metro_station_id || ""} — ${s.matches.map((m) => `${m.score.toFixed(2)}: ${matchReasons(m, state.lang).join("; ")}`).join(" | ")}`))),
     el("h3", {}, `${t("incidents")} (${d.incidents.length})`),
-    el("ul", {}, ...d.incidents.map((i) => el("li", {}, `${i.incident_id.slice(0, 8)} · ${i.confidence} ${t("reporters")} · ${i.escalating ? t("escalating") : t("escalation_stopped")} ${i.acknowledgements.map((a) => `· ${t(a.decision)} (${a.username})`).join(" ")}`))),
+    el("ul", {}, ...d.incidents.map((i) => el("li", { class: "case-incident", "data-incident-id": i.incident_id }, `${i.incident_id.slice(0, 8)} · ${reportersText(i.confidence)} · `, stateBadge(i.state)))),
     el("h3", {}, t("alert_history")),
     el("ul", {}, ...d.alerts.map((h) => el("li", {}, `${h.alert.recipient_kind} ${h.alert.recipient_id} · ${t(h.alert.kind)} r${h.alert.revision} · ${h.delivered ? t("delivered") : t("not_delivered")} · ${t("responses")}: ${h.responses.map((r) => `${r.responder} ${r.response}`).join(", ") || "—"}`))));
 }
@@ -248,28 +462,104 @@ function listen() {
   const stream = document.getElementById("stream");
   state.events = new EventSource(API + "/events");
   state.events.addEventListener("change", () => { stream.textContent = `● ${t("live")}`; refresh(); });
-  state.events.onerror = () => { stream.textContent = t("offline_stream"); };
+  // The server ends the stream when the session ends (expired, logged out elsewhere).
+  state.events.addEventListener("ended", () => sessionEnded());
+  state.events.onerror = () => {
+    stream.textContent = t("offline_stream");
+    // Closed for good (e.g. 401 on reconnecting): find out whether the session is still there.
+    if (state.events && state.events.readyState === EventSource.CLOSED) {
+      fetch(API + "/me", { credentials: "same-origin" }).then((r) => { if (r.status === 401) sessionEnded(); });
+    }
+  };
 }
 
-function showLogin() {
+function status(text, kind = "ok") {
+  const box = document.getElementById("desk-status");
+  box.textContent = text;
+  box.className = kind;
+}
+
+// Everything a person typed or saw goes when they log out: fields, lists, map data.
+function clearEverything() {
+  for (const form of document.forms) form.reset();
+  for (const input of document.querySelectorAll("input, textarea")) if (input.type !== "hidden" && input.type !== "submit") input.value = "";
+  for (const id of ["queue", "case-list", "case-detail", "fleet", "dead-letters"]) document.getElementById(id)?.replaceChildren();
+  for (const [name, group] of Object.entries(layers)) if (name !== "metro") group.clearLayers();
+  Object.assign(state, { notes: {}, seen: null, unseen: 0, selected: null, stationFilter: "", homeView: null,
+    polygons: [], point: null, drawing: null });
+  document.getElementById("viewer")?.close();
+  document.title = t("title");
+}
+
+function showLogin({ ended = false } = {}) {
   state.me = null;
-  if (state.events) state.events.close();
+  if (state.events) { state.events.close(); state.events = null; }
+  document.getElementById("stream").textContent = "";
   document.getElementById("login-page").hidden = false;
   document.getElementById("work-page").hidden = true;
   document.getElementById("logout").hidden = true;
   document.getElementById("who").textContent = "";
+  const pending = keptActions();
+  const note = document.getElementById("login-note");
+  note.textContent = ended ? t("session_ended") + (pending.actions.length ? " " + t("kept_actions").replace("{n}", pending.actions.length) : "") : "";
+  document.getElementById(ended ? "password" : "username").focus();
+}
+
+// The session ended under an open page: say so, keep what was being done, log in again.
+function sessionEnded() {
+  if (!state.me) return;
+  state.sessionEnded = true;
+  const username = state.lastUser = state.me.username;
+  showLogin({ ended: true });
+  document.getElementById("username").value = username;
+  document.getElementById("password").focus();
+}
+
+function keptActions() {
+  try { return JSON.parse(sessionStorage.getItem("desk-pending")) || { username: null, actions: [] }; }
+  catch { return { username: null, actions: [] }; }
+}
+
+function keepAction(action) {
+  const kept = keptActions();
+  const username = state.me ? state.me.username : state.lastUser;
+  const actions = kept.username === username ? kept.actions : [];
+  actions.push(action);
+  sessionStorage.setItem("desk-pending", JSON.stringify({ username, actions }));
+  if (state.me) sessionEnded();
+  else showLogin({ ended: true });
+}
+
+// After logging in again as the same person: send what was kept, oldest first.
+async function sendKept(me) {
+  const kept = keptActions();
+  if (!kept.actions.length) return;
+  sessionStorage.removeItem("desk-pending");
+  if (kept.username !== me.username) return;  // another person's decisions are not sent under this name
+  let sent = 0;
+  for (const action of kept.actions) {
+    try { await sendAck(action); sent += 1; }
+    catch (err) { status(`${t("error")}: ${err.message}`, "error"); }
+  }
+  if (sent) status(t("kept_sent").replace("{n}", sent));
+  await refresh();
 }
 
 async function showWork(me) {
   state.me = me;
+  state.sessionEnded = false;
+  document.getElementById("login-note").textContent = "";
+  document.getElementById("password").value = "";  // the password is not kept in the page
   document.getElementById("login-page").hidden = true;
   document.getElementById("work-page").hidden = false;
   document.getElementById("logout").hidden = false;
   document.getElementById("who").textContent = `${me.username} · ${t(me.role)}${me.station_ids.length ? " · " + t("stations") + ": " + me.station_ids.join(", ") : ""}`;
   for (const role of ["police", "coordinator", "operator"]) document.getElementById(`${role}-view`).hidden = role !== me.role;
   map.invalidateSize();
+  if (me.role === "police") { setMuted(state.muted); await loadStations().catch((err) => console.error(err)); }
   await refresh();
   listen();
+  await sendKept(me);
 }
 
 document.getElementById("login-form").addEventListener("submit", async (event) => {
@@ -282,7 +572,41 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
     await showWork(me);
   } catch (err) { error.textContent = t("login_failed"); }
 });
-document.getElementById("logout").onclick = async () => { await api("/logout", { method: "POST" }).catch(() => {}); showLogin(); };
+document.getElementById("logout").onclick = async () => {
+  await api("/logout", { method: "POST" }).catch(() => {});
+  sessionStorage.removeItem("desk-pending");
+  clearEverything();
+  showLogin();
+};
+document.getElementById("mute").onclick = () => setMuted(!state.muted);
+document.getElementById("map-back").onclick = mapBack;
+document.getElementById("station-filter").onchange = (e) => { state.stationFilter = e.target.value; state.seen = null; refresh(); };
+document.getElementById("queue").addEventListener("click", seenAll);
+document.getElementById("queue").addEventListener("keydown", seenAll);
+document.getElementById("skip-link").addEventListener("click", (e) => {
+  e.preventDefault();
+  const first = document.querySelector("#queue button.ack.dispatched, #queue button.locate, #case-list a, #fleet a");
+  (first || document.getElementById("panel")).focus();
+});
+
+// The map is one tab stop: Enter goes into it (its markers and controls become tab stops),
+// Escape leaves it. Otherwise its hundreds of station circles would each take a Tab press.
+const mapBox = document.getElementById("map");
+function mapTabStops() {
+  for (const node of mapBox.querySelectorAll("a, button, input, [tabindex], .leaflet-interactive")) {
+    node.setAttribute("tabindex", state.mapEntered ? "0" : "-1");
+  }
+}
+new MutationObserver(() => { if (!state.mapEntered) mapTabStops(); }).observe(mapBox, { childList: true, subtree: true });
+mapBox.addEventListener("keydown", (e) => {
+  if (e.target === mapBox && e.key === "Enter" && !state.mapEntered) { state.mapEntered = true; mapTabStops(); }
+  else if (e.key === "Escape" && state.mapEntered) { state.mapEntered = false; mapTabStops(); mapBox.focus(); }
+});
+mapBox.addEventListener("focusout", (e) => {
+  if (state.mapEntered && !mapBox.contains(e.relatedTarget)) { state.mapEntered = false; mapTabStops(); }
+});
+mapTabStops();
+
 document.getElementById("lang").onclick = async () => {
   state.lang = state.lang === "en" ? "zh" : "en"; localStorage.setItem("desk-lang", state.lang);
   translate(); if (state.me) { document.getElementById("who").textContent = ""; await showWork(state.me); }

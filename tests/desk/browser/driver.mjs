@@ -49,6 +49,8 @@ const ops = {
   },
   eval: async (c) => page.evaluate(c.expr),
   count: async (c) => page.locator(c.selector).count(),
+  press: async (c) => { await page.keyboard.press(c.key); },
+  select: async (c) => { await page.selectOption(c.selector, c.value); },
   text: async (c) => page.locator(c.selector).first().innerText(),
   screenshot: async (c) => { await page.screenshot({ path: c.path, fullPage: false }); return c.path; },
   console: async () => consoleLines.splice(0),
