@@ -33,6 +33,8 @@ command -v chromium >/dev/null || need+=(chromium)
 [ -e /usr/include/mosquitto.h ] || need+=(libmosquitto-dev)
 # The shipped Prometheus alert rules are checked and unit-tested by promtool (its package).
 command -v promtool >/dev/null || need+=(prometheus)
+# `docker-compose config` checks the compose file without a container engine (Debian's 1.29).
+command -v docker-compose >/dev/null || need+=(docker-compose)
 for extra in "$@"; do
   command -v "$extra" >/dev/null || need+=("$extra")
 done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,25 @@ def test_compose_file_follows_the_compose_specification(tmp_path: Path) -> None:
         (REPO / "docker-compose.yml").read_text().replace("healthcheck:", "healthchek:", 1)
     )
     assert _check_compose(broken).returncode != 0
+
+
+@pytest.mark.parametrize("profile", [None, "cluster"])
+def test_docker_compose_accepts_the_file(profile: str | None, tmp_path: Path) -> None:
+    """`docker-compose config` (Debian's docker-compose 1.29, which needs no engine) resolves
+    the file, its secrets and profiles; a misspelt key is refused."""
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is missing: run `make deps` (it installs Debian's docker-compose)"
+    args = [tool, "-f", "docker-compose.yml", *(["--profile", profile] if profile else [])]
+    done = subprocess.run([*args, "config", "-q"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(
+        (REPO / "docker-compose.yml").read_text().replace("restart:", "restrat:", 1)
+    )
+    bad = subprocess.run(
+        [tool, "-f", str(broken), "config", "-q"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert bad.returncode != 0, "a misspelt key must be refused"
 
 
 def test_compose_wires_the_stack_as_documented() -> None:
