@@ -90,6 +90,9 @@ class Alert(Message):
     direction: Annotated[str | None, Rule(max_len=64)] = None
     escalation_level: Annotated[int, Rule(lo=0, hi=10)] = 0
     revision: Annotated[int, Rule(lo=1, hi=1_000_000)] = 1
+    # the matched case's photo, when it has one: the same reference as the case's notice
+    # (``Notice.photo_ref``); the bytes are on the notice photo topic, never in the alert
+    photo_ref: Annotated[str | None, Rule(max_len=500)] = None
     schema_version: int = SCHEMA_VERSION
 
 

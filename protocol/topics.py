@@ -6,6 +6,7 @@ sr/v1/devices/{device_id}/photos/{report_id}   device -> backend   QoS 1
 sr/v1/devices/{device_id}/receipts             backend -> device   QoS 1
 sr/v1/devices/{device_id}/status               device, retained, last will
 sr/v1/devices/{device_id}/notices              backend -> kiosk, retained
+sr/v1/devices/{device_id}/notices/{case_id}/photo  backend -> kiosk, retained JPEG
 sr/v1/volunteers/{volunteer_id}/location       phone -> backend
 sr/v1/volunteers/{volunteer_id}/alerts         backend -> phone    QoS 1
 sr/v1/volunteers/{volunteer_id}/responses      phone -> backend    QoS 1
@@ -89,6 +90,17 @@ def device_notices(device_id: str) -> str:
     return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/notices"
 
 
+def device_notice_photo(device_id: str, case_id: str) -> str:
+    """The retained photo of one case on a kiosk's notices (JPEG, at most
+    ``MAX_NOTICE_PHOTO_BYTES``); an empty retained message withdraws it."""
+    return f"{device_notices(device_id)}/{check_id(case_id, 'case_id')}/photo"
+
+
+def device_notice_photos(device_id: str) -> str:
+    """The filter a kiosk subscribes to for the photos of its notices."""
+    return f"{device_notices(device_id)}/+/photo"
+
+
 def volunteer_location(volunteer_id: str) -> str:
     return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/location"
 
@@ -113,6 +125,9 @@ def owntracks(user: str, device: str) -> str:
 ALL_DEVICE_REPORTS: Final = f"{ROOT}/devices/+/reports"
 ALL_DEVICE_PHOTOS: Final = f"{ROOT}/devices/+/photos/+"
 ALL_DEVICE_STATUS: Final = f"{ROOT}/devices/+/status"
+ALL_NOTICE_PHOTOS: Final = f"{ROOT}/devices/+/notices/+/photo"
+#: What a kiosk accepts on a notice photo topic (kiosk_app shows JPEG or PNG up to this).
+MAX_NOTICE_PHOTO_BYTES: Final = 400 * 1024
 ALL_VOLUNTEER_LOCATIONS: Final = f"{ROOT}/volunteers/+/location"
 ALL_VOLUNTEER_RESPONSES: Final = f"{ROOT}/volunteers/+/responses"
 ALL_OWNTRACKS: Final = "owntracks/+/+"

@@ -99,8 +99,8 @@ def _read_literal(*names: str) -> list[Grant]:
 
 
 def device_grants(device_id: str) -> tuple[Grant, ...]:
-    """A kiosk or phone: its own reports, photos and status out; its receipts, notices and
-    (retained) status in."""
+    """A kiosk or phone: its own reports, photos and status out; its receipts, notices,
+    the photos of its notices (one filter, ``notices/+/photo``) and (retained) status in."""
     return (
         *_send(
             topics.device_reports(device_id),
@@ -110,6 +110,7 @@ def device_grants(device_id: str) -> tuple[Grant, ...]:
         *_read_literal(
             topics.device_receipts(device_id),
             topics.device_notices(device_id),
+            topics.device_notice_photos(device_id),
             topics.device_status(device_id),
         ),
     )
@@ -150,6 +151,7 @@ def worker_grants(share_group: str = DEFAULT_SHARE_GROUP) -> tuple[Grant, ...]:
         *_send(
             _any(topics.device_receipts(_ANY_ID), 3),
             _any(topics.device_notices(_ANY_ID), 3),
+            topics.ALL_NOTICE_PHOTOS,
             _any(topics.volunteer_alerts(_ANY_ID), 3),
             _any(topics.station_alerts(_ANY_ID), 3),
         ),

@@ -18,6 +18,7 @@ from backend.alerts.config import AlertingConfig
 from backend.alerts.models import AlertResponseRow, EscalationTimer
 from backend.alerts.outbox import (
     Seen,
+    case_photo_ref,
     existing_alerts,
     incident_matches,
     incident_view,
@@ -140,7 +141,15 @@ def _escalate(
     sent = []
     for r in recipients:
         row = write_alert(
-            session, incident, r, existing, seen, now, config, int(decision.to_level)
+            session,
+            incident,
+            r,
+            existing,
+            seen,
+            now,
+            config,
+            int(decision.to_level),
+            case_photo_ref(memory, r.case_id),
         )
         if row is not None:
             sent.append(row.alert_id)

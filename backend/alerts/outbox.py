@@ -150,8 +150,10 @@ def write_alert(
     now: datetime,
     config: AlertingConfig,
     level: int,
+    photo_ref: str | None = None,
 ) -> AlertRow | None:
-    """Insert or update the outbox row; returns it when there is something new to send."""
+    """Insert or update the outbox row; returns it when there is something new to send.
+    ``photo_ref``: the matched case's photo reference (``case_photo_ref``)."""
     key = (recipient.kind.value, recipient.recipient_id, recipient.alert_kind.value)
     row = existing.get(key)
     reporters = len(incident.device_ids)
@@ -188,6 +190,7 @@ def write_alert(
         direction=seen.direction,
         escalation_level=level,
         revision=revision,
+        photo_ref=photo_ref if recipient.case_id is not None else None,
     )
     topic = (
         volunteer_alerts(recipient.recipient_id)
@@ -219,6 +222,12 @@ def write_alert(
     # process takes over if that does not happen within the claim.
     row.claimed_until = now + timedelta(seconds=10)
     return row
+
+
+def case_photo_ref(memory: Memory, case_id: str | None) -> str | None:
+    """The photo reference of an open case in the worker's snapshot (None without one)."""
+    case = memory.cases.get(case_id) if case_id is not None else None
+    return case.notice.photo_ref if case is not None else None
 
 
 def route_incident(
@@ -276,7 +285,8 @@ def route_incident(
     to_send = []
     for r in recipients:
         level = r.escalation_level
-        row = write_alert(session, incident, r, existing, seen, now, config, level)
+        photo_ref = case_photo_ref(memory, r.case_id)
+        row = write_alert(session, incident, r, existing, seen, now, config, level, photo_ref)
         if row is not None:
             to_send.append(row.alert_id)
     if new_volunteers and incident.volunteer_round_at is None:

@@ -6,7 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime
@@ -63,13 +72,33 @@ class CaseAreaPart(Base):
 
 
 class NoticeBoardRow(Base):
-    """What was last published (retained) on a kiosk's notices topic."""
+    """What was last published (retained) on a kiosk's notices topic, and on its notice photo
+    topics (``photos``: case id -> the photo reference published)."""
 
     __tablename__ = "notice_boards"
 
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_ids: Mapped[list[str]] = mapped_column(JSON)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # a digest of the notices' text, so an edited case is republished
+    notices_digest: Mapped[str | None] = mapped_column(String(64))
+    photos: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+
+class CasePhoto(Base):
+    """The child's photo of a case: re-encoded from pixels (no EXIF, GPS or device data),
+    at most 800 px a side. Sensitive: served to coordinators and police only, published to
+    the kiosks showing the case's notice, erased with the case's personal data."""
+
+    __tablename__ = "case_photos"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), primary_key=True)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uploaded_by: Mapped[str] = mapped_column(String(64))
 
 
 class CaseMatchRow(Base):

@@ -1,13 +1,15 @@
 """Public notices for kiosks: each kiosk inside an open case's current area shows the case.
 
 The board of each kiosk is one retained message on ``sr/v1/devices/{id}/notices``; it is
-republished only when the set of cases changes, and cleared (empty retained payload) when
+republished only when its cases or their text change, and cleared (empty retained payload) when
 no case applies any more — a case found, closed or marked false disappears from every kiosk.
-Notices carry the volunteer relay contact, never the family's.
+Notices carry the volunteer relay contact, never the family's. A case's photo is one
+retained message per kiosk on ``.../notices/{case_id}/photo``, withdrawn the same way.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +19,12 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.cases.models import NoticeBoardRow
+from backend.cases.models import CasePhoto, NoticeBoardRow
 from backend.cases.service import OpenCase
 from backend.devices.models import Device
-from geo import AreaIndex
-from protocol import NoticeBoard
-from protocol.topics import device_notices
+from geo import AreaIndex, CaseArea
+from protocol import Notice, NoticeBoard
+from protocol.topics import device_notice_photo, device_notices
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +47,14 @@ def kiosk_positions(session: Session) -> list[KioskPosition]:
 def refresh_notice_boards(
     session: Session, area_index: AreaIndex, cases: Mapping[str, OpenCase], now: datetime
 ) -> list[tuple[str, bytes]]:
-    """Boards that changed, as (topic, retained payload); the rows are updated in `session`
-    (publish after the commit; a crash in between republishes on the next refresh).
-    `area_index` and `cases`: the worker's snapshot of the open cases."""
+    """Boards and notice photos that changed, as (topic, retained payload); the rows are
+    updated in `session` (publish after the commit; a crash in between republishes on the
+    next refresh). `area_index` and `cases`: the worker's snapshot of the open cases.
+
+    A board is republished when its set of cases or the text of one of its notices changed
+    (an edited case); a case's photo is published on the kiosk's notice photo topic when it
+    joins the board or is replaced, and withdrawn (empty retained message) when the case
+    leaves the board (found, closed, its area moved) or its photo is removed."""
     kiosks = kiosk_positions(session)
     if not kiosks:
         return []
@@ -55,24 +62,73 @@ def refresh_notice_boards(
         np.array([k.lon for k in kiosks]), np.array([k.lat for k in kiosks]), now
     )
     stored = {r.device_id: r for r in session.execute(select(NoticeBoardRow)).scalars()}
+    photos = _PhotoCache(session)
     changes: list[tuple[str, bytes]] = []
     for i, kiosk in enumerate(kiosks):
         case_ids = sorted(cid for cid, _ in batch.for_point(i) if cid in cases)
         row = stored.get(kiosk.device_id)
-        if row is not None and row.case_ids == case_ids:
-            continue
         if row is None and not case_ids:
             continue
-        payload = (
-            NoticeBoard(tuple(cases[c].notice for c in case_ids), now).to_json()
-            if case_ids
-            else b""  # clears the retained message
-        )
-        if row is None:
-            session.add(
-                NoticeBoardRow(device_id=kiosk.device_id, case_ids=case_ids, published_at=now)
+        digest = _notices_digest([cases[c].notice for c in case_ids])
+        wanted = {c: ref for c in case_ids if (ref := cases[c].notice.photo_ref)}
+        shown = dict(row.photos or {}) if row is not None else {}
+        board_changed = row is None or row.case_ids != case_ids or row.notices_digest != digest
+        if board_changed:
+            payload = (
+                NoticeBoard(tuple(cases[c].notice for c in case_ids), now).to_json()
+                if case_ids
+                else b""  # clears the retained message
             )
-        else:
-            row.case_ids, row.published_at = case_ids, now
-        changes.append((device_notices(kiosk.device_id), payload))
+            changes.append((device_notices(kiosk.device_id), payload))
+        for case_id in sorted(set(shown) | set(wanted)):
+            ref = wanted.get(case_id)
+            if ref == shown.get(case_id):
+                continue
+            jpeg = photos.get(case_id, ref) if ref is not None else None
+            if ref is not None and jpeg is None:
+                continue  # a reference without stored bytes (given by an API client)
+            changes.append((device_notice_photo(kiosk.device_id, case_id), jpeg or b""))
+            if ref is None:
+                del shown[case_id]
+            else:
+                shown[case_id] = ref
+        if row is None:
+            row = NoticeBoardRow(device_id=kiosk.device_id, case_ids=case_ids, published_at=now)
+            session.add(row)
+        elif not board_changed and shown == (row.photos or {}):
+            continue
+        row.case_ids, row.published_at = case_ids, now
+        row.notices_digest, row.photos = digest, shown
     return changes
+
+
+def _notices_digest(notices: list[Notice]) -> str:
+    return hashlib.sha256("\n".join(repr(n) for n in notices).encode()).hexdigest()
+
+
+class _PhotoCache:
+    """The stored photo of each case, read once per refresh."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.jpegs: dict[str, CasePhoto | None] = {}
+
+    def get(self, case_id: str, ref: str) -> bytes | None:
+        if case_id not in self.jpegs:
+            self.jpegs[case_id] = self.session.get(CasePhoto, case_id)
+        photo = self.jpegs[case_id]
+        if photo is None or not ref.endswith(photo.sha256[:16]):
+            return None
+        return photo.jpeg
+
+
+def kiosks_in_area(session: Session, area: CaseArea, now: datetime) -> list[KioskPosition]:
+    """The kiosks that would show a case with this area now: the index and the test that
+    `refresh_notice_boards` and matching use, for a preview before the case is saved."""
+    kiosks = kiosk_positions(session)
+    if not kiosks:
+        return []
+    batch = AreaIndex([area]).match_many(
+        np.array([k.lon for k in kiosks]), np.array([k.lat for k in kiosks]), now
+    )
+    return [k for i, k in enumerate(kiosks) if batch.for_point(i)]

@@ -135,3 +135,96 @@ class CaseOut(BaseModel):
 class StatusIn(BaseModel):
     model_config = _INPUT
     status: Literal["open", "found", "closed", "false_report"]
+
+
+# --------------------------------------------------------------------------- people's errors
+
+# What a person calls each field of a case (the desk shows these, translated by field).
+FIELD_LABELS: dict[str, str] = {
+    "case_id": "Case id",
+    "title": "Title",
+    "public_description": "Public description",
+    "relay_contact": "Relay contact",
+    "family_contact": "Family contact",
+    "photo_ref": "Photo reference",
+    "age_band": "Age band",
+    "sex": "Sex",
+    "height_band": "Height band",
+    "clothing_colours": "Clothing colours",
+    "distinguishing_marks": "Distinguishing marks",
+    "last_seen_lon": "Last-seen point",
+    "last_seen_lat": "Last-seen point",
+    "last_seen_at": "Last seen (time)",
+    "last_seen_station_id": "Last-seen station",
+    "assigned_volunteer_id": "Assigned volunteer",
+    "radius_schedule": "Radius schedule",
+    "use_circle": "Use a radius circle",
+    "circle_max_age_s": "Circle lifetime",
+    "polygons_geojson": "Drawn areas",
+    "corridor": "Metro corridor",
+}
+_POINT_MISSING = (
+    "Last-seen point is missing: choose the station where the child was last seen "
+    "(or a point on the map)"
+)
+
+
+def field_label(loc: tuple[int | str, ...]) -> str:
+    """``("corridor", "buffer_m")`` -> ``Metro corridor (buffer_m)``."""
+    if not loc:
+        return "The case"
+    head = FIELD_LABELS.get(str(loc[0]), str(loc[0]))
+    rest = ".".join(str(p) for p in loc[1:])
+    return f"{head} ({rest})" if rest else head
+
+
+def _explained(error: Any) -> str:
+    """One sentence for a person: the field's name and what to do, never pydantic's words."""
+    loc = tuple(error.get("loc", ()))
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    label = field_label(loc)
+    if loc and loc[0] in ("last_seen_lon", "last_seen_lat") and kind in ("missing", "float_type"):
+        return _POINT_MISSING
+    if kind == "missing":
+        return f"{label} is required"
+    if kind in ("float_type", "int_type", "finite_number", "float_parsing", "int_parsing"):
+        return f"{label} must be a number"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{label} must be true or false"
+    if kind in ("string_type", "string_sub_type"):
+        return f"{label} must be text"
+    if kind in ("string_too_short", "too_short"):
+        n = ctx.get("min_length", 1)
+        return f"{label} must not be empty" if n == 1 else f"{label} is too short: at least {n}"
+    if kind in ("string_too_long", "too_long"):
+        return f"{label} is too long: at most {ctx.get('max_length')}"
+    if kind == "string_pattern_mismatch":
+        return f"{label} may only hold letters, digits, '_', '.' and '-' (1-64 characters)"
+    if kind in ("enum", "literal_error"):
+        return f"{label} must be one of {ctx.get('expected')}"
+    if kind == "extra_forbidden":
+        return f"{label} is not a field of a case; remove it"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<"}.get(kind, "≤")
+        limit = next(iter(ctx.values()), "")
+        return f"{label} must be {bound} {limit}"
+    if kind.startswith("datetime") or kind.startswith("timezone"):
+        return f"{label} must be a date and time with a time zone, e.g. 2026-11-28T17:40:00+08:00"
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    return f"{label}: {message}"
+
+
+def explain_errors(errors: list[Any]) -> list[tuple[str, str, str]]:
+    """(field, code, sentence) for each of pydantic's errors of a case body, the point's two
+    coordinates reported once."""
+    out: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    for error in errors:
+        sentence = _explained(error)
+        if sentence in seen:
+            continue
+        seen.add(sentence)
+        field = "body." + ".".join(str(p) for p in error.get("loc", ()))
+        out.append((field, str(error.get("type", "invalid")), sentence))
+    return out

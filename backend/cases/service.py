@@ -11,7 +11,7 @@ from geoalchemy2 import WKBElement
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from backend.auth.subject import Role, Subject
@@ -20,6 +20,7 @@ from backend.cases.models import Case, CaseAreaPart
 from backend.cases.scoring import CaseDescription
 from backend.db.versions import CASES_VERSION, bump_version
 from backend.stations.metro import MetroRoute, MetroStation
+from backend.volunteers.models import Volunteer
 from geo import (
     TUANYUAN_SCHEDULE,
     CaseArea,
@@ -44,6 +45,33 @@ class Corridor:
     from_station: str
     within_stations: int
     buffer_m: float
+
+
+# The desk's default circle, for a metro (README, "The desk's default radius"): the last-seen
+# station and its neighbours first (1.5 km, about one station apart downtown), growing slowly
+# over the day (3 km by 3 h, 5 km after). A child carried onto a train is found by a corridor
+# along the line, not by a national-scale circle: Tuanyuan's 100-500 km put kiosks 23 km
+# away, in another district, on the notice. With a polygon or corridor drawn there is no
+# circle: the drawn area is what matches.
+METRO_SCHEDULE = RadiusSchedule(((3600.0, 1_500.0), (3 * 3600.0, 3_000.0), (math.inf, 5_000.0)))
+
+
+class CaseFieldError(CaseError):
+    """A case request refused because of one field; ``field`` names it (``body.<name>``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def check_assigned_volunteer(session: Session, volunteer_id: str | None) -> None:
+    """A case's assigned volunteer must be one the system knows (else alerts go nowhere)."""
+    if volunteer_id is not None and session.get(Volunteer, volunteer_id) is None:
+        raise CaseFieldError(
+            "body.assigned_volunteer_id",
+            f"no volunteer {volunteer_id!r} is registered: pick one of the known volunteers "
+            "(GET /api/v1/desk/volunteers) or leave the case unassigned",
+        )
 
 
 def open_case(
@@ -72,40 +100,134 @@ def open_case(
     """Store a new open case and its area parts (validated by `geo` first)."""
     if session.get(Case, case_id) is not None:
         raise CaseError(f"case {case_id!r} already exists; choose another id or update it")
+    case = Case(case_id=case_id, status=OPEN, photo_ref=photo_ref, created_at=now)
+    session.add(case)
+    _write_case(
+        session,
+        case,
+        title=title,
+        public_description=public_description,
+        relay_contact=relay_contact,
+        last_seen_lon=last_seen_lon,
+        last_seen_lat=last_seen_lat,
+        last_seen_at=last_seen_at,
+        now=now,
+        description=description,
+        family_contact=family_contact,
+        last_seen_station_id=last_seen_station_id,
+        assigned_volunteer_id=assigned_volunteer_id,
+        radius_schedule=radius_schedule,
+        use_circle=use_circle,
+        circle_max_age_s=circle_max_age_s,
+        polygons=polygons,
+        corridor=corridor,
+        metro=metro,
+    )
+    return case
+
+
+def revise_case(
+    session: Session,
+    case_id: str,
+    *,
+    title: str,
+    public_description: str,
+    relay_contact: str,
+    last_seen_lon: float,
+    last_seen_lat: float,
+    last_seen_at: datetime,
+    now: datetime,
+    description: CaseDescription,
+    family_contact: str | None = None,
+    last_seen_station_id: str | None = None,
+    assigned_volunteer_id: str | None = None,
+    radius_schedule: list[tuple[float, float]] | None = None,
+    use_circle: bool = True,
+    circle_max_age_s: float | None = None,
+    polygons: list[BaseGeometry] | None = None,
+    corridor: Corridor | None = None,
+    metro: tuple[list[MetroStation], list[MetroRoute]] | None = None,
+) -> Case:
+    """Replace what a coordinator may edit of a case (everything but its id, status and
+    photo): its fields and its whole area. Workers rebuild their index, kiosks their notices."""
+    case = session.get(Case, case_id, with_for_update=True)
+    if case is None:
+        raise CaseError(f"no case {case_id!r}")
+    _write_case(
+        session,
+        case,
+        title=title,
+        public_description=public_description,
+        relay_contact=relay_contact,
+        last_seen_lon=last_seen_lon,
+        last_seen_lat=last_seen_lat,
+        last_seen_at=last_seen_at,
+        now=now,
+        description=description,
+        family_contact=family_contact,
+        last_seen_station_id=last_seen_station_id,
+        assigned_volunteer_id=assigned_volunteer_id,
+        radius_schedule=radius_schedule,
+        use_circle=use_circle,
+        circle_max_age_s=circle_max_age_s,
+        polygons=polygons,
+        corridor=corridor,
+        metro=metro,
+    )
+    return case
+
+
+def _write_case(
+    session: Session,
+    case: Case,
+    *,
+    title: str,
+    public_description: str,
+    relay_contact: str,
+    last_seen_lon: float,
+    last_seen_lat: float,
+    last_seen_at: datetime,
+    now: datetime,
+    description: CaseDescription,
+    family_contact: str | None,
+    last_seen_station_id: str | None,
+    assigned_volunteer_id: str | None,
+    radius_schedule: list[tuple[float, float]] | None,
+    use_circle: bool,
+    circle_max_age_s: float | None,
+    polygons: list[BaseGeometry] | None,
+    corridor: Corridor | None,
+    metro: tuple[list[MetroStation], list[MetroRoute]] | None,
+) -> None:
+    """Set a case's fields and replace its area parts (each validated by `geo` first)."""
     schedule = RadiusSchedule(tuple(radius_schedule)) if radius_schedule else TUANYUAN_SCHEDULE
     if use_circle:  # validates the point, time and schedule
         ExpandingCircle(last_seen_lon, last_seen_lat, last_seen_at, schedule, circle_max_age_s)
-    case = Case(
-        case_id=case_id,
-        status=OPEN,
-        title=title,
-        public_description=public_description,
-        photo_ref=photo_ref,
-        relay_contact=relay_contact,
-        family_contact=family_contact,
-        age_band=description.age_band.value,
-        sex=description.sex.value,
-        height_band=description.height_band,
-        clothing_colours=[c.value for c in description.clothing_colours],
-        distinguishing_marks=description.distinguishing_marks,
-        last_seen_lon=last_seen_lon,
-        last_seen_lat=last_seen_lat,
-        last_seen_point=from_shape_point(last_seen_lon, last_seen_lat),
-        last_seen_at=last_seen_at,
-        last_seen_station_id=last_seen_station_id,
-        assigned_volunteer_id=assigned_volunteer_id,
-        radius_schedule=schedule_to_json(schedule) if use_circle else None,
-        circle_max_age_s=circle_max_age_s,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(case)
+    case.title = title
+    case.public_description = public_description
+    case.relay_contact = relay_contact
+    case.family_contact = family_contact
+    case.age_band = description.age_band.value
+    case.sex = description.sex.value
+    case.height_band = description.height_band
+    case.clothing_colours = [c.value for c in description.clothing_colours]
+    case.distinguishing_marks = description.distinguishing_marks
+    case.last_seen_lon = last_seen_lon
+    case.last_seen_lat = last_seen_lat
+    case.last_seen_point = from_shape_point(last_seen_lon, last_seen_lat)
+    case.last_seen_at = last_seen_at
+    case.last_seen_station_id = last_seen_station_id
+    case.assigned_volunteer_id = assigned_volunteer_id
+    case.radius_schedule = schedule_to_json(schedule) if use_circle else None
+    case.circle_max_age_s = circle_max_age_s
+    case.updated_at = now
     session.flush()
+    session.execute(delete(CaseAreaPart).where(CaseAreaPart.case_id == case.case_id))
     for geom in polygons or []:
         part = polygon_area(geom, last_seen_at, repair=True)
         session.add(
             CaseAreaPart(
-                case_id=case_id,
+                case_id=case.case_id,
                 kind="polygon",
                 geom=from_shape(part.geometry, 4326),
                 params={},
@@ -117,6 +239,11 @@ def open_case(
             raise CaseError("a corridor needs the metro stations and routes")
         stations, routes = metro
         lonlat = {s.station_id: (s.lon, s.lat) for s in stations}
+        if corridor.from_station not in lonlat:
+            raise CaseFieldError(
+                "body.corridor.from_station",
+                f"no metro station {corridor.from_station!r}; pick a station of the metro map",
+            )
         part = corridor_area(
             lonlat,
             [r.station_ids for r in routes],
@@ -127,7 +254,7 @@ def open_case(
         )
         session.add(
             CaseAreaPart(
-                case_id=case_id,
+                case_id=case.case_id,
                 kind="corridor",
                 geom=from_shape(part.geometry, 4326),
                 params={
@@ -138,8 +265,8 @@ def open_case(
                 valid_from=last_seen_at,
             )
         )
+    session.flush()
     bump_version(session, CASES_VERSION)
-    return case
 
 
 def case_text_for(subject: Subject, case: Case, text: str) -> str:

@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and tests see the whole metadata."""
 
 from backend.alerts.models import AlertResponseRow, AlertRow, EscalationTimer
-from backend.cases.models import Case, CaseAreaPart, CaseMatchRow, NoticeBoardRow
+from backend.cases.models import Case, CaseAreaPart, CaseMatchRow, CasePhoto, NoticeBoardRow
 from backend.db.base import Base
 from backend.db.jobs import JobRun
 from backend.db.versions import IndexVersion
@@ -21,6 +21,7 @@ __all__ = [
     "Case",
     "CaseAreaPart",
     "CaseMatchRow",
+    "CasePhoto",
     "DeadLetter",
     "DeskAcknowledgement",
     "Device",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject
+from backend.cases.photos import PHOTO_REF_PREFIX
 from backend.cases.service import case_text_for
 from backend.db.models import Case, CaseAreaPart
 from backend.desk.alerts import alert_rows, history_out
@@ -58,7 +59,12 @@ def _case_out(session: Session, subject: Subject, case: Case, now: datetime) -> 
         assigned_volunteer_id=case.assigned_volunteer_id,
         radius_schedule=case.radius_schedule,
         current_radius_m=current_radius_m(case, now) if case.status == "open" else None,
-        areas=[{"kind": p.kind, "geometry": mapping(to_shape(p.geom))} for p in parts],
+        areas=[
+            {"kind": p.kind, "geometry": mapping(to_shape(p.geom)), "params": p.params}
+            for p in parts
+        ],
+        photo_ref=case.photo_ref,
+        has_photo=(case.photo_ref or "").startswith(PHOTO_REF_PREFIX),
         created_at=case.created_at,
         ended_at=case.ended_at,
     )

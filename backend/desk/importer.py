@@ -7,16 +7,20 @@ and a summary of what was refused and why.
 Stations: each feature a ``Polygon``/``MultiPolygon`` jurisdiction with ``station_id`` (or
 the feature ``id``) and ``name``; an existing station of that id is replaced. Cases: each
 feature's properties are the JSON body of ``POST /api/cases`` and its geometry (optional)
-the case's area polygon. Geometry is checked before anything is written: coordinates in
-range, rings closed and not self-intersecting, inside the service area; a ring wound the
-wrong way (RFC 7946: exterior counter-clockwise) is repaired and reported. Each feature is
-its own transaction, so a refusal never loses the others. Exit status: 0 when everything
-was imported, 1 when something was refused, 2 when the file cannot be read.
+the case's area polygon; the desk's radius default applies (README, "Cases in the desk",
+which also gives the CSV format the desk imports). Geometry is checked before anything is
+written: coordinates in range, rings closed and not self-intersecting, inside the service
+area; a ring wound the wrong way (RFC 7946: exterior counter-clockwise) is repaired and
+reported. Each feature is its own transaction, so a refusal never loses the others. Exit
+status: 0 when everything was imported, 1 when something was refused, 2 when the file cannot
+be read.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import re
 import sys
@@ -25,26 +29,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from fastapi import HTTPException
 from geoalchemy2.shape import from_shape
-from pydantic import ValidationError
 from shapely.geometry import MultiPolygon, Polygon, box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.auth.subject import Role, Subject
-from backend.cases.router import create_case
-from backend.cases.schemas import CaseIn
+from backend.cases.router import CaseRefusedError, file_case, parse_case
+from backend.cases.service import METRO_SCHEDULE, schedule_to_json
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.models import PoliceStation
 from backend.db.versions import STATIONS_VERSION, bump_version
 from backend.http_common import ID_PATTERN
 from backend.settings import get_settings
+from backend.stations.metro import load_metro
 
-# Who files the imported cases: the command line, with a coordinator's rights.
-COMMAND_LINE = Subject("backend.desk.importer", Role.COORDINATOR)
 # Shanghai and its surroundings: what the service covers.
 SERVICE_AREA = box(120.85, 30.67, 122.0, 31.88)
 
@@ -150,22 +150,115 @@ def _import_station(session: Session, index: int, feature: dict[str, Any]) -> tu
 
 def _import_case(session: Session, index: int, feature: dict[str, Any]) -> tuple[str, list[str]]:
     props = dict(feature.get("properties") or {})
+    if "_error" in feature:  # a CSV row that could not be read as a case's fields
+        raise GeometryRefusedError(str(feature["_error"]))
     repaired: list[str] = []
     if feature.get("geometry") is not None:
         area, repaired = checked_area(feature["geometry"])
         props["polygons_geojson"] = [*props.get("polygons_geojson", []), mapping(area)]
         props["polygons_geojson"] = json.loads(json.dumps(props["polygons_geojson"]))
     try:
-        body = CaseIn.model_validate_json(json.dumps(props))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise GeometryRefusedError(f"properties.{where}: {first['msg']}") from exc
-    try:
-        create_case(body, session, COMMAND_LINE)
-    except HTTPException as exc:
-        raise GeometryRefusedError(str(exc.detail)) from exc
+        body = parse_case(desk_defaults(props))
+        file_case(session, body)
+    except CaseRefusedError as exc:
+        raise GeometryRefusedError(
+            "; ".join(
+                f"properties.{p.field.removeprefix('body.')}: {p.message}"
+                if p.field.startswith("body.")
+                else p.message
+                for p in exc.problems
+            )
+        ) from exc
     return body.case_id, repaired
+
+
+def desk_defaults(props: dict[str, Any]) -> dict[str, Any]:
+    """A case from the desk (its form, its import) without a radius given: no circle when a
+    polygon or corridor is drawn (the drawn area is what matches), else the metro schedule
+    (``backend.cases.service.METRO_SCHEDULE``). The last-seen point defaults to the
+    last-seen station's position."""
+    out = dict(props)
+    if "radius_schedule" not in out and "use_circle" not in out:
+        if out.get("polygons_geojson") or out.get("corridor"):
+            out["use_circle"] = False
+        else:
+            out["radius_schedule"] = schedule_to_json(METRO_SCHEDULE)
+    station = out.get("last_seen_station_id")
+    if "last_seen_lon" not in out and "last_seen_lat" not in out and isinstance(station, str):
+        for s in load_metro()[0]:
+            if s.station_id == station:
+                out["last_seen_lon"], out["last_seen_lat"] = s.lon, s.lat
+    return out
+
+
+# The columns of a CSV of cases (README, "Importing cases"); the first row names them.
+CSV_LISTS = {"clothing_colours"}
+CSV_NUMBERS = {"last_seen_lon", "last_seen_lat", "circle_max_age_s"}
+
+
+def _schedule_cell(text: str) -> list[list[float | None]]:
+    """``1h:1.5km;3h:3km;*:5km`` or seconds and metres ``3600:1500;*:5000``."""
+    steps: list[list[float | None]] = []
+    for step in filter(None, (p.strip() for p in text.split(";"))):
+        within, _, radius = step.partition(":")
+        w = within.strip().lower()
+        r = radius.strip().lower()
+        w_s = None if w in ("*", "") else float(w[:-1]) * 3600 if w.endswith("h") else float(w)
+        r_m = float(r[:-2]) * 1000 if r.endswith("km") else float(r.removesuffix("m"))
+        steps.append([w_s, r_m])
+    return steps
+
+
+def case_from_csv_row(row: dict[str, str]) -> dict[str, Any]:
+    """One CSV row as the properties of a case feature; raises ValueError naming the column."""
+    props: dict[str, Any] = {}
+    for column, raw in row.items():
+        if column is None:
+            raise ValueError("the row has more cells than the header has columns")
+        value = (raw or "").strip()
+        name = column.strip()
+        if not value:
+            continue
+        try:
+            if name in CSV_LISTS:
+                props[name] = [v.strip() for v in value.replace(",", ";").split(";") if v.strip()]
+            elif name in CSV_NUMBERS:
+                props[name] = float(value)
+            elif name == "radius_schedule":
+                props[name] = _schedule_cell(value) if value.lower() != "none" else None
+                if props[name] is None:
+                    props["use_circle"] = False
+                    del props[name]
+            elif name == "corridor_from":
+                props.setdefault("corridor", {})["from_station"] = value
+            elif name == "corridor_within":
+                props.setdefault("corridor", {})["within_stations"] = int(value)
+            elif name == "corridor_buffer_m":
+                props.setdefault("corridor", {})["buffer_m"] = float(value)
+            elif name == "area_geojson":
+                props["polygons_geojson"] = [json.loads(value)]
+            else:
+                props[name] = value
+        except ValueError as exc:
+            raise ValueError(f"column {name}: {value!r} cannot be read ({exc})") from None
+    if "corridor" in props:
+        props["corridor"].setdefault("within_stations", 3)
+        props["corridor"].setdefault("buffer_m", 500.0)
+    return props
+
+
+def features_from_csv(text: str) -> list[dict[str, Any]]:
+    """Each CSV row as a case feature (a row that cannot be read carries its error)."""
+    out: list[dict[str, Any]] = []
+    for n, row in enumerate(csv.DictReader(io.StringIO(text))):
+        feature: dict[str, Any] = {"type": "Feature", "id": f"row {n + 2}", "geometry": None}
+        try:
+            feature["properties"] = case_from_csv_row(row)
+            feature["id"] = str(feature["properties"].get("case_id") or feature["id"])
+        except ValueError as exc:
+            feature["_error"] = str(exc)
+        out.append(feature)
+    return out
 
 
 IMPORTERS: dict[str, Callable[[Session, int, dict[str, Any]], tuple[str, list[str]]]] = {
@@ -185,7 +278,11 @@ def import_features(
     kind: str,
     features: list[Any],
     progress: TextIO | None = None,
+    *,
+    dry_run: bool = False,
 ) -> Summary:
+    """Each feature in its own transaction; ``dry_run``: each is checked and written as it
+    would be, then rolled back (the desk's preview)."""
     summary = Summary(total=len(features))
     importer = IMPORTERS[kind]
     for index, feature in enumerate(features):
@@ -193,8 +290,12 @@ def import_features(
         try:
             if not isinstance(feature, dict) or feature.get("type") != "Feature":
                 raise GeometryRefusedError("not a GeoJSON Feature")
-            with sessions.begin() as session:
+            with sessions() as session:
                 item_id, repaired = importer(session, index, feature)
+                if dry_run:
+                    session.rollback()
+                else:
+                    session.commit()
             summary.imported.append(item_id)
             summary.repaired += [f"{item_id}: {r}" for r in repaired]
         except GeometryRefusedError as exc:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.jobs import RETENTION_JOB, record_run
-from backend.db.models import Case, CaseMatchRow, Report, ReportPhoto
+from backend.db.models import Case, CaseMatchRow, CasePhoto, Report, ReportPhoto
 from backend.desk.settings import get_desk_settings
 from backend.logs import configure as configure_logging
 from backend.settings import get_settings
@@ -72,6 +72,8 @@ def erase_expired_personal_data(session: Session, now: datetime, keep_for: timed
         )
         .values(family_contact=None, photo_ref=None, distinguishing_marks=None)
     ).rowcount
+    # The child's photo goes with the rest (its kiosks were told when the case ended).
+    session.execute(delete(CasePhoto).where(CasePhoto.case_id.in_(case_ids)))
     # A report also matched to a case that is open, or ended more recently, keeps its data
     # until that case's time has come too.
     matched = set(

@@ -30,13 +30,18 @@ class PhotoError(ValueError):
         super().__init__(str(problem))
 
 
-def clean_photo(raw: bytes) -> tuple[bytes, int, int]:
-    """Re-encode from pixels: returns (JPEG bytes without EXIF/XMP/ICC, width, height)."""
-    if len(raw) > MAX_PHOTO_BYTES:
+def clean_photo(
+    raw: bytes,
+    *,
+    max_bytes: int = MAX_PHOTO_BYTES,
+    max_side_px: int = MAX_SIDE_PX,
+    quality: int = 85,
+) -> tuple[bytes, int, int]:
+    """Re-encode from pixels: returns (JPEG bytes without EXIF/XMP/ICC, width, height), at
+    most ``max_side_px`` on the longer side."""
+    if len(raw) > max_bytes:
         raise PhotoError(
-            Problem(
-                "", codes.TOO_LARGE, f"photo is {len(raw)} bytes; the limit is {MAX_PHOTO_BYTES}"
-            )
+            Problem("", codes.TOO_LARGE, f"photo is {len(raw)} bytes; the limit is {max_bytes}")
         )
     try:
         with Image.open(io.BytesIO(raw)) as opened:
@@ -51,11 +56,11 @@ def clean_photo(raw: bytes) -> tuple[bytes, int, int]:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise PhotoError(Problem("", codes.FORMAT, f"not a readable image: {exc}")) from None
-    image.thumbnail((MAX_SIDE_PX, MAX_SIDE_PX))
+    image.thumbnail((max_side_px, max_side_px))
     clean = Image.new("RGB", image.size)
     clean.paste(image)
     out = io.BytesIO()
-    clean.save(out, format="JPEG", quality=85, exif=b"")
+    clean.save(out, format="JPEG", quality=quality, exif=b"")
     return out.getvalue(), clean.width, clean.height
 
 

@@ -77,7 +77,7 @@ def test_cases_and_an_unreadable_file(tmp_path, db_url, desk_sessions):
     ])
     assert status == 1, out
     assert out.startswith("cases: 2 of 5 imported, 0 repaired, 3 refused"), out
-    assert "refused feature 1 (b): case 'imp-1' already exists" in out
+    assert "refused feature 1 (b): properties.case_id: case 'imp-1' already exists" in out
     assert "refused feature 2 (c): properties.age_band" in out
     assert "refused feature 3 (d): invalid geometry" in out
     with desk_sessions() as session:

@@ -309,6 +309,18 @@ def matrix() -> dict[tuple[str, str], Entry]:
             ok=201,
             phase=1,
         ),
+        ("PATCH", "/api/cases/{case_id}"): Entry(
+            lambda ctx, c: [
+                Call(
+                    "PATCH",
+                    "/api/cases/case-1",
+                    {"relay_contact": "400-800-1234"},
+                    check=field_is("relay_contact", "400-800-1234"),
+                )
+            ],
+            frozenset({"coordinator"}),
+            phase=2,
+        ),
         ("POST", "/api/cases/{case_id}/status"): Entry(
             lambda ctx, c: [
                 Call(
@@ -441,6 +453,53 @@ def matrix() -> dict[tuple[str, str], Entry]:
             frozenset({"coordinator"}),
             ok=201,
             phase=1,
+        ),
+        ("PATCH", f"{D}/cases/{{case_id}}"): Entry(
+            lambda ctx, c: [
+                Call(
+                    "PATCH",
+                    f"{D}/cases/case-1",
+                    {"title": "Girl, 4, red coat"},
+                    check=field_is("title", "Girl, 4, red coat"),
+                )
+            ],
+            frozenset({"coordinator"}),
+            phase=2,
+        ),
+        ("POST", f"{D}/cases/preview"): Entry(
+            lambda ctx, c: [Call("POST", f"{D}/cases/preview", _case_body("m-preview"))],
+            frozenset({"coordinator"}),
+        ),
+        ("POST", f"{D}/cases/import"): Entry(
+            lambda ctx, c: [
+                Call(
+                    "POST",
+                    f"{D}/cases/import",
+                    {"format": "csv", "text": "case_id,title\nm-imp,Girl\n"},
+                    check=lambda ctx, c, r: _is(r.json()["refused"], 1),  # no point, no contact
+                )
+            ],
+            frozenset({"coordinator"}),
+        ),
+        ("GET", f"{D}/volunteers"): Entry(
+            lambda ctx, c: [
+                Call("GET", f"{D}/volunteers", check=lambda ctx, c, r: _is(ids("volunteer_id")(r), {"vol-1"}))
+            ],
+            frozenset({"coordinator"}),
+        ),
+        ("POST", f"{D}/cases/{{case_id}}/photo"): Entry(  # a JSON text is not an image
+            lambda ctx, c: [Call("POST", f"{D}/cases/case-1/photo", "not an image")],
+            frozenset({"coordinator"}),
+            ok=422,
+            phase=1,
+        ),
+        ("GET", f"{D}/cases/{{case_id}}/photo"): Entry(  # the world's case has no stored photo
+            lambda ctx, c: [Call("GET", f"{D}/cases/case-1/photo")], COORD_POLICE, ok=404
+        ),
+        ("DELETE", f"{D}/cases/{{case_id}}/photo"): Entry(
+            lambda ctx, c: [Call("DELETE", f"{D}/cases/case-1/photo", check=field_is("case_id", "case-1"))],
+            frozenset({"coordinator"}),
+            phase=2,
         ),
         ("GET", f"{D}/cases/{{case_id}}"): Entry(
             lambda ctx, c: [Call("GET", f"{D}/cases/case-1", check=case_detail)], COORD_POLICE
