@@ -27,8 +27,10 @@ from backend.deploy.fleet import (
     BrokerEndpoint,
     FleetTarget,
     MosquittoTarget,
+    kiosk_places,
     provision_fleet,
     read_csv,
+    register_in_database,
     revoke_fleet,
 )
 from backend.secret_env import enforce as enforce_secrets
@@ -196,6 +198,9 @@ def cmd_fleet_provision(args: argparse.Namespace) -> int:
     if args.ca_file is None:
         raise DeployError("--ca-file: the CA certificate the kiosks verify the broker with")
     started = time.monotonic()
+    places = kiosk_places(kiosks)
+    added, moved = register_in_database(_database_url(args), places)
+    print(f"database: {added} kiosks registered at their stations, {moved} moved")
     targets = _targets(args)
     try:
         endpoint = BrokerEndpoint(args.kiosk_host, args.kiosk_port, args.install_dir)
@@ -342,6 +347,11 @@ def parser() -> argparse.ArgumentParser:
     fp.add_argument("--kiosk-host", required=True, help="the broker name kiosks connect to")
     fp.add_argument("--kiosk-port", type=int, default=8883)
     fp.add_argument("--install-dir", default="/etc/sighting-report")
+    fp.add_argument(
+        "--database-url",
+        default=None,
+        help="where the kiosks are registered at their stations (default SR_DATABASE_URL)",
+    )
     _fleet_options(fp)
     fp.set_defaults(run=cmd_fleet_provision)
     fr = actions.add_parser("revoke", help="delete kiosks' accounts on every broker")

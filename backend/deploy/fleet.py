@@ -7,6 +7,9 @@ kiosk, :func:`provision_fleet`
   dynamic security control API, all commands of a batch in one request over one
   connection (:class:`MosquittoTarget`), and EMQX through its REST API
   (``backend.deploy.emqx_rest``) when one is configured: the same accounts and grants;
+* registers the kiosk in the database at its station (:func:`register_in_database`): the
+  workers place a kiosk's reports at its station whatever position they claim, and give it
+  a kiosk's rate limits; an unknown station stops the run before any account is made;
 * writes ``BUNDLES/<kiosk_id>/kiosk.ini`` (the app's configuration: broker, TLS, device id,
   password, station, operator PIN) and ``ca.crt``, folder 0700 and files 0600, owned by
   root. Passwords and PINs go to those files only, never to stdout.
@@ -21,9 +24,9 @@ the client at once; its next CONNECT is refused) and moves the bundles to
 ``BUNDLES/.revoked/``. Remove revoked kiosks from the CSV, or the next run creates them again
 with new passwords.
 
-Client certificates are not issued: Mosquitto's plugin keeps roles per username, and a
-certificate identity (``use_identity_as_username``) skips the plugin's password check; the
-device listener here stays on passwords, rotated with ``fleet rotate``.
+Client certificates are not issued: devices keep passwords, which the dynamic-security plugin
+checks and ties to their roles (certificate identities with the plugin were not tried);
+rotate a password by revoking the kiosk and provisioning it again.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ from typing import Any, Protocol
 from backend.accounts import Account, AccountKind, grants_for, role_name
 from backend.accounts.control import ControlError, DynsecControl
 from backend.accounts.provision import generate_password, own_role
+from backend.db.engine import make_engine, make_sessionmaker
 from backend.deploy.files import DeployError, write_private
+from backend.devices.service import KioskPlace, register_kiosks
+from backend.stations.metro import load_metro
 from protocol import topics
 
 BATCH = 100  # kiosks per control request (two commands each)
@@ -94,6 +100,41 @@ def read_csv(path: Path) -> list[Kiosk]:
         seen[kiosk_id] = line
         kiosks.append(Kiosk(station_id, kiosk_id, (row.get("position") or "").strip()))
     return kiosks
+
+
+def kiosk_places(kiosks: Sequence[Kiosk], metro_file: Path | None = None) -> list[KioskPlace]:
+    """Each kiosk at its station's position (the metro data); a DeployError names every
+    station id that is not a metro station, before any account is made."""
+    metro = load_metro(metro_file) if metro_file else load_metro()
+    stations = {s.station_id: s for s in metro[0]}
+    unknown = sorted({k.station_id for k in kiosks if k.station_id not in stations})
+    if unknown:
+        raise DeployError(
+            f"station ids not in the metro data: {', '.join(unknown[:10])}"
+            + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            + "; a kiosk's reports are placed at its station, so its station must be known"
+        )
+    return [
+        KioskPlace(
+            k.kiosk_id,
+            k.station_id,
+            stations[k.station_id].name,
+            stations[k.station_id].lon,
+            stations[k.station_id].lat,
+        )
+        for k in kiosks
+    ]
+
+
+def register_in_database(database_url: str, places: Sequence[KioskPlace]) -> tuple[int, int]:
+    """The kiosks' rows (kind kiosk, station, position) in the database the workers use;
+    returns (added, moved)."""
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            return register_kiosks(session, places, datetime.now(UTC))
+    finally:
+        engine.dispose()
 
 
 class FleetTarget(Protocol):

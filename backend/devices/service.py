@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
+from geoalchemy2 import WKTElement
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -17,6 +20,60 @@ from backend.devices.ratelimit import (
     gcra_step,
 )
 from protocol import DeviceStatus
+
+
+@dataclass(frozen=True, slots=True)
+class KioskPlace:
+    """Where a kiosk stands: its station, whose position its reports are placed at."""
+
+    device_id: str
+    station_id: str
+    station_name: str
+    lon: float
+    lat: float
+
+
+def register_kiosks(
+    session: Session, kiosks: Sequence[KioskPlace], now: datetime
+) -> tuple[int, int]:
+    """Make each kiosk a provisioned kiosk at its station (insert, or move an existing row to
+    the station given); returns (added, moved). Without this row a kiosk's reports keep the
+    place they claim and get a phone's rate limits."""
+    known = {
+        d.device_id: d
+        for d in session.execute(
+            select(Device).where(Device.device_id.in_([k.device_id for k in kiosks]))
+        ).scalars()
+    }
+    added = moved = 0
+    for k in kiosks:
+        point = WKTElement(f"POINT({k.lon!r} {k.lat!r})", srid=4326)
+        row = known.get(k.device_id)
+        if row is None:
+            session.add(
+                Device(
+                    device_id=k.device_id,
+                    kind="kiosk",
+                    station_id=k.station_id,
+                    station_name=k.station_name,
+                    location=point,
+                    created_at=now,
+                )
+            )
+            added += 1
+        elif (row.kind, row.station_id, row.station_name) != (
+            "kiosk",
+            k.station_id,
+            k.station_name,
+        ):
+            row.kind, row.station_id, row.station_name, row.location = (
+                "kiosk",
+                k.station_id,
+                k.station_name,
+                point,
+            )
+            moved += 1
+    return added, moved
 
 
 def device_kind(session: Session, device_id: str) -> DeviceKind:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import dataclasses
 import json
 import os
 import ssl
@@ -24,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from backend.accounts.wait import try_login
-from protocol import topics
+from backend.stations.metro import load_metro
+from protocol import Location, topics
 from tests.kiosk.test_outbox_broker import make_report
 from tests.support.mqtt_client import TestClient
 from tests.support.services import REPO, Postgres, free_port, make_dev_tls, wait_for_port
@@ -273,7 +276,7 @@ def test_deploy_provision_report_revoke_backup_restore(empty_dir: Path) -> None:
                     ca_file,
                 )
                 t0 = time.monotonic()
-                first = _cli(base_env, *fleet_args)
+                first = _cli(owner_env, *fleet_args)
                 provision_s = time.monotonic() - t0
                 assert f"{KIOSKS} created" in first.stdout, first.stdout
                 assert provision_s < 30, f"provisioning {KIOSKS} kiosks took {provision_s:.1f} s"
@@ -286,7 +289,7 @@ def test_deploy_provision_report_revoke_backup_restore(empty_dir: Path) -> None:
                 for f in (bundles / REPORTER).iterdir():
                     assert stat.S_IMODE(f.stat().st_mode) == 0o600 and f.stat().st_uid == 0
                 before = (bundles / REPORTER / "kiosk.ini").read_bytes()
-                again = _cli(base_env, *fleet_args)
+                again = _cli(owner_env, *fleet_args)
                 assert (
                     f"0 created, 0 re-issued (new password), 0 restored from their bundles, {KIOSKS} kept"
                     in again.stdout
@@ -303,13 +306,42 @@ def test_deploy_provision_report_revoke_backup_restore(empty_dir: Path) -> None:
                 )
                 try:
                     kiosk.subscribe(topics.device_receipts(REPORTER))
-                    report = make_report(REPORTER)
+                    # The kiosk claims to stand at 颛桥 (SH-100, 18 km away): provisioning
+                    # registered it at its own station, so the report is placed there.
+                    report = dataclasses.replace(
+                        make_report(REPORTER),
+                        location=Location(31.068915, 121.397272, 10.0),
+                        station_id="SH-100",
+                    )
                     kiosk.publish(topics.device_reports(REPORTER), report.to_json())
                     got = kiosk.wait_for(lambda ms: len(ms) >= 1, timeout_s=20)
                     receipt = json.loads(bytes(got[0].payload))
                     assert receipt["status"] == "accepted", receipt
                 finally:
                     kiosk.close()
+                engine = create_engine(owner_url)
+                try:
+                    with engine.connect() as conn:
+                        kiosks_in_db = conn.execute(
+                            text("SELECT count(*) FROM devices WHERE kind = 'kiosk'")
+                        ).scalar_one()
+                        stored = conn.execute(
+                            text(
+                                "SELECT station_id, lon, lat, claimed_station_id, claimed_lon "
+                                "FROM reports WHERE report_id = :r"
+                            ),
+                            {"r": report.report_id},
+                        ).one()
+                finally:
+                    engine.dispose()
+                assert kiosks_in_db == KIOSKS
+                sh013 = next(st for st in load_metro()[0] if st.station_id == "SH-013")
+                assert (stored.station_id, stored.lon, stored.lat) == (
+                    "SH-013",
+                    sh013.lon,
+                    sh013.lat,
+                )
+                assert (stored.claimed_station_id, stored.claimed_lon) == ("SH-100", 121.397272)
 
                 # ---------------------------------------------------------- the desk
                 session = _https_json(
