@@ -211,7 +211,7 @@ def test_coordinator_files_a_case_with_a_drawn_area_and_a_report_inside_matches(
             b("click", selector="#logout")
             b.login("oper", "oper-password")
             b("wait", selector="#fleet li.device")
-            b("wait", selector="path.device-marker")
+            b("wait", selector=".device-marker")  # fleet.js: a symbol per state
             screenshots(b, "operator-fleet")
         with sessions() as session:
             matches = session.execute(
