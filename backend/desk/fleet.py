@@ -18,7 +18,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from geoalchemy2 import WKTElement
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -37,6 +36,7 @@ from backend.desk.http import AUTHZ, answers
 from backend.desk.schemas import DeadLetterDeskOut, DeviceOut
 from backend.desk.service import DeskNotFoundError, DeskRefusedError
 from backend.desk.settings import get_desk_settings
+from backend.devices.service import KioskPlace, register_kiosks
 from backend.http_common import CONFLICT, ID_PATTERN, NOT_FOUND, PathId
 from backend.settings import get_settings
 from backend.stations.metro import load_metro
@@ -255,27 +255,20 @@ def broker_accounts() -> BrokerAccounts:
 
 def register_device(
     session: Session, device_id: str, kind: str, station_id: str | None, now: datetime
-) -> Device:
+) -> None:
     """The fleet row of a new device: a kiosk stands at its metro station (position and
-    name from the station table); a phone has no fixed place."""
+    name from the station table, ``backend.devices.service.register_kiosks``); a phone has
+    no fixed place."""
     if kind != "kiosk":
-        device = Device(device_id=device_id, kind=kind, created_at=now)
-    elif station_id is None:
+        session.add(Device(device_id=device_id, kind=kind, created_at=now))
+        return
+    if station_id is None:
         raise DeskRefusedError("a kiosk needs the metro station it stands at")
-    else:
-        station = {s.station_id: s for s in load_metro()[0]}.get(station_id)
-        if station is None:
-            raise DeskRefusedError(f"no metro station {station_id}")
-        device = Device(
-            device_id=device_id,
-            kind=kind,
-            created_at=now,
-            station_id=station.station_id,
-            station_name=station.name,
-            location=WKTElement(f"POINT({station.lon!r} {station.lat!r})", srid=4326),
-        )
-    session.add(device)
-    return device
+    station = {s.station_id: s for s in load_metro()[0]}.get(station_id)
+    if station is None:
+        raise DeskRefusedError(f"no metro station {station_id}")
+    place = KioskPlace(device_id, station.station_id, station.name, station.lon, station.lat)
+    register_kiosks(session, [place], now)
 
 
 def config_bundle(device_id: str, kind: str, password: str | None, station_id: str | None) -> str:
