@@ -67,6 +67,7 @@ class AppConfig:
     directions: tuple[str, ...] = ("platform 1", "platform 2", "exit 1", "exit 2", "exit 3")
     operator_pin: str | None = None  # per kiosk, from provisioning; None: panel closed
     idle_timeout_s: float = 60.0
+    confirm_timeout_s: float = 20.0  # a confirmation (reference) is cleared sooner
     # outbox
     retry_min_s: float = 2.0
     retry_max_s: float = 60.0
@@ -181,6 +182,7 @@ def _apply(base: AppConfig, ini: configparser.ConfigParser, source: Path) -> App
         else base.directions,
         operator_pin=pin,  # never the demo PIN: a configured kiosk has its own or none
         idle_timeout_s=number("kiosk", "idle_timeout_s", base.idle_timeout_s),
+        confirm_timeout_s=number("kiosk", "confirm_timeout_s", base.confirm_timeout_s),
         retry_min_s=number("outbox", "retry_min_s", base.retry_min_s),
         retry_max_s=number("outbox", "retry_max_s", base.retry_max_s),
         photo_max_side_px=int(number("photos", "max_side_px", base.photo_max_side_px)),

@@ -118,6 +118,12 @@ class ReportPresenter(EventDispatcher):
         self.case_title = ""
         self._sync()
 
+    def forget_confirmation(self) -> None:
+        """The confirmation is done with: no reference or receipt is left on screen."""
+        self.reference = ""
+        self.delivery = ""
+        self.receipt = None
+
     @property
     def can_send(self) -> bool:
         return self.flow.can_send

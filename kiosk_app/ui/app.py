@@ -14,7 +14,7 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.screenmanager import ScreenManager
 
 from kiosk_app.config import AppConfig, Mode
 from kiosk_app.link import LinkState, MqttLink
@@ -25,7 +25,7 @@ from kiosk_app.platform.language import system_language
 from kiosk_app.platform.location import LocationProvider, provider_for
 from kiosk_app.platform.navigate import Navigator, navigator_for
 from kiosk_app.platform.notify import Notifier, notifier_for
-from kiosk_app.presenters.idle import IdleTimer
+from kiosk_app.presenters.idle import IdleTimer, at_rest
 from kiosk_app.presenters.inbox import Duty
 from kiosk_app.presenters.notices import NoticePresenter
 from kiosk_app.presenters.operator import OperatorPresenter
@@ -36,6 +36,7 @@ from kiosk_app.presenters.status import OperatorFacts
 from kiosk_app.presenters.volunteer import VolunteerPresenter
 from kiosk_app.ui import screens, theme
 from kiosk_app.ui.fonts import install_default_font
+from kiosk_app.ui.transitions import CutTransition
 from protocol import (
     Alert,
     Location,
@@ -63,6 +64,7 @@ REPORTER_SCREENS = (
     ("operator", screens.OperatorScreen),
 )
 VOLUNTEER_SCREENS = (("volunteer", screens.VolunteerScreen), ("alert", screens.AlertScreen))
+IDLE_CHECK_EVERY_S = 0.5  # how often the Kivy clock looks at the idle timer
 
 
 class SightingApp(App):
@@ -102,7 +104,7 @@ class SightingApp(App):
         self.operator.source = self.operator_facts
         self.notices = NoticePresenter(self.shell, self.report)
         self.volunteer = VolunteerPresenter(self.shell, self.location.current)
-        self.idle = IdleTimer(settings.idle_timeout_s)
+        self.idle = IdleTimer(settings.idle_timeout_s, confirm_timeout_s=settings.confirm_timeout_s)
         self.duty = Duty(settings.location_interval_s)
         self.outbox: Outbox | None = None
         self.link: MqttLink | None = None
@@ -116,7 +118,7 @@ class SightingApp(App):
         install_default_font(self.settings.font_path)
         Window.clearcolor = theme.BG
         Builder.load_file(str(KV_DIR / "common.kv"))
-        manager = ScreenManager(transition=NoTransition())
+        manager = ScreenManager(transition=CutTransition())
         wanted = VOLUNTEER_SCREENS if self.mode is Mode.VOLUNTEER else REPORTER_SCREENS
         presenters = {
             "notices": self.notices if self.mode is Mode.KIOSK else None,
@@ -153,13 +155,14 @@ class SightingApp(App):
         self.location.start()
         self._update_location_text()
         Window.bind(on_touch_down=self._on_any_touch)
-        self._events.append(Clock.schedule_interval(lambda dt: self.check_idle(), 1.0))
+        # the callbacks return None: a False would make Kivy cancel the repeating event
+        self._events.append(Clock.schedule_interval(self._idle_tick, IDLE_CHECK_EVERY_S))
         if self.mode is not Mode.KIOSK:  # GPS fixes arrive on their own thread: poll them
             self._events.append(
                 Clock.schedule_interval(lambda dt: self._update_location_text(), 1.0)
             )
         if self.mode is Mode.VOLUNTEER:
-            self._events.append(Clock.schedule_interval(lambda dt: self.duty_tick(), 1.0))
+            self._events.append(Clock.schedule_interval(self._duty_tick, 1.0))
 
     def on_stop(self) -> None:
         Window.unbind(on_touch_down=self._on_any_touch)
@@ -229,20 +232,27 @@ class SightingApp(App):
     def _on_any_touch(self, window: Any, touch: Any) -> None:
         self.idle.touch()
 
+    def _idle_tick(self, dt: float) -> None:
+        self.check_idle()
+
     def check_idle(self, now: float | None = None) -> bool:
-        """Wipe a half-filled form and return home after the idle timeout. True if it did.
-        Only a kiosk is shared with the next person: a phone keeps its owner's form."""
-        if self.mode is not Mode.KIOSK or not self.idle.expired(now):
+        """After the idle timeout (sooner on a confirmation) wipe everything of the last
+        person and go home in the default language. True if it did. Kiosks only."""
+        if self.mode is not Mode.KIOSK:
             return False
-        at_rest = self.shell.screen == "home" and self.report.flow.draft.is_empty
-        if at_rest and self.shell.lang == self.shell.default_lang:
+        screen = self.shell.screen
+        expired = self.idle.expired(now, confirming=screen == "confirm")
+        if not expired or at_rest(self.shell, self.report, self.notices):
             return False
+        log.info("idle reset: no touch for %.0f s on screen %r", self.idle.idle_for(now), screen)
         self.reset_to_home()
         return True
 
     def reset_to_home(self) -> None:
         self.report.clear()
+        self.report.forget_confirmation()
         self.operator.clear()
+        self.notices.selected = None
         if self.mode is Mode.KIOSK:
             self.shell.reset_language()
         self.shell.go("home")
@@ -364,6 +374,9 @@ class SightingApp(App):
             self.link.publish_location(self.duty.location(loc.lat, loc.lon, loc.accuracy_m))
         self.duty_tick()
         self.volunteer.render()
+
+    def _duty_tick(self, dt: float) -> None:
+        self.duty_tick()
 
     def duty_tick(self, now_s: float | None = None) -> bool:
         """Share the location when due. True if a location was published."""

@@ -244,9 +244,10 @@ async def test_a_rejected_report_shows_its_reason_to_the_phone_user(kivy_app):
     await shoot_both(app, "phone-rejected")
     assert app.outbox.stats().rejected == 1  # kept as rejected, not retried
 
+    reference = confirm.ids.reference_label.text
     await tap(app, confirm.ids.done_button)
     assert app.root.current == "home" and app.shell.lang == "en"  # still the person's language
-    reference = confirm.ids.reference_label.text
+    assert confirm.ids.reference_label.text == ""  # Done: the confirmation is wiped
     assert home.ids.rejection_label.text == (
         f"Your report was not accepted ({reference}). The service did not accept this report. "
         "It was NOT passed on. If the child is in danger now, call 110 or tell station staff."
