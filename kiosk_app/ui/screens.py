@@ -26,6 +26,7 @@ from kiosk_app.ui.widgets import (
     Swatch,
     texture_of,
 )
+from kiosk_app.ui.wrap import keep_all_together
 
 COLOUR_RGBA = {
     "black": (0.1, 0.1, 0.1, 1),
@@ -67,6 +68,20 @@ class AppScreen(Screen):
     def setup(self) -> None:
         """Called once after construction, with every property set."""
 
+    def on_pre_enter(self, *_: Any) -> None:
+        """Every screen opens at its top: a new report never starts scrolled down to where
+        the last person left off (age and sex hidden above)."""
+        from kivy.uix.scrollview import ScrollView
+
+        for widget in self.walk(restrict=True):
+            if isinstance(widget, ScrollView):
+                widget.scroll_y = 1
+
+    def on_parent(self, *_: Any) -> None:
+        """Shown (added to the manager): line breaks of its texts, also of widgets made since."""
+        if self.parent is not None:
+            keep_all_together(self)
+
 
 def _chip(cls: type[Chip], shell: Any, name: str, on_release: Any, **kwargs: Any) -> Chip:
     chip = cls(lang=shell.lang, **kwargs)
@@ -97,6 +112,7 @@ class HomeScreen(AppScreen):
             )
             card.bind(on_release=lambda c: self.notices.open(c.case_id))
             box.add_widget(card)
+        keep_all_together(box)
 
 
 class WhatScreen(AppScreen):

@@ -21,6 +21,16 @@ HELP_BG: RGBA = (1.0, 0.93, 0.72, 1.0)
 HELP_TEXT: RGBA = (0.22, 0.15, 0.0, 1.0)
 CARD_BG: RGBA = (1.0, 0.97, 0.88, 1.0)
 SELECTED_FRAME: RGBA = (0.04, 0.31, 0.61, 1.0)
+# The edge of a control or a coloured area: at least 3:1 against the window, so a light
+# button, a white swatch, a card or the help bar stands out from the page.
+EDGE: RGBA = (0.36, 0.39, 0.44, 1.0)
+HELP_EDGE: RGBA = (0.55, 0.24, 0.0, 1.0)
+MIN_EDGE_CONTRAST = 3.0
+EDGE_PAIRS: dict[str, tuple[RGBA, RGBA]] = {
+    "control edge on window": (EDGE, BG),
+    "control edge on card": (EDGE, CARD_BG),
+    "help bar edge on window": (HELP_EDGE, BG),
+}
 
 TARGET_DP = 48  # the smallest touch target
 

@@ -34,3 +34,37 @@ def test_the_checker_finds_low_contrast_and_small_targets():
     assert any("'OK'" in p and "touch target 30x30" in p for p in found), found
     assert any("'on green'" in p and "contrast" in p for p in found), found
     assert len(found) == 3, found
+
+
+def test_the_pixel_checker_finds_faint_text_and_edges_that_do_not_stand_out():
+    """Guards the rendered-pixel check: a light button with no edge on the light page (the
+    issue's 1.2:1) and light grey text on white are reported; a dark edge is not."""
+    import numpy as np
+    from kivy.uix.button import Button
+    from kivy.uix.label import Label
+    from kivy.uix.screenmanager import Screen
+
+    from tests.kiosk.a11y import edge_pixel_problems, text_pixel_problems
+
+    page = Screen(name="bad", size=(400, 400))
+    flat = Button(text="", size_hint=(None, None), pos=(40, 40), size=(120, 60))
+    edged = Button(text="", size_hint=(None, None), pos=(40, 200), size=(120, 60))
+    faint = Label(text="faint", size_hint=(None, None), pos=(220, 200), size=(120, 60))
+    for widget in (flat, edged, faint):
+        page.add_widget(widget)
+    faint.texture_size = [80, 30]
+    image = np.full((400, 400, 3), (245, 247, 250), np.uint8)  # rows top-down
+
+    def paint(x0, y0, x1, y1, rgb):
+        image[400 - y1 : 400 - y0, x0:x1] = rgb
+
+    paint(40, 40, 160, 100, (219, 227, 237))  # the light grey button, no edge
+    paint(40, 200, 160, 260, (92, 99, 112))  # the edged button: its edge ...
+    paint(42, 202, 158, 258, (219, 227, 237))  # ... around a light body
+    paint(240, 215, 320, 245, (255, 255, 255))  # a white text box ...
+    paint(260, 225, 300, 235, (200, 200, 200))  # ... with light grey strokes
+    edges = edge_pixel_problems(page, image)
+    assert edges and all("Button ''" in p for p in edges)
+    assert len(edges) == 4, edges  # the four sides of the flat one, none of the edged one
+    texts = text_pixel_problems(page, image)
+    assert len(texts) == 1 and "'faint'" in texts[0], texts

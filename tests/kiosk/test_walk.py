@@ -15,7 +15,7 @@ from kiosk_app.config import Mode
 from kiosk_app.ui.widgets import HelpBar
 from protocol import AgeBand, ChildDescription, Colour, Notice, NoticeBoard, Sex, topics
 from protocol.payloads import utc_now
-from tests.kiosk.a11y import assert_readable_and_touchable
+from tests.kiosk.a11y import assert_readable_and_touchable, assert_rendered_readable
 from tests.kiosk.conftest import WINDOW_SIZE, save_screenshot
 from tests.kiosk.helpers import Responder, app_config, backend_client, make_app, wait_ui
 from tests.kiosk.test_kiosk_ui import screen, tap
@@ -71,7 +71,9 @@ async def check(app, name: str) -> None:
         if app.mode is not Mode.VOLUNTEER and current.name not in OPERATOR_SCREENS:
             helps = [w for w in current.walk() if isinstance(w, HelpBar)]
             assert helps and "110" in helps[0].text, f"no help line on {current.name}"
-        save_screenshot(app, f"{SIZE}/{app.mode.value}-{name}-{app.shell.lang}")
+            assert helps[0].ids.help_label.font_size >= 20  # as large as body text
+        shot = save_screenshot(app, f"{SIZE}/{app.mode.value}-{name}-{app.shell.lang}")
+        assert_rendered_readable(current, shot)
         app.toggle_language()
     assert app.shell.lang == first
     await app.wait_clock_frames(3)  # widgets rebuilt for the language are laid out again
@@ -82,6 +84,8 @@ async def report_once(app, what: str, *, details: bool) -> None:
     await check(app, "1-what")
     await tap(app, screen(app, "what").ids[f"what_{what}"])
     child = screen(app, "child")
+    await app.wait_clock_frames(2)
+    assert_opens_at_top(child)
     await tap(app, next(c for c in child.ids.age_box.children if c.value == "3-5"))
     await tap(app, next(c for c in child.ids.colour_box.children if c.value == "red"))
     await check(app, "2-child")
@@ -95,6 +99,25 @@ async def report_once(app, what: str, *, details: bool) -> None:
     else:
         await tap(app, child.ids.send_button)
     assert app.root.current == "confirm"
+
+
+def assert_refusal_keeps_no_promise(app) -> None:
+    """A refused report is not stored: its number must not be said to find it."""
+    use = screen(app, "confirm").ids.reference_use.text
+    assert use == "这条举报没有被保存，用这个编号查不到它。", use
+
+
+def assert_opens_at_top(child) -> None:
+    """Step 2 opens at its top, with age, sex and the colour heading whole in view."""
+    scroll = child.ids.form_scroll
+    assert scroll.scroll_y == 1, "step 2 opened scrolled down"
+    _, bottom = scroll.to_window(scroll.x, scroll.y)
+    _, top = scroll.to_window(scroll.x, scroll.top)
+    for name in ("age_label", "sex_label", "colour_label"):
+        label = child.ids[name]
+        _, low = label.to_window(label.x, label.y)
+        _, high = label.to_window(label.x, label.top)
+        assert bottom <= low and high <= top, f"{name} not whole in view on step 2"
 
 
 @at_kiosk_size
@@ -137,6 +160,7 @@ async def test_kiosk_flows_at_this_size(kivy_app, broker):
     await report_once(app, "with_adult_distressed", details=False)
     await wait_ui(app, lambda: app.report.delivery == "rejected", what="refused")
     assert screen(app, "confirm").ids.headline_label.text == "您的举报没有送达"
+    assert_refusal_keeps_no_promise(app)
     await check(app, "4-confirm-refused")
     await tap(app, screen(app, "confirm").ids.done_button)
 
@@ -161,8 +185,10 @@ async def test_phone_flows_at_this_size(kivy_app):
     await wait_ui(app, lambda: app.report.delivery == "delivered", what="delivered")
     await check(app, "4-confirm")
     await tap(app, screen(app, "confirm").ids.done_button)
+    screen(app, "child").ids.form_scroll.scroll_y = 0  # the last report scrolled down
     await report_once(app, "with_adult_distressed", details=False)
     await wait_ui(app, lambda: app.report.delivery == "rejected", what="refused")
+    assert_refusal_keeps_no_promise(app)
     await check(app, "4-confirm-refused")
     await tap(app, screen(app, "confirm").ids.done_button)
     assert screen(app, "home").ids.rejection_label.text
