@@ -24,7 +24,7 @@ from tests.kiosk.test_volunteer_ui import alert
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.asyncio]
 
-KIOSK_SIZES = {(1280, 800), (1920, 1080)}
+KIOSK_SIZES = {(1280, 800), (1920, 1080), (540, 960)}  # landscape kiosks, and a portrait one
 PHONE_SIZES = {(540, 960), (360, 640)}
 SIZE = f"{WINDOW_SIZE[0]}x{WINDOW_SIZE[1]}"
 OPERATOR_SCREENS = ("pin", "operator")
