@@ -1,9 +1,12 @@
 """Every flow walked by touch, in both languages, at the window size of this process
 (1280x800 here; tests/kiosk/test_screen_sizes.py runs this file again at 1920x1080, 540x960
 and 360x640). On every screen: contrast of every text and size of every touch target
-(tests/kiosk/a11y.py), and a screenshot per language in test-artifacts/screens/<size>/.
+(tests/kiosk/a11y.py), a screenshot per language in test-artifacts/screens/<size>/, and on
+that screenshot's pixels the contrast of every text, the edge of every control and whole
+line breaks.
 
-Kiosk flows run at kiosk sizes, phone and volunteer flows at phone sizes."""
+Kiosk flows run at kiosk sizes (also a portrait 540x960), phone and volunteer flows at phone
+sizes."""
 
 from __future__ import annotations
 
