@@ -206,7 +206,10 @@ def _not_json(request: Request, exc: RequestValidationError) -> JSONResponse | N
             f"the body is not JSON: {message}",
             [Problem(field="body", code="json_invalid", message=message)],
         )
-    if isinstance(exc.body, bytes | bytearray) and exc.body:
+    body_refused = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+    if isinstance(exc.body, bytes | bytearray) and exc.body and body_refused:
+        # (an endpoint that takes raw bytes, e.g. a photo, has its body accepted: a refusal
+        # of its path or query is a 422 like any other)
         sent = printable(request.headers.get("content-type", ""))
         message = f"sent as Content-Type {sent!r}; send JSON with Content-Type: application/json"
         return _error(

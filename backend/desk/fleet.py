@@ -37,7 +37,15 @@ from backend.desk.schemas import DeadLetterDeskOut, DeviceOut
 from backend.desk.service import DeskNotFoundError, DeskRefusedError
 from backend.desk.settings import get_desk_settings
 from backend.devices.service import KioskPlace, register_kiosks
-from backend.http_common import CONFLICT, ID_PATTERN, NOT_FOUND, PathId
+from backend.http_common import (
+    BAD_BODY,
+    CONFLICT,
+    ID_PATTERN,
+    NOT_FOUND,
+    ErrorOut,
+    PathId,
+    responses,
+)
 from backend.settings import get_settings
 from backend.stations.metro import load_metro
 from protocol.payloads import utc_now
@@ -310,6 +318,12 @@ class ProvisioningOut(BaseModel):
 
 
 router = APIRouter(prefix="/api/v1/desk/fleet", tags=["desk"])
+BROKER_DOWN: Final = {
+    503: {
+        "model": ErrorOut,
+        "description": "The broker (or the database) did not answer; retry later.",
+    }
+}
 PROVISION_ROLES: Final = frozenset({Role.OPERATOR, Role.COORDINATOR})
 
 
@@ -356,8 +370,18 @@ def provisioning(subject: SubjectDep) -> ProvisioningOut:
     return ProvisioningOut(broker_accounts=b.available, reason=b.reason)
 
 
-def _store() -> Iterator[Any]:
-    """The broker's account store when the API has its admin account, else None."""
+def _provisioner(subject: SubjectDep) -> Subject:
+    """The subject, if they may provision; checked before anything reaches the broker."""
+    _may_provision(subject)
+    return subject
+
+
+ProvisionerDep = Annotated[Subject, Depends(_provisioner)]
+
+
+def _store(_: ProvisionerDep) -> Iterator[Any]:
+    """The broker's account store when the API has its admin account, else None (asked only
+    for a subject who may provision: a refused caller never makes the API call the broker)."""
     if not broker_accounts().available:
         yield None
         return
@@ -370,14 +394,13 @@ StoreDep = Annotated[Any, Depends(_store)]
 @router.post(
     "/devices",
     status_code=201,
-    responses={**AUTHZ, 409: CONFLICT[409]},
+    responses={**AUTHZ, **responses(BAD_BODY, CONFLICT, BROKER_DOWN)},
     summary="Provision a device: its broker account (when the broker has accounts) and its "
     "fleet row; the password and config are in this answer only",
 )
 def provision_device(
-    body: ProvisionIn, session: SessionDep, subject: SubjectDep, store: StoreDep
+    body: ProvisionIn, session: SessionDep, subject: ProvisionerDep, store: StoreDep
 ) -> ProvisionedOut:
-    _may_provision(subject)
     now = utc_now()
     if session.get(Device, body.device_id) is not None:
         raise HTTPException(409, f"device {body.device_id} exists already; revoke it first")
@@ -410,14 +433,13 @@ def provision_device(
 @router.delete(
     "/devices/{device_id}",
     status_code=204,
-    responses={**AUTHZ, 404: NOT_FOUND[404]},
+    responses={**AUTHZ, **responses(NOT_FOUND, BROKER_DOWN)},
     summary="Revoke a device: its broker account is deleted (it is disconnected at once) and "
     "it leaves the fleet; what it sent stays",
 )
 def revoke_device(
-    device_id: PathId, session: SessionDep, subject: SubjectDep, store: StoreDep
+    device_id: PathId, session: SessionDep, subject: ProvisionerDep, store: StoreDep
 ) -> None:
-    _may_provision(subject)
     device = session.get(Device, device_id)
     if device is None:
         raise HTTPException(404, f"no device {device_id!r}")

@@ -102,7 +102,18 @@ async def _changes(request: Request, subject: Subject, max_s: float | None) -> A
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "text/event-stream": {
+                    "schema": {  # one event, as an SSE reader sees it
+                        "type": "object",
+                        "properties": {
+                            "event": {"type": "string", "enum": ["change", "ended"]},
+                            "data": {"type": "string"},
+                        },
+                        "required": ["data"],
+                    }
+                }
+            },
             "description": "Server-sent events: `change` whenever something you can see "
             "changed; `ended` (and the stream closes) when your session ended",
         },

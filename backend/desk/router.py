@@ -18,14 +18,14 @@ from backend.alerts.router import station_alert_cap
 from backend.auth.http import SubjectDep
 from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject
-from backend.cases.router import change_status, create_case
-from backend.cases.schemas import CaseIn, CaseOut, StatusIn
+from backend.cases.router import change_status
+from backend.cases.schemas import CaseOut, StatusIn
 from backend.db.models import Report, ReportPhoto
 from backend.deps import SessionDep
 from backend.desk import alerts as desk_alerts
 from backend.desk import cases as desk_cases
+from backend.desk import casework, layers, live, public, service
 from backend.desk import fleet as desk_fleet
-from backend.desk import layers, live, public, service
 from backend.desk.http import AUTHZ, IdQuery, Limit, Window, WindowDep, answers
 from backend.desk.schemas import (
     AcknowledgeIn,
@@ -42,7 +42,7 @@ from backend.desk.schemas import (
 )
 from backend.desk.service import Filters
 from backend.desk.settings import get_desk_settings
-from backend.http_common import BAD_BODY, CONFLICT, NOT_FOUND, PathId, responses
+from backend.http_common import BAD_BODY, NOT_FOUND, PathId, responses
 from backend.people.router import router as people_router
 from backend.people.tokens import router as tokens_router
 from protocol.payloads import utc_now
@@ -235,17 +235,6 @@ def _coordinator(subject: Subject) -> None:
 
 
 @router.post(
-    "/cases",
-    status_code=201,
-    responses=responses(AUTHZ, BAD_BODY, CONFLICT),
-    summary="File a case (coordinator); the body of POST /api/cases",
-)
-def file_case(body: CaseIn, session: SessionDep, subject: SubjectDep) -> CaseOut:
-    _coordinator(subject)
-    return create_case(body, session, subject)
-
-
-@router.post(
     "/cases/{case_id}/status",
     responses=responses(AUTHZ, BAD_BODY, NOT_FOUND),
     summary="found, closed, false_report (or open): alerts stop, notices are withdrawn",
@@ -293,6 +282,7 @@ def install_desk(app: FastAPI) -> None:
     from node_modules/."""
     app.include_router(people_router)
     app.include_router(tokens_router)
+    app.include_router(casework.router)  # before `router`: /cases/preview is not a case id
     app.include_router(router)
     app.include_router(layers.router)
     app.include_router(desk_fleet.router)  # the fleet page, provisioning and revocation

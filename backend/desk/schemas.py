@@ -216,7 +216,9 @@ class CaseDeskOut(BaseModel):
     assigned_volunteer_id: str | None
     radius_schedule: list[list[float | None]] | None
     current_radius_m: float | None
-    areas: list[dict[str, Any]]  # GeoJSON geometries of the polygon and corridor parts
+    areas: list[dict[str, Any]]  # kind, GeoJSON geometry and params of each area part
+    photo_ref: str | None = None  # the stored photo's version (GET .../cases/{id}/photo)
+    has_photo: bool = False
     created_at: datetime
     ended_at: datetime | None
 

@@ -110,7 +110,9 @@ def test_make_run_and_compose_schedule_retention(tmp_path: Path):
     assert compose["retention"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
     )
-    assert compose["retention"]["environment"]["SR_DATABASE_URL"].startswith("postgresql")
+    # the owner's URL, from the compose secret (get_settings() reads *_FILE variables)
+    assert compose["retention"]["environment"]["SR_DATABASE_URL_FILE"] == "/run/secrets/database_url"
+    assert "database_url" in compose["retention"]["secrets"]
 
 
 @pytest.mark.timeout(60)

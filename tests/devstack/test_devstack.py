@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -68,12 +69,35 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
     assert get("/api/counts", role="operator") == {"reports": None, "dead_letters": 1}
     assert get(f"/api/reports/{receipts[0]['report_id']}")["device_id"] == "kiosk-SH-013"
     assert "contact" not in get("/api/reports")[0]
-    # the demo police account serves two other stations: PS-SH-013's report is not theirs
-    assert get("/api/reports", role="police") == []
+    # the demo police account serves the first two police stations, PS-SH-013 among them
+    # (the database says so): the report is theirs
+    db = sqlite3.connect(devstack_var / "sightings.db")
+    try:
+        served = {r[0] for r in db.execute("SELECT station_id FROM people_stations")}
+    finally:
+        db.close()
+    assert "PS-SH-013" in served
+    assert [r["report_id"] for r in get("/api/reports", role="police")] == [
+        receipts[0]["report_id"]
+    ]
+    # a police desk of another station, made as an operator would, reads nothing of it
+    env = {**os.environ, "SR_DATABASE_URL": f"sqlite:///{devstack_var / 'sightings.db'}"}
+    people = [sys.executable, "-m", "backend.people"]
+    subprocess.run(
+        [*people, "person", "create", "desk-025", "--role", "police", "--station", "PS-SH-025",
+         "--password-env", "PW"],
+        env={**env, "PW": "desk-025-password"}, check=True, capture_output=True,
+    )
+    made = subprocess.run(
+        [*people, "token", "create", "desk-025", "--label", "test"],
+        env=env, check=True, capture_output=True, text=True,
+    )
+    (devstack_var / "desk-025.api-token").write_text(made.stdout.split()[-1])
+    assert get("/api/reports", role="desk-025") == []
     # reading needs a person, and each sees only what is theirs
     for path, role, status in (
         ("/api/reports", None, 401),
-        (f"/api/reports/{receipts[0]['report_id']}", "police", 404),
+        (f"/api/reports/{receipts[0]['report_id']}", "desk-025", 404),
         ("/api/reports", "operator", 403),
         ("/api/dead-letters", "police", 403),
         ("/api/devices", "police", 403),
@@ -85,7 +109,7 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
 
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
     pids = [int(p) for p in children.stdout.split()]
-    assert len(pids) == 3, "broker, worker and API run as children"
+    assert len(pids) == 4, "broker, worker, API and the retention job run as children"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 0
     for pid in pids:

@@ -22,6 +22,7 @@ import random
 import signal
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,18 @@ class ReceiptObserver:
             self._armed = None
             return done
 
-    def wait_answered(self, report_ids: set[str], timeout_s: float) -> bool:
+    def wait_answered(self, report_ids: set[str], stall_s: float) -> bool:
+        """Wait until every id in `report_ids` is answered, for as long as answers keep
+        coming: False once `stall_s` pass without a new receipt (a wedge, not a slow
+        machine)."""
         with self._cond:
-            return self._cond.wait_for(lambda: report_ids <= self.by_report.keys(), timeout_s)
+            while not report_ids <= self.by_report.keys():
+                if not self._cond.wait_for(self._progress(self.total, report_ids), stall_s):
+                    return False
+            return True
+
+    def _progress(self, seen: int, report_ids: set[str]) -> Callable[[], bool]:
+        return lambda: self.total > seen or report_ids <= self.by_report.keys()
 
     def close(self) -> None:
         self.client.disconnect()
@@ -141,7 +151,7 @@ class OneShotDevices:
         self.client.close()
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_every_stored_report_has_its_receipt_after_20_kills(tmp_path: Path, postgis_url: str):
     seed = int(os.environ.get("SR_FAULT_SEED", str(random.randrange(1 << 30))))
     rng = random.Random(seed)
@@ -169,9 +179,9 @@ def test_every_stored_report_has_its_receipt_after_20_kills(tmp_path: Path, post
                         start_worker(broker, postgis_url, logdir=tmp_path, extra_env=env)
                     )
                 sent = devices.sent
-                assert observer.wait_answered(set(sent), 120), (
-                    f"{len(set(sent) - observer.by_report.keys())} reports never answered "
-                    f"(seed {seed})"
+                assert observer.wait_answered(set(sent), stall_s=60), (
+                    f"{len(set(sent) - observer.by_report.keys())} reports unanswered and no "
+                    f"receipt for 60 s (seed {seed})"
                 )
                 stored = stored_reports(postgis_url)
                 answered = dict(observer.by_report)

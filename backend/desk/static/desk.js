@@ -1,6 +1,7 @@
 // The desk console: log in, then the view of the person's role, kept live by server-sent events.
 import { WORDS, defaultLanguage, matchReasons } from "./i18n.js";
 import { refreshFleet } from "./fleet.js";
+import { refreshCases } from "./cases.js";
 
 const API = "/api/v1/desk";
 const LINE_COLOURS = ["#e4002b", "#97d700", "#ffd100", "#5f259f", "#ac4fc6", "#d71671", "#ff6900",
@@ -338,108 +339,9 @@ async function refreshPolice() {
 }
 
 // ------------------------------------------------------------------ coordinator
-function caseItem(c) {
-  const status = el("span", { class: "status-buttons" });
-  for (const s of ["found", "closed", "false_report", "open"]) {
-    if (s === c.status) continue;
-    status.append(el("button", { type: "button", "data-status": s, onclick: async () => {
-      await api(`/cases/${c.case_id}/status`, { method: "POST", body: JSON.stringify({ status: s }) }); await refresh();
-    } }, t(s)));
-  }
-  return el("li", { class: "item case", "data-case-id": c.case_id },
-    el("div", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); showCase(c.case_id); } }, c.case_id), ` · ${c.title} · `,
-      el("span", { class: "badge" }, t(c.status))),
-    el("div", { class: "meta" }, `${time(c.last_seen_at)} · ${t("radius_now")}: ${c.current_radius_m ? Math.round(c.current_radius_m) + " m" : "—"}`),
-    c.family_contact ? el("div", { class: "meta" }, `${t("family_contact")}: ${c.family_contact}`) : "",
-    status);
-}
-
-async function showCase(caseId) {
-  const d = await api(`/cases/${caseId}`);
-  const box = document.getElementById("case-detail");
-  box.replaceChildren(el("h2", {}, `${d.case.case_id}: ${d.case.title}`),
-    el("h3", {}, `${t("sightings")} (${d.sightings.length})`),
-    el("ul", {}, ...d.sightings.map((s) => el("li", { class: "sighting", "data-report-id": s.report_id },
-      `${time(s.observed_at)} ${s.metro_station_id || ""} — ${s.matches.map((m) => `${m.score.toFixed(2)}: ${matchReasons(m, state.lang).join("; ")}`).join(" | ")}`))),
-    el("h3", {}, `${t("incidents")} (${d.incidents.length})`),
-    el("ul", {}, ...d.incidents.map((i) => el("li", { class: "case-incident", "data-incident-id": i.incident_id }, `${i.incident_id.slice(0, 8)} · ${reportersText(i.confidence)} · `, stateBadge(i.state)))),
-    el("h3", {}, t("alert_history")),
-    el("ul", {}, ...d.alerts.map((h) => el("li", {}, `${h.alert.recipient_kind} ${h.alert.recipient_id} · ${t(h.alert.kind)} r${h.alert.revision} · ${h.delivered ? t("delivered") : t("not_delivered")} · ${t("responses")}: ${h.responses.map((r) => `${r.responder} ${r.response}`).join(", ") || "—"}`))));
-}
-
+// The coordinator's cases (file, edit, kiosk preview, photo, import) are cases.js.
 async function refreshCoordinator() {
-  const [cases, caseLayer, sightings, volunteers] = await Promise.all([api("/cases"), api("/layers/cases"),
-    api("/layers/sightings"), api("/layers/volunteers")]);
-  const list = document.getElementById("case-list");
-  list.replaceChildren(...(cases.length ? cases.map(caseItem) : [el("li", { class: "empty" }, t("no_items"))]));
-  layers.cases.clearLayers();
-  L.geoJSON(caseLayer, {
-    style: { color: "#6a4c93", weight: 2, fillOpacity: .12, className: "case-area" },
-    pointToLayer: (f, ll) => {
-      const group = L.layerGroup([L.marker(ll, { title: f.properties.case_id })]);
-      if (f.properties.current_radius_m) L.circle(ll, { radius: f.properties.current_radius_m, color: "#6a4c93", dashArray: "4", fillOpacity: .05, className: "case-circle" }).addTo(group);
-      return group;
-    },
-  }).addTo(layers.cases);
-  setGeoJSON(layers.sightings, sightings, { pointToLayer: (f, ll) => L.circleMarker(ll, {
-    radius: 6, color: f.properties.matches.length ? "#e63946" : "#1d3557", fillOpacity: .8, className: "sighting-marker" }) });
-  setGeoJSON(layers.volunteers, volunteers, { pointToLayer: (f, ll) => L.circle(ll, { radius: 500, color: "#2a9d8f", weight: 1, fillOpacity: .15, className: "volunteer-cell" }) });
-}
-
-function setupCaseForm() {
-  const form = document.getElementById("case-form");
-  const when = form.elements.last_seen_at;
-  const local = new Date(Date.now() - 30 * 60 * 1000 - new Date().getTimezoneOffset() * 60000);
-  when.value = local.toISOString().slice(0, 16);
-  document.getElementById("pick-point").onclick = () => { state.picking = true; state.drawing = null; };
-  document.getElementById("draw-polygon").onclick = () => {
-    state.picking = false; state.drawing = []; document.getElementById("finish-polygon").disabled = false;
-  };
-  document.getElementById("finish-polygon").onclick = () => {
-    if (state.drawing && state.drawing.length >= 3) {
-      const ring = state.drawing.map((ll) => [Number(ll.lng.toFixed(6)), Number(ll.lat.toFixed(6))]);
-      ring.push(ring[0]);
-      state.polygons.push({ type: "Polygon", coordinates: [ring] });
-    }
-    state.drawing = null; document.getElementById("finish-polygon").disabled = true; redrawDrawing();
-  };
-  document.getElementById("clear-areas").onclick = () => { state.polygons = []; state.drawing = null; redrawDrawing(); };
-  map.on("click", (e) => {
-    if (state.picking) { state.point = e.latlng; state.picking = false; }
-    else if (state.drawing) state.drawing.push(e.latlng);
-    redrawDrawing();
-  });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const f = form.elements;
-    const result = document.getElementById("case-result");
-    const body = {
-      case_id: f.case_id.value, title: f.title.value, public_description: f.public_description.value,
-      relay_contact: f.relay_contact.value, age_band: f.age_band.value, sex: f.sex.value,
-      clothing_colours: f.clothing_colours.value.split(",").map((s) => s.trim()).filter(Boolean),
-      last_seen_lon: state.point ? Number(state.point.lng.toFixed(6)) : null,
-      last_seen_lat: state.point ? Number(state.point.lat.toFixed(6)) : null,
-      last_seen_at: new Date(f.last_seen_at.value).toISOString(),
-      polygons_geojson: state.polygons,
-    };
-    if (f.family_contact.value) body.family_contact = f.family_contact.value;
-    if (f.assigned_volunteer_id.value) body.assigned_volunteer_id = f.assigned_volunteer_id.value;
-    if (f.corridor_station.value) body.corridor = { from_station: f.corridor_station.value, within_stations: Number(f.corridor_k.value), buffer_m: 500 };
-    try {
-      const filed = await api("/cases", { method: "POST", body: JSON.stringify(body) });
-      result.textContent = `${t("filed")}: ${filed.case_id}`; result.className = "ok";
-      state.polygons = []; state.point = null; redrawDrawing(); await refresh();
-    } catch (err) { result.textContent = `${t("error")}: ${err.message}`; result.className = "error"; }
-  });
-}
-
-function redrawDrawing() {
-  layers.drawing.clearLayers();
-  if (state.point) L.circleMarker(state.point, { radius: 6, color: "#000", className: "last-seen-pick" }).addTo(layers.drawing);
-  for (const p of state.polygons) L.polygon(p.coordinates[0].map(([x, y]) => [y, x]), { color: "#6a4c93", className: "drawn-area" }).addTo(layers.drawing);
-  if (state.drawing && state.drawing.length) L.polyline(state.drawing, { color: "#6a4c93", dashArray: "3" }).addTo(layers.drawing);
-  document.getElementById("point-label").textContent = state.point ? `${state.point.lat.toFixed(5)}, ${state.point.lng.toFixed(5)}` : "";
-  document.getElementById("area-label").textContent = state.polygons.length ? `${state.polygons.length} ✓` : "";
+  return refreshCases({ api, el, t, time, layers, state, map, refresh, stateBadge, reportersText, matchReasons });
 }
 
 // ------------------------------------------------------------------ operator
@@ -613,6 +515,5 @@ document.getElementById("lang").onclick = async () => {
 };
 
 translate();
-setupCaseForm();
 baseMap().then(() => { state.baseMapReady = true; });
 fetch(API + "/me", { credentials: "same-origin" }).then(async (r) => { if (r.ok) await showWork(await r.json()); else showLogin(); });

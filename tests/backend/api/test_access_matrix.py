@@ -27,7 +27,7 @@ from starlette.routing import Mount
 from backend.api import create_app
 from backend.auth.subject import token_digest
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.db.models import Case, DeadLetter, Person, PersonApiToken
+from backend.db.models import Case, DeadLetter, Device, Person, PersonApiToken, PoliceStation
 from backend.people.api_tokens import create_api_token, revoke_api_token
 from backend.people.service import open_session
 from backend.settings import get_settings
@@ -163,6 +163,28 @@ def dead_letters(ctx: Ctx, caller: str, r: httpx.Response) -> None:
 
 def devices(ctx: Ctx, caller: str, r: httpx.Response) -> None:
     assert ids("device_id")(r) == {"kiosk-1"}
+
+
+def police_stations(ctx: Ctx, caller: str, r: httpx.Response) -> None:
+    with ctx.sessions() as session:
+        every = set(session.execute(select(PoliceStation.station_id)).scalars())
+    want = {STATION_A} if PEOPLE[caller][1] == "police" else every
+    assert ids("station_id")(r) == want
+
+
+def fleet_page(ctx: Ctx, caller: str, r: httpx.Response) -> None:
+    with ctx.sessions() as session:
+        rows = set(session.execute(select(Device.device_id)).scalars())
+    assert {d["device_id"] for d in r.json()["devices"]} == rows
+    assert r.json()["total"] == len(rows) == sum(r.json()["counts"].values())
+
+
+def no_device(device_id: str) -> Callable[[Ctx, str, httpx.Response], None]:
+    def check(ctx: Ctx, caller: str, r: httpx.Response) -> None:
+        with ctx.sessions() as session:
+            assert session.get(Device, device_id) is None
+
+    return check
 
 
 def cases(ctx: Ctx, caller: str, r: httpx.Response) -> None:
@@ -522,6 +544,36 @@ def matrix() -> dict[tuple[str, str], Entry]:
         ("GET", f"{D}/devices/{{device_id}}/dead-letters"): Entry(
             lambda ctx, c: [Call("GET", f"{D}/devices/kiosk-1/dead-letters", check=dead_letters)],
             COORD_OPER,
+        ),
+        ("GET", f"{D}/stations"): Entry(
+            lambda ctx, c: [Call("GET", f"{D}/stations", check=police_stations)], COORD_POLICE
+        ),
+        ("GET", f"{D}/fleet"): Entry(
+            lambda ctx, c: [Call("GET", f"{D}/fleet", check=fleet_page)], COORD_OPER
+        ),
+        ("GET", f"{D}/fleet/provisioning"): Entry(
+            lambda ctx, c: [Call("GET", f"{D}/fleet/provisioning")], COORD_OPER
+        ),
+        # past the role check the (absent) broker answers 503, and nothing is written; a
+        # refused caller never reaches the broker (403, not 503)
+        ("POST", f"{D}/fleet/devices"): Entry(
+            lambda ctx, c: [
+                Call(
+                    "POST",
+                    f"{D}/fleet/devices",
+                    {"device_id": f"phone-m-{c}", "kind": "phone"},
+                    check=no_device(f"phone-m-{c}"),
+                )
+            ],
+            COORD_OPER,
+            ok=503,
+            phase=1,
+        ),
+        ("DELETE", f"{D}/fleet/devices/{{device_id}}"): Entry(
+            lambda ctx, c: [Call("DELETE", f"{D}/fleet/devices/kiosk-1")],
+            COORD_OPER,
+            ok=503,
+            phase=2,
         ),
         ("GET", f"{D}/events"): Entry(
             lambda ctx, c: [Call("GET", f"{D}/events?max_s=0.3")], EVERYONE

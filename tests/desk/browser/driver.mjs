@@ -26,6 +26,7 @@ page.on("request", (r) => { if (!r.url().startsWith(process.env.BASE_URL || "htt
 const ops = {
   goto: async (c) => { await page.goto(c.url); return page.url(); },
   fill: async (c) => { await page.fill(c.selector, c.value); },
+  upload: async (c) => { await page.setInputFiles(c.selector, c.path); },
   click: async (c) => { await page.click(c.selector, { timeout: c.timeout_ms ?? 10000 }); },
   click_map: async (c) => {
     // a click at a longitude/latitude on the Leaflet map
@@ -48,9 +49,9 @@ const ops = {
     }
   },
   eval: async (c) => page.evaluate(c.expr),
-  count: async (c) => page.locator(c.selector).count(),
   press: async (c) => { await page.keyboard.press(c.key); },
   select: async (c) => { await page.selectOption(c.selector, c.value); },
+  count: async (c) => page.locator(c.selector).count(),
   text: async (c) => page.locator(c.selector).first().innerText(),
   screenshot: async (c) => { await page.screenshot({ path: c.path, fullPage: false }); return c.path; },
   console: async () => consoleLines.splice(0),
