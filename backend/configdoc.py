@@ -36,7 +36,11 @@ OUTSIDE_CLASSES: tuple[tuple[str, str, str], ...] = (
         "`/api/devices/accounts` (provision, list, revoke) and `python -m backend.accounts` "
         "uses it",
     ),
-    ("SR_MQTT_ADMIN_PASSWORD", "unset", "the admin account's password (unset: no live provisioning)"),
+    (
+        "SR_MQTT_ADMIN_PASSWORD",
+        "unset",
+        "the admin account's password (unset: no live provisioning)",
+    ),
     (
         "SR_LOG_FORMAT",
         "`json`",
@@ -44,6 +48,27 @@ OUTSIDE_CLASSES: tuple[tuple[str, str, str], ...] = (
         "settings are read): `json`, one object per line, or `text` for reading by eye",
     ),
     ("SR_LOG_LEVEL", "`INFO`", "the lowest level logged: `DEBUG` adds a line per batch"),
+    (
+        "SR_DB_SUPERUSER_URL",
+        "unset",
+        "`backend.deploy db-prepare`/`db-drop` only: a PostgreSQL superuser's URL (the one "
+        "step that creates the owner role, the database and the PostGIS extension)",
+    ),
+    ("SR_DB_PASSWORD", "unset", "`backend.deploy db-prepare`: the password of the owner role"),
+    (
+        "SR_DESK_PASSWORD",
+        "unset",
+        "the runbook's first administrator's password "
+        "(`backend.people person create ... --password-env SR_DESK_PASSWORD`)",
+    ),
+    (
+        "SR_EMQX_API_URL",
+        "unset",
+        "`backend.deploy fleet`: EMQX's REST API (e.g. `https://emqx1:18084/api/v5`); set, "
+        "accounts and revocations go to EMQX as well",
+    ),
+    ("SR_EMQX_API_KEY", "unset", "`backend.deploy fleet`: the EMQX API key"),
+    ("SR_EMQX_API_SECRET", "unset", "`backend.deploy fleet`: the EMQX API key's secret"),
     (
         "SR_DEV_VAR",
         "`var`",
@@ -186,9 +211,12 @@ def render() -> str:
         "",
         "Every setting is an environment variable. This page is generated from the settings",
         "classes (`python -m backend.configdoc --write`; a test fails when it is stale), so",
-        "what is here is what the code reads. Secrets (passwords, the database URL with its",
-        "password) can also be given as files where the operations runbook says so",
-        "([operations.md](operations.md)).",
+        "what is here is what the code reads. A secret (`SR_DATABASE_URL`,",
+        "`SR_DB_SUPERUSER_URL`, and every variable with `PASSWORD`, `SECRET`, `COOKIE`,",
+        "`TOKEN`, `PIN` or `API_KEY` in its name) can instead come from a file, as",
+        "`SR_X_FILE=/path` (`backend/secret_env.py`); one still set to a `change-me`",
+        "placeholder, or a `_FILE` that cannot be read, stops the process with a message",
+        "naming the variable ([operations.md](operations.md)).",
         "",
     ]
     for cls in settings_classes():
@@ -208,7 +236,9 @@ def render() -> str:
         "| variable | default | meaning |",
         "|---|---|---|",
     ]
-    out += [f"| `{env}` | {default} | {_cell(meaning)} |" for env, default, meaning in OUTSIDE_CLASSES]
+    out += [
+        f"| `{env}` | {default} | {_cell(meaning)} |" for env, default, meaning in OUTSIDE_CLASSES
+    ]
     return "\n".join(out) + "\n"
 
 

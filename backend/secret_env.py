@@ -1,7 +1,7 @@
 """Secrets from the environment that fail closed.
 
 A secret setting is an ``SR_`` variable whose name says so (``PASSWORD``, ``SECRET``,
-``COOKIE``, ``TOKEN``, ``PIN``) or a database URL (``SR_DATABASE_URL``,
+``COOKIE``, ``TOKEN``, ``PIN``, ``API_KEY``) or a database URL (``SR_DATABASE_URL``,
 ``SR_DB_SUPERUSER_URL``: they carry passwords).
 Each may also come from a file: ``X_FILE=/run/secrets/x`` sets ``X`` to the file's text (its
 trailing newline removed), as Docker secrets and systemd credentials hand them over.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Final
 
 PLACEHOLDER: Final = "change-me"
-_SECRET_WORDS: Final = ("PASSWORD", "SECRET", "COOKIE", "TOKEN", "PIN")
+_SECRET_WORDS: Final = ("PASSWORD", "SECRET", "COOKIE", "TOKEN", "PIN", "API_KEY")
 _SECRET_NAMES: Final = frozenset({"SR_DATABASE_URL", "SR_DB_SUPERUSER_URL"})
 
 

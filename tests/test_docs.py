@@ -83,7 +83,7 @@ def test_every_variable_the_code_reads_is_documented() -> None:
     for package in ("backend", "devstack"):
         for path in (REPO / package).rglob("*.py"):
             source = path.read_text(encoding="utf-8")
-            names |= set(re.findall(r"environ(?:\.get)?\(?\[?\s*[\"'](SR_[A-Z0-9_]+)", source))
+            names |= set(re.findall(r"[\"'](SR_[A-Z0-9_]*[A-Z0-9])[\"'=]", source))
     missing = sorted(n for n in names if f"`{n}`" not in page)
     assert not missing, f"not in docs/configuration.md: {missing}"
 
@@ -168,7 +168,7 @@ def _package_names(folder: Path) -> set[str]:
 
 
 FILE_SUFFIXES = frozenset({"py", "po", "mo", "kv", "ini", "json", "geojson", "toml", "md"})
-DOTTED = re.compile(r"\b((?:%s)(?:\.[A-Za-z_]\w*)+)" % "|".join(PACKAGES))
+DOTTED = re.compile(r"\b((?:" + "|".join(PACKAGES) + r")(?:\.[A-Za-z_]\w*)+)")
 SIBLING = re.compile(r"``([a-z_][a-z0-9_]*)``")
 
 
