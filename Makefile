@@ -58,7 +58,7 @@ bench: deps venv ## the whole system end to end against the broker's own QoS 1 c
 	$(PY) -m bench $(BENCH_E2E_ARGS)
 
 fuzz: deps venv ## 100,000 hostile payloads through a real broker to a real worker on PostGIS
-	$(PY) -m tests.fuzz --count $(or $(FUZZ_COUNT),100000) $(FUZZ_ARGS)
+	$(PY) -m tests.system.fuzz --count $(or $(FUZZ_COUNT),100000) $(FUZZ_ARGS)
 
 kiosk: deps venv
 	$(PY) -m kiosk_app --mode kiosk

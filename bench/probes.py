@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 
-from tests.faults.health import metrics
 from tests.support.services import REPO
+from tests.system.faults.health import metrics
 
 
 def count(url: str, sql: str) -> int:

@@ -109,3 +109,17 @@ def test_readme_opens_with_the_two_commands(target: str) -> None:
     assert f"make {target}" in head
     makefile = (REPO / "Makefile").read_text()
     assert f"\n{target}:" in makefile
+
+
+def test_markers_are_assigned_by_the_hook_not_by_hand() -> None:
+    """`integration` and `slow` come from tests/conftest.py (what a test starts, how long it
+    may run), so `make check` cannot be fooled by a forgotten or stale marker."""
+    needles = tuple(f"pytest.mark.{name}" for name in ("integration", "slow"))
+    by_hand = [
+        f"{path.relative_to(REPO)}:{n}"
+        for path in sorted((REPO / "tests").rglob("*.py"))
+        if path != REPO / "tests" / "conftest.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(needle in line for needle in needles)
+    ]
+    assert not by_hand, f"markers set by hand: {by_hand}"

@@ -4,16 +4,16 @@
 paths (a test checks that the file and :func:`render` agree), and the production-broker
 tests start a real Mosquitto on the same text with temporary paths and free ports.
 
-Choices (Mosquitto 2.0.11, checked against a real broker by tests/broker/):
+Choices (Mosquitto 2.0.11, checked against a real broker by tests/backend/accounts/):
 
 * Listeners: MQTT over TLS (8883) for devices and workers, MQTT over websockets over TLS
   (8884) for browsers, and plain MQTT on loopback only (1883 on 127.0.0.1) for the broker's
   own healthcheck and ``mosquitto_ctrl`` inside its container. No other plain listener.
 * ``per_listener_settings false`` with the dynamic security plugin named once, globally, so
-  it and ``allow_anonymous false`` cover every listener. With ``true`` (checked on 2.0.11 by
-  tests/broker/test_production_broker.py) the plugin must be named on each listener: named on
-  two it is still one library with one set of accounts, and a listener without it refuses
-  everyone; ``false`` leaves nothing to forget when a listener is added.
+  it and ``allow_anonymous false`` cover every listener. With ``true`` (checked on 2.0.11
+  by tests/backend/accounts/test_production_broker.py) the plugin must be named on each
+  listener: named on two it is still one library with one set of accounts, and a listener
+  without it refuses everyone; ``false`` leaves nothing to forget when a listener is added.
 * ``use_username_as_clientid true`` is a listener option: set on every listener, so the
   client id is the account whatever the client asks for.
 * Limits: see :data:`LIMITS`.

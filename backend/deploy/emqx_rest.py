@@ -17,7 +17,7 @@ sent as HTTP basic auth. The calls (EMQX 5.8 REST API reference):
 
 The rules are those of the Mosquitto roles (``backend.accounts.emqx.rules_for``), so both
 brokers grant the same. Nothing here is tested against a live EMQX (none runs on this
-machine): tests/broker/test_emqx_rest.py replays a recording of these documented calls.
+machine): tests/backend/accounts/test_emqx_rest.py replays a recording of these documented calls.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from bench.run import summarize_speedscope
 from tests.support.services import REPO
 
 
-@pytest.mark.integration
 @pytest.mark.timeout(240)
 def test_quick_bench_loses_nothing_and_accepts_nothing_twice(tmp_path):
     out = tmp_path / "quick.json"

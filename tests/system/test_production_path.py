@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 from backend.accounts.wait import try_login
 from backend.stations.metro import load_metro
 from protocol import Location, topics
-from tests.kiosk.test_outbox_broker import make_report
+from tests.kiosk_app.test_outbox_broker import make_report
 from tests.support.mqtt_client import TestClient
 from tests.support.services import REPO, Postgres, free_port, make_dev_tls, wait_for_port
 

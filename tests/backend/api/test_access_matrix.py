@@ -32,9 +32,7 @@ from backend.people.api_tokens import create_api_token, revoke_api_token
 from backend.people.service import open_session
 from backend.settings import get_settings
 from tests.backend.api.test_http_api import readme_case_json
-from tests.desk.world import FAMILY, PASSWORDS, REPORTER, STATION_A, World, build_world
-
-pytestmark = pytest.mark.integration
+from tests.backend.desk.world import FAMILY, PASSWORDS, REPORTER, STATION_A, World, build_world
 
 D = "/api/v1/desk"
 ANONYMOUS = ("none", "bad", "revoked")

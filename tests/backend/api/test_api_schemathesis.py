@@ -22,8 +22,6 @@ from backend.api import create_app
 from tests.backend.api.test_http_api import CALLERS
 from tests.support.people import seed_callers
 
-pytestmark = pytest.mark.integration
-
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

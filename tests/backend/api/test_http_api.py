@@ -23,8 +23,6 @@ from backend.sightings.models import DeadLetter, Report
 from tests.support.people import Caller, seed_callers
 from tests.support.services import postgres
 
-pytestmark = pytest.mark.integration
-
 API_DOC = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 CALLERS = {
     "coordinator": Caller("coord", Role.COORDINATOR, "srp_coord-secret"),

@@ -16,8 +16,6 @@ from fastapi.testclient import TestClient
 from backend.api import create_app
 from backend.desk.settings import get_desk_settings
 
-pytestmark = pytest.mark.integration
-
 API_DOC = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 
 

@@ -14,10 +14,10 @@ from backend.volunteers.models import Volunteer
 from backend.volunteers.service import register_volunteer
 from protocol import Alert, VolunteerLocation
 from tests.backend.helpers import PEOPLES_SQUARE, report_dict
-from tests.faults.health import probe
 from tests.support.mqtt_client import TestClient, wait_until
 from tests.support.services import free_port
 from tests.support.stack import start_worker
+from tests.system.faults.health import probe
 
 VOLUNTEER = "vol-owntracks"
 

@@ -1,0 +1,70 @@
+"""The walk of every flow (tests/kiosk_app/test_walk.py) at the other window sizes: the kiosk at
+1920x1080 and 540x960 (portrait), the phone and volunteer screens at 540x960 and 360x640.
+Offscreen SDL cannot resize a window once made, so each size is its own pytest process
+(``KIOSK_TEST_WINDOW``); the three run side by side."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.services import REPO
+
+pytestmark = pytest.mark.ui
+
+SIZES = {
+    "1920x1080": "test_kiosk_flows_at_this_size",
+    "540x960": "test_phone_flows_at_this_size or test_volunteer_flows_at_this_size"
+    " or test_kiosk_flows_at_this_size",
+    "360x640": "test_phone_flows_at_this_size or test_volunteer_flows_at_this_size",
+}
+
+
+def test_every_flow_at_every_other_size(tmp_path):
+    env = dict(
+        os.environ,
+        SDL_VIDEODRIVER="offscreen",
+        KIVY_NO_ARGS="1",
+        KIVY_NO_CONSOLELOG="1",
+    )
+    runs = {}
+    for size in SIZES:  # only this run's screenshots count below
+        shutil.rmtree(REPO / "test-artifacts" / "screens" / size, ignore_errors=True)
+    for size, selection in SIZES.items():
+        log = (tmp_path / f"{size}.log").open("wb")
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        command += ["tests/kiosk_app/test_walk.py", "-k", selection]
+        runs[size] = (
+            subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env | {"KIOSK_TEST_WINDOW": size},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+            log,
+        )
+    deadline = time.monotonic() + 300
+    failures = []
+    for size, (proc, log) in runs.items():
+        try:
+            code = proc.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        log.close()
+        output = (tmp_path / f"{size}.log").read_text(errors="replace")
+        expected = {"1920x1080": 1, "540x960": 3}.get(size, 2)
+        if code != 0 or f"{expected} passed" not in output:
+            failures.append(f"--- {size} (exit {code})\n{output[-4000:]}")
+    assert not failures, "\n".join(failures)
+    for size in SIZES:
+        shots = list((REPO / "test-artifacts" / "screens" / size).glob("*.png"))
+        # 9 kiosk / 7 phone + 4 volunteer screens, each in two languages
+        expected = {"1920x1080": 18, "540x960": 40}.get(size, 22)
+        assert len(shots) == expected, f"{size}: {len(shots)} screenshots, not {expected}"
