@@ -93,6 +93,13 @@ class Alert(Message):
     # the matched case's photo, when it has one: the same reference as the case's notice
     # (``Notice.photo_ref``); the bytes are on the notice photo topic, never in the alert
     photo_ref: Annotated[str | None, Rule(max_len=500)] = None
+    # The matched case as its coordinator describes it (``child`` above is what the reporter
+    # saw): the notice's title and public text, and the child's age band, sex and clothes.
+    # The photo's bytes: ``sr/v1/volunteers/{id}/photos/{case_id}`` (ask with a
+    # ``CasePhotoRequest``), for a volunteer; the notice photo topic for a kiosk.
+    case_title: Annotated[str | None, Rule(max_len=200)] = None
+    case_description: Annotated[str | None, Rule(max_len=2000)] = None
+    case_child: ChildDescription | None = None
     schema_version: int = SCHEMA_VERSION
 
 

@@ -7,9 +7,18 @@ sr/v1/devices/{device_id}/receipts             backend -> device   QoS 1
 sr/v1/devices/{device_id}/status               device, retained, last will
 sr/v1/devices/{device_id}/notices              backend -> kiosk, retained
 sr/v1/devices/{device_id}/notices/{case_id}/photo  backend -> kiosk, retained JPEG
+sr/v1/devices/{device_id}/help                 kiosk -> backend    QoS 1  HelpRequest
+sr/v1/devices/{device_id}/report_status        device -> backend   QoS 1  ReportStatusRequest
+sr/v1/devices/{device_id}/addenda              phone -> backend    QoS 1  ReportAddendum
+sr/v1/devices/{device_id}/answers/{kind}       backend -> device   QoS 1  kind: help,
+                                               report_status, addenda (HelpAnswer, ...)
 sr/v1/volunteers/{volunteer_id}/location       phone -> backend
 sr/v1/volunteers/{volunteer_id}/alerts         backend -> phone    QoS 1
 sr/v1/volunteers/{volunteer_id}/responses      phone -> backend    QoS 1
+sr/v1/volunteers/{volunteer_id}/catchup        phone -> backend    QoS 1  AlertCatchUpRequest
+sr/v1/volunteers/{volunteer_id}/photo_requests phone -> backend    QoS 1  CasePhotoRequest
+sr/v1/volunteers/{volunteer_id}/photos/{case_id}  backend -> phone QoS 1  JPEG (empty: none)
+sr/v1/volunteers/{volunteer_id}/answers/{kind} backend -> phone    QoS 1  kind: catchup
 sr/v1/stations/{station_id}/alerts             backend -> police console
 owntracks/{user}/{device}                      OwnTracks location
 ```
@@ -42,6 +51,23 @@ class TopicKind(StrEnum):
     VOLUNTEER_RESPONSES = "volunteer_responses"
     STATION_ALERTS = "station_alerts"
     OWNTRACKS = "owntracks"
+    DEVICE_HELP = "device_help"
+    DEVICE_REPORT_STATUS = "device_report_status"
+    DEVICE_ADDENDA = "device_addenda"
+    DEVICE_ANSWERS = "device_answers"  # sub_id: the AnswerKind
+    VOLUNTEER_CATCHUP = "volunteer_catchup"
+    VOLUNTEER_PHOTO_REQUESTS = "volunteer_photo_requests"
+    VOLUNTEER_PHOTOS = "volunteer_photos"  # sub_id: the case id
+    VOLUNTEER_ANSWERS = "volunteer_answers"  # sub_id: the AnswerKind
+
+
+class AnswerKind(StrEnum):
+    """The last segment of an answers topic: which request it answers."""
+
+    HELP = "help"  # HelpAnswer, to a kiosk
+    REPORT_STATUS = "report_status"  # ReportStatusAnswer
+    ADDENDA = "addenda"  # AddendumAnswer, to a phone
+    CATCHUP = "catchup"  # AlertCatchUpAnswer, to a volunteer
 
 
 _DEVICE_LEAVES: Final = {
@@ -49,12 +75,19 @@ _DEVICE_LEAVES: Final = {
     "receipts": TopicKind.DEVICE_RECEIPTS,
     "status": TopicKind.DEVICE_STATUS,
     "notices": TopicKind.DEVICE_NOTICES,
+    "help": TopicKind.DEVICE_HELP,
+    "report_status": TopicKind.DEVICE_REPORT_STATUS,
+    "addenda": TopicKind.DEVICE_ADDENDA,
 }
 _VOLUNTEER_LEAVES: Final = {
     "location": TopicKind.VOLUNTEER_LOCATION,
     "alerts": TopicKind.VOLUNTEER_ALERTS,
     "responses": TopicKind.VOLUNTEER_RESPONSES,
+    "catchup": TopicKind.VOLUNTEER_CATCHUP,
+    "photo_requests": TopicKind.VOLUNTEER_PHOTO_REQUESTS,
 }
+_DEVICE_ANSWERS: Final = frozenset({AnswerKind.HELP, AnswerKind.REPORT_STATUS, AnswerKind.ADDENDA})
+_VOLUNTEER_ANSWERS: Final = frozenset({AnswerKind.CATCHUP})
 
 
 def check_id(value: str, what: str = "id") -> str:
@@ -101,6 +134,35 @@ def device_notice_photos(device_id: str) -> str:
     return f"{device_notices(device_id)}/+/photo"
 
 
+def device_help(device_id: str) -> str:
+    """A kiosk's "call staff" (``HelpRequest``); answered on ``device_answers(id, HELP)``."""
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/help"
+
+
+def device_report_status(device_id: str) -> str:
+    """A device asks what became of one of its reports (``ReportStatusRequest``)."""
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/report_status"
+
+
+def device_addenda(device_id: str) -> str:
+    """A note (or a photo's announcement) added to a report the device sent
+    (``ReportAddendum``); the photo itself goes on ``device_photos(id, addendum_id)``."""
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/addenda"
+
+
+def device_answers(device_id: str, kind: AnswerKind | str) -> str:
+    """The backend's answer to one kind of a device's requests; only that device reads it."""
+    answer = AnswerKind(kind)
+    if answer not in _DEVICE_ANSWERS:
+        raise ValueError(f"{answer.value!r} is not an answer to a device")
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/answers/{answer.value}"
+
+
+def device_answers_filter(device_id: str) -> str:
+    """What a device subscribes to for every answer to its requests."""
+    return f"{ROOT}/devices/{check_id(device_id, 'device_id')}/answers/+"
+
+
 def volunteer_location(volunteer_id: str) -> str:
     return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/location"
 
@@ -111,6 +173,42 @@ def volunteer_alerts(volunteer_id: str) -> str:
 
 def volunteer_responses(volunteer_id: str) -> str:
     return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/responses"
+
+
+def volunteer_catchup(volunteer_id: str) -> str:
+    """A volunteer app asks, on connecting, for the alerts it may have missed
+    (``AlertCatchUpRequest``): they come again on its alerts topic, then the answer."""
+    return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/catchup"
+
+
+def volunteer_photo_requests(volunteer_id: str) -> str:
+    """A volunteer app asks for the photo of a case it was alerted about (``CasePhotoRequest``)."""
+    return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/photo_requests"
+
+
+def volunteer_photos(volunteer_id: str, case_id: str) -> str:
+    """The photo of a case, to a volunteer alerted about it (JPEG, at most
+    ``MAX_NOTICE_PHOTO_BYTES``; an empty payload: no photo, or none for you)."""
+    vid = check_id(volunteer_id, "volunteer_id")
+    return f"{ROOT}/volunteers/{vid}/photos/{check_id(case_id, 'case_id')}"
+
+
+def volunteer_photos_filter(volunteer_id: str) -> str:
+    """What a volunteer app subscribes to for case photos."""
+    return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/photos/+"
+
+
+def volunteer_answers(volunteer_id: str, kind: AnswerKind | str) -> str:
+    """The backend's answer to one kind of a volunteer's requests."""
+    answer = AnswerKind(kind)
+    if answer not in _VOLUNTEER_ANSWERS:
+        raise ValueError(f"{answer.value!r} is not an answer to a volunteer")
+    return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/answers/{answer.value}"
+
+
+def volunteer_answers_filter(volunteer_id: str) -> str:
+    """What a volunteer app subscribes to for every answer to its requests."""
+    return f"{ROOT}/volunteers/{check_id(volunteer_id, 'volunteer_id')}/answers/+"
 
 
 def station_alerts(station_id: str) -> str:
@@ -131,6 +229,11 @@ MAX_NOTICE_PHOTO_BYTES: Final = 400 * 1024
 ALL_VOLUNTEER_LOCATIONS: Final = f"{ROOT}/volunteers/+/location"
 ALL_VOLUNTEER_RESPONSES: Final = f"{ROOT}/volunteers/+/responses"
 ALL_OWNTRACKS: Final = "owntracks/+/+"
+ALL_DEVICE_HELP: Final = f"{ROOT}/devices/+/help"
+ALL_DEVICE_REPORT_STATUS: Final = f"{ROOT}/devices/+/report_status"
+ALL_DEVICE_ADDENDA: Final = f"{ROOT}/devices/+/addenda"
+ALL_VOLUNTEER_CATCHUP: Final = f"{ROOT}/volunteers/+/catchup"
+ALL_VOLUNTEER_PHOTO_REQUESTS: Final = f"{ROOT}/volunteers/+/photo_requests"
 
 
 def shared(group: str, topic_filter: str) -> str:
@@ -143,7 +246,8 @@ def shared(group: str, topic_filter: str) -> str:
 class ParsedTopic:
     kind: TopicKind
     subject_id: str  # device, volunteer, station or OwnTracks user
-    sub_id: str | None = None  # report id (photos) or OwnTracks device
+    # report id (photos), OwnTracks device, answer kind (answers) or case id (volunteer photos)
+    sub_id: str | None = None
 
 
 def parse_topic(topic: str) -> ParsedTopic:
@@ -168,10 +272,19 @@ def parse_topic(topic: str) -> ParsedTopic:
             if len(rest) != 1 or not UUID_PATTERN.match(rest[0]):
                 raise TopicError(topic, "expected .../photos/{report_id} with a lower-case UUID")
             return ParsedTopic(TopicKind.DEVICE_PHOTOS, subject, rest[0])
+        if leaf == ["answers"]:
+            return _answers(topic, TopicKind.DEVICE_ANSWERS, subject, rest, _DEVICE_ANSWERS)
         if len(leaf) == 1 and not rest and leaf[0] in _DEVICE_LEAVES:
             return ParsedTopic(_DEVICE_LEAVES[leaf[0]], subject)
         raise TopicError(topic, f"unknown device topic; expected one of {sorted(_DEVICE_LEAVES)}")
     if family == "volunteers":
+        if leaf == ["photos"]:
+            if len(rest) != 1:
+                raise TopicError(topic, "expected .../photos/{case_id}")
+            _require_id(topic, rest[0], "case_id")
+            return ParsedTopic(TopicKind.VOLUNTEER_PHOTOS, subject, rest[0])
+        if leaf == ["answers"]:
+            return _answers(topic, TopicKind.VOLUNTEER_ANSWERS, subject, rest, _VOLUNTEER_ANSWERS)
         if len(leaf) == 1 and not rest and leaf[0] in _VOLUNTEER_LEAVES:
             return ParsedTopic(_VOLUNTEER_LEAVES[leaf[0]], subject)
         raise TopicError(
@@ -182,6 +295,14 @@ def parse_topic(topic: str) -> ParsedTopic:
             return ParsedTopic(TopicKind.STATION_ALERTS, subject)
         raise TopicError(topic, "unknown station topic; expected .../stations/{id}/alerts")
     raise TopicError(topic, "unknown family; expected devices, volunteers or stations")
+
+
+def _answers(
+    topic: str, kind: TopicKind, subject: str, rest: list[str], allowed: frozenset[AnswerKind]
+) -> ParsedTopic:
+    if len(rest) != 1 or rest[0] not in allowed:
+        raise TopicError(topic, f"expected .../answers/<kind>, kind one of {sorted(allowed)}")
+    return ParsedTopic(kind, subject, rest[0])
 
 
 def _require_id(topic: str, value: str, what: str) -> None:
