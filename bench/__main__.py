@@ -11,6 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
+from bench.compare import BaselineError, compare, measure_baseline, shared_arguments
+from bench.compare import table as comparison_table
 from bench.run import BenchConfig, default_output, run
 
 
@@ -39,6 +41,12 @@ def parser() -> argparse.ArgumentParser:
                    help="run every fixed step, even above a rate that already saturated")
     p.add_argument("--output", type=Path, help="results JSON (default bench/results/...)")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout after the table")
+    p.add_argument("--baseline", metavar="REF",
+                   help="measure this commit first (a temporary git worktree, its own bench "
+                        "with the same steps), then this checkout; ratios per step")
+    p.add_argument("--grow-to", type=int, metavar="N",
+                   help="after the steps, grow the world to N cases and N volunteers and run "
+                        "the maximum step again (default 100,000; 0: no such step)")
     return p
 
 
@@ -51,15 +59,31 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None:
             setattr(config, attr, value)
+    if args.grow_to is not None:
+        config.grow_to = args.grow_to
     config.profile = args.profile
     config.all_steps = args.all_steps
     config.output = args.output or default_output(config.quick)
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     # SIGTERM (also what a background job gets instead of Ctrl-C) stops the stack it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    result = run(config, say=lambda line: print(line, file=sys.stderr, flush=True))
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    baseline = None
+    if args.baseline:
+        try:
+            baseline = measure_baseline(args.baseline, shared_arguments(args), say)
+        except BaselineError as exc:
+            print(f"python -m bench: {exc}", file=sys.stderr)
+            return 2
+    result = run(config, say=say)
     result.meta["command"] = command.strip()
+    if baseline is not None:
+        result.baseline = baseline
+        result.comparison = compare(result.to_json(), baseline)
     print(result.table())
+    if baseline is not None:
+        print()
+        print(comparison_table(result.comparison, result.to_json(), baseline))
     if args.json:
         for line in result.json_lines():
             print(line)

@@ -31,6 +31,9 @@ class BenchConfig:
     final_wait_s: float = 600.0  # at most, for the last reports while the workers still work
     cases: int = 10_000
     volunteers: int = 10_000
+    # After the steps: the world grown to this many cases and volunteers, and the maximum
+    # step again (cost per report as the world grows); 0, or not above the world: no step.
+    grow_to: int = 100_000
     phones: int = 100
     profile: bool = False
     all_steps: bool = False  # run every fixed step even after a lower one saturated
@@ -57,6 +60,7 @@ class BenchConfig:
             cases=300,
             volunteers=300,
             phones=20,
+            grow_to=600,
         )
 
     def plan(self) -> list[PlanStep]:
@@ -79,6 +83,11 @@ class BenchConfig:
                 )
             )
         return steps
+
+    def grown_plan(self) -> list[PlanStep]:
+        """The maximum step once more, in the grown world."""
+        name = f"max-{self.grow_to // 1000}k" if self.grow_to >= 1000 else f"max-{self.grow_to}"
+        return [PlanStep(name, 0.0, self.max_s, 2 * self.drain_s, self.window)]
 
     def ceiling_plan(self) -> list[PlanStep]:
         fixed = max(self.rates)

@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.cpu import CpuMeter
 from bench.loader import LoadRun
-from bench.probes import count
+from bench.probes import count, lock_waits
 from bench.report import row
 
 
@@ -29,7 +29,9 @@ class Phase:
         superseded_counts: Callable[[], list[int]] | None = None,
         position_metrics: Callable[[], list[list[str]]] | None = None,
         prefix: str = "",
+        batch_counters: Callable[[], list[dict[str, float]]] | None = None,
     ) -> None:
+        self.batch_counters = batch_counters
         self.location_counts = location_counts
         self.superseded_counts = superseded_counts
         self.position_metrics = position_metrics
@@ -54,6 +56,7 @@ class Phase:
                     "load": os.getloadavg()[0],
                     "locations": self.location_counts() if self.location_counts else None,
                     "superseded": self.superseded_counts() if self.superseded_counts else None,
+                    "batches": self.batch_counters() if self.batch_counters else None,
                 }
                 self.say(f"[{self.name}] step {event['name']} ...")
                 self.on_step_start(event)
@@ -92,6 +95,8 @@ class Phase:
             step["lost"] = step["published"] - step["stored"] if step["drained"] else None
         else:
             step["stored"] = step["stored_per_s"] = step["lost"] = None
+        if self.batch_counters is not None and started.get("batches") is not None:
+            step.update(lock_waits(started["batches"], self.batch_counters()))
         if step.get("locations_published") and started.get("locations") is not None:
             step.update(self._absorbed(step, started, wall))
         return step

@@ -68,6 +68,40 @@ def location_messages(port: int, outcome: str | None = None) -> int:
     return total
 
 
+LOCK_WAIT_SECONDS = "sr_worker_cell_lock_wait_seconds_total"
+BATCH_SECONDS = "sr_worker_batch_seconds"
+
+
+def batch_counters(port: int) -> dict[str, float]:
+    """A worker's cumulative batch time, batch count and time spent waiting for cell locks
+    (0 when the worker does not report it: a baseline without the metric), from /metrics."""
+    out = {"batch_seconds": 0.0, "batches": 0.0, "lock_wait_seconds": 0.0}
+    for line in metrics(port).splitlines():
+        if line.startswith(f"{BATCH_SECONDS}_sum"):
+            out["batch_seconds"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(f"{BATCH_SECONDS}_count"):
+            out["batches"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(LOCK_WAIT_SECONDS):
+            out["lock_wait_seconds"] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def lock_waits(
+    before: list[dict[str, float]], after: list[dict[str, float]]
+) -> dict[str, float | None]:
+    """Over every worker between two samples: the share of batch time spent waiting for
+    another batch's cell locks, and the mean wait per batch in ms."""
+    pairs = list(zip(before, after, strict=True))
+    batch_s = sum(a["batch_seconds"] - b["batch_seconds"] for b, a in pairs)
+    batches = sum(a["batches"] - b["batches"] for b, a in pairs)
+    waited = sum(a["lock_wait_seconds"] - b["lock_wait_seconds"] for b, a in pairs)
+    return {
+        "lock_wait_share": round(waited / batch_s, 4) if batch_s > 0 else None,
+        "lock_wait_per_batch_ms": round(1000 * waited / batches, 3) if batches else None,
+        "batches": int(batches),
+    }
+
+
 def position_lines(port: int) -> list[str]:
     """A worker's /metrics lines about volunteer positions (outcomes, pending)."""
     return [

@@ -16,6 +16,8 @@ class BenchResult:
     totals: dict[str, Any]
     profile: dict[str, Any] | None = None
     violations: list[str] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None  # the results of ``--baseline REF``'s run
+    comparison: list[dict[str, Any]] = field(default_factory=list)  # per step, with ratios
 
     @property
     def ratio(self) -> float | None:
@@ -32,12 +34,15 @@ class BenchResult:
             "ratio_end_to_end_over_ceiling": self.ratio,
             "profile": self.profile,
             "violations": self.violations,
+            "baseline": self.baseline,
+            "comparison": self.comparison,
         }
 
     def json_lines(self) -> list[str]:
         out = [json.dumps({"meta": self.meta})]
         out += [json.dumps({"phase": "ceiling", **s}) for s in self.ceiling]
         out += [json.dumps({"phase": "end_to_end", **s}) for s in self.end_to_end]
+        out += [json.dumps({"comparison": row}) for row in self.comparison]
         out.append(
             json.dumps(
                 {"totals": self.totals, "ratio": self.ratio, "violations": self.violations}

@@ -21,6 +21,7 @@ from bench.cpu import CpuMeter
 from bench.loader import EchoConsumer, LoadRun, build, publish_positions, write_inputs
 from bench.phase import Phase
 from bench.probes import (
+    batch_counters,
     checkout_commit,
     count,
     dead_letter_reasons,
@@ -56,7 +57,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
     }
     binary = build(REPO / "var" / "bench")
     size = world.WorldSize(config.cases, config.volunteers, config.phones, config.workers)
-    accounts = world.make_accounts(size, rng)
+    accounts = world.make_accounts(size, rng, config.grow_to)
     prefix = str(uuid.uuid4())[:24]  # 8-4-4-4- of a random UUID; the sequence fills the rest
     t0 = int(time.time()) - 60
     profile: dict[str, Any] | None = None
@@ -98,7 +99,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
             workers = world.start_workers(broker, url, accounts, tmp, ports)
             say(f"{len(workers)} worker(s) subscribed; publishing {len(accounts.volunteers)} "
                 "volunteer positions ...")
-            positions = world.volunteer_positions(accounts, rng)
+            positions = world.volunteer_positions(accounts, rng, 0, size.volunteers)
             published = publish_positions(binary, broker.port, positions, tmp)
             for port in ports:
                 wait_until(has_taken(port, published), 60,
@@ -142,6 +143,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
                 superseded_counts=lambda: [location_messages(p, "superseded") for p in ports],
                 position_metrics=lambda: [position_lines(p) for p in ports],
                 prefix=prefix2,
+                batch_counters=lambda: [batch_counters(p) for p in ports],
             )
             try:
                 list(e2e.execute())
@@ -156,6 +158,38 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
                 else:
                     say(f"py-spy failed ({proc.returncode}): {err.decode()[-500:]}")
 
+            grown: Phase | None = None
+            if config.grow_to > max(config.cases, config.volunteers):
+                t = time.monotonic()
+                say(f"growing the world to {config.grow_to} cases and volunteers ...")
+                world.grow(url, accounts, size, config.grow_to, rng)
+                more = world.volunteer_positions(accounts, rng, size.volunteers, config.grow_to)
+                taken = published + publish_positions(binary, broker.port, more, tmp)
+                for port in ports:
+                    wait_until(has_taken(port, taken), 600,
+                               f"every worker taking the {taken} volunteer positions")
+                meta["grow_s"] = round(time.monotonic() - t, 1)
+                say(f"grown in {meta['grow_s']} s; the maximum step again")
+                prefix3 = str(uuid.uuid4())[:24]
+                files = write_inputs(
+                    tmp, accounts.devices, accounts.consoles, config.grown_plan(), "grown"
+                )
+                load = LoadRun(binary, broker.port, files, prefix3, t0, tmp / "loader-grown.log")
+                cpu = CpuMeter()
+                cpu.add("broker", [broker.proc.pid])
+                cpu.add("workers", [w.proc.pid for w in workers])
+                cpu.add("database", [postmaster], with_children=True)
+                cpu.add("loader", [load.proc.pid])
+                grown = Phase(
+                    "grown world", load, cpu, url, say=say, prefix=prefix3,
+                    batch_counters=lambda: [batch_counters(p) for p in ports],
+                )
+                try:
+                    list(grown.execute())
+                finally:
+                    load.close()
+                e2e.steps += grown.steps
+
             published_ok = sum(s.get("puback_ok", 0) for s in e2e.steps)
             published_all = sum(s.get("published", 0) for s in e2e.steps)
             stored = final_stored(
@@ -168,11 +202,14 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
                 "puback_refused": sum(s.get("puback_refused", 0) for s in e2e.steps),
                 "stored": stored,
                 "lost": published_all - stored,
-                "duplicates": int(e2e.done.get("multi_accepted", 0)),
-                "more_than_one_receipt": int(e2e.done.get("multi_receipts", 0)),
+                "duplicates": int(e2e.done.get("multi_accepted", 0))
+                + int(grown.done.get("multi_accepted", 0) if grown else 0),
+                "more_than_one_receipt": int(e2e.done.get("multi_receipts", 0))
+                + int(grown.done.get("multi_receipts", 0) if grown else 0),
                 "dead_letters": count(url, "SELECT count(*) FROM dead_letters"),
                 "dead_letter_reasons": dead_letter_reasons(url),
-                "connection_losses": int(e2e.done.get("connection_losses", 0)),
+                "connection_losses": int(e2e.done.get("connection_losses", 0))
+                + int(grown.done.get("connection_losses", 0) if grown else 0),
                 "ceiling_duplicates": int(ceiling.done.get("multi_accepted", 0)),
             }
         finally:

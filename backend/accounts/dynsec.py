@@ -26,6 +26,7 @@ import json
 import os
 import secrets
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,7 +194,7 @@ def ensure_accounts(
     is rewritten only when that list is not empty).
     """
     names = [a.username for a in accounts]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, times in Counter(names).items() if times > 1)
     if duplicates:
         raise ValueError(f"accounts listed twice: {', '.join(duplicates)}; give each one once")
     exists = path.exists()

@@ -36,7 +36,12 @@ def test_quick_bench_loses_nothing_and_accepts_nothing_twice(tmp_path):
     assert totals["dead_letters"] == 0, report
     assert result["violations"] == []
     names = [s["name"] for s in result["end_to_end"]]
-    assert "max" in names and names[-1].startswith("locations-")
+    # the steps, then the maximum step again in the world grown to 600 cases and volunteers
+    assert "max" in names and names[-2].startswith("locations-") and names[-1] == "max-600"
+    assert result["end_to_end"][-1]["stored"] > 0, report
+    # every step says how long batches waited for each other's cell locks
+    assert all(s.get("batches", 0) > 0 for s in result["end_to_end"]), report
+    assert all(0 <= s["lock_wait_share"] <= 1 for s in result["end_to_end"]), report
     assert result["ceiling"][0]["name"] == "ceiling-max"
     measured = [s for s in result["end_to_end"] if not s.get("skipped")]
     assert all(s["receipted"] > 0 and s["receipt_ms"] for s in measured), report
