@@ -98,34 +98,51 @@ def _read_literal(*names: str) -> list[Grant]:
     ]
 
 
-def device_grants(device_id: str) -> tuple[Grant, ...]:
-    """A kiosk or phone: its own reports, photos and status out; its receipts, notices,
-    the photos of its notices (one filter, ``notices/+/photo``) and (retained) status in."""
+def device_grants(device_id: str, kind: AccountKind = AccountKind.KIOSK) -> tuple[Grant, ...]:
+    """A kiosk or phone: its own reports, photos, status and report-status requests out (a
+    kiosk also its "call staff" help requests, a phone its report addenda); its receipts,
+    notices, the photos of its notices (one filter, ``notices/+/photo``), the answers to its
+    requests (``answers/+``) and (retained) status in."""
+    own = (
+        topics.device_help(device_id)
+        if kind is AccountKind.KIOSK
+        else topics.device_addenda(device_id)
+    )
     return (
         *_send(
             topics.device_reports(device_id),
             _any(topics.device_photos(device_id, _ANY_UUID), -1),
             topics.device_status(device_id),
+            topics.device_report_status(device_id),
+            own,
         ),
         *_read_literal(
             topics.device_receipts(device_id),
             topics.device_notices(device_id),
             topics.device_notice_photos(device_id),
             topics.device_status(device_id),
+            topics.device_answers_filter(device_id),
         ),
     )
 
 
 def volunteer_grants(volunteer_id: str) -> tuple[Grant, ...]:
-    """A volunteer's app (or OwnTracks with the volunteer id as user): location, responses
-    and OwnTracks positions out; its own alerts in."""
+    """A volunteer's app (or OwnTracks with the volunteer id as user): location, responses,
+    OwnTracks positions, alert catch-up and case photo requests out; its own alerts, the
+    answers to its requests (``answers/+``) and the photos of its cases (``photos/+``) in."""
     return (
         *_send(
             topics.volunteer_location(volunteer_id),
             topics.volunteer_responses(volunteer_id),
             _any(topics.owntracks(volunteer_id, _ANY_ID), -1),
+            topics.volunteer_catchup(volunteer_id),
+            topics.volunteer_photo_requests(volunteer_id),
         ),
-        *_read_literal(topics.volunteer_alerts(volunteer_id)),
+        *_read_literal(
+            topics.volunteer_alerts(volunteer_id),
+            topics.volunteer_answers_filter(volunteer_id),
+            topics.volunteer_photos_filter(volunteer_id),
+        ),
     )
 
 
@@ -135,13 +152,19 @@ def station_grants(station_id: str) -> tuple[Grant, ...]:
 
 
 def worker_grants(share_group: str = DEFAULT_SHARE_GROUP) -> tuple[Grant, ...]:
-    """A backend worker: consumes reports, photos, status and responses through the share
-    group, every volunteer position without a group; publishes receipts, notices and alerts."""
+    """A backend worker: consumes reports, photos, status, responses and the apps' requests
+    through the share group, every volunteer position without a group; publishes receipts,
+    notices, alerts, answers and volunteers' case photos."""
     shared_filters = (
         topics.ALL_DEVICE_REPORTS,
         topics.ALL_DEVICE_PHOTOS,
         topics.ALL_DEVICE_STATUS,
         topics.ALL_VOLUNTEER_RESPONSES,
+        topics.ALL_DEVICE_HELP,
+        topics.ALL_DEVICE_REPORT_STATUS,
+        topics.ALL_DEVICE_ADDENDA,
+        topics.ALL_VOLUNTEER_CATCHUP,
+        topics.ALL_VOLUNTEER_PHOTO_REQUESTS,
     )
     plain_filters = (topics.ALL_VOLUNTEER_LOCATIONS, topics.ALL_OWNTRACKS)
     return (
@@ -154,6 +177,9 @@ def worker_grants(share_group: str = DEFAULT_SHARE_GROUP) -> tuple[Grant, ...]:
             topics.ALL_NOTICE_PHOTOS,
             _any(topics.volunteer_alerts(_ANY_ID), 3),
             _any(topics.station_alerts(_ANY_ID), 3),
+            _any(topics.device_answers_filter(_ANY_ID), 3),
+            _any(topics.volunteer_answers_filter(_ANY_ID), 3),
+            _any(topics.volunteer_photos_filter(_ANY_ID), 3),
         ),
     )
 
@@ -185,7 +211,7 @@ def grants_for(account: Account, share_group: str = DEFAULT_SHARE_GROUP) -> tupl
     """Everything ``account`` may do; the broker refuses the rest."""
     kind = account.kind
     if kind in (AccountKind.KIOSK, AccountKind.PHONE):
-        return device_grants(account.username)
+        return device_grants(account.username, kind)
     if kind is AccountKind.VOLUNTEER:
         return volunteer_grants(account.username)
     if kind is AccountKind.STATION:

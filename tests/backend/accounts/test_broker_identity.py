@@ -266,12 +266,34 @@ CONCRETE = {
     "responses": ("volunteer", topics.volunteer_responses),
     "station_alerts": ("station", topics.station_alerts),
     "owntracks": ("volunteer", lambda s: topics.owntracks(s, "phone")),
+    "help": ("device", topics.device_help),
+    "report_status": ("device", topics.device_report_status),
+    "addenda": ("device", topics.device_addenda),
+    "answers": ("device", lambda s: topics.device_answers(s, "help")),
+    "catchup": ("volunteer", topics.volunteer_catchup),
+    "photo_requests": ("volunteer", topics.volunteer_photo_requests),
+    "volunteer_photos": ("volunteer", lambda s: topics.volunteer_photos(s, "case-1")),
+    "volunteer_answers": ("volunteer", lambda s: topics.volunteer_answers(s, "catchup")),
+}
+# Filters with a wildcard that an app subscribes to as they are (subscribed, never published).
+OWN_FILTERS = {
+    "answers_filter": ("device", topics.device_answers_filter),
+    "notice_photos_filter": ("device", topics.device_notice_photos),
+    "volunteer_answers_filter": ("volunteer", topics.volunteer_answers_filter),
+    "volunteer_photos_filter": ("volunteer", topics.volunteer_photos_filter),
 }
 FILTERS = {
     "share_reports": topics.shared("backend", topics.ALL_DEVICE_REPORTS),
     "share_photos": topics.shared("backend", topics.ALL_DEVICE_PHOTOS),
     "share_status": topics.shared("backend", topics.ALL_DEVICE_STATUS),
     "share_responses": topics.shared("backend", topics.ALL_VOLUNTEER_RESPONSES),
+    "share_help": topics.shared("backend", topics.ALL_DEVICE_HELP),
+    "share_report_status": topics.shared("backend", topics.ALL_DEVICE_REPORT_STATUS),
+    "share_addenda": topics.shared("backend", topics.ALL_DEVICE_ADDENDA),
+    "share_catchup": topics.shared("backend", topics.ALL_VOLUNTEER_CATCHUP),
+    "share_photo_requests": topics.shared("backend", topics.ALL_VOLUNTEER_PHOTO_REQUESTS),
+    "all_help": topics.ALL_DEVICE_HELP,
+    "all_answers": "sr/v1/devices/+/answers/+",
     "other_share_group": topics.shared("thieves", topics.ALL_DEVICE_REPORTS),
     "all_reports": topics.ALL_DEVICE_REPORTS,
     "all_receipts": "sr/v1/devices/+/receipts",
@@ -285,23 +307,56 @@ FILTERS = {
 CONTROL_REQUEST = "$CONTROL/dynamic-security/v1"
 BOTH = ("own", "other")
 DEVICE_PUBLISH = {("reports", "own"), ("photos", "own"), ("status", "own")}
+DEVICE_PUBLISH |= {("report_status", "own")}
 DEVICE_SUBSCRIBE = {("receipts", "own"), ("notices", "own"), ("status", "own")}
+DEVICE_SUBSCRIBE |= {("answers_filter", "own"), ("notice_photos_filter", "own")}
 ALLOWED_PUBLISH: dict[AccountKind, set[tuple[str, str]]] = {
-    K: DEVICE_PUBLISH,
-    P: DEVICE_PUBLISH,
-    V: {("location", "own"), ("responses", "own"), ("owntracks", "own")},
+    K: DEVICE_PUBLISH | {("help", "own")},  # a kiosk calls staff; a phone dials 110
+    P: DEVICE_PUBLISH | {("addenda", "own")},  # a passenger adds to a report on a phone
+    V: {
+        ("location", "own"),
+        ("responses", "own"),
+        ("owntracks", "own"),
+        ("catchup", "own"),
+        ("photo_requests", "own"),
+    },
     S: set(),
-    W: {(f, w) for f in ("receipts", "notices", "alerts", "station_alerts") for w in BOTH},
+    W: {
+        (f, w)
+        for f in (
+            "receipts",
+            "notices",
+            "alerts",
+            "station_alerts",
+            "answers",
+            "volunteer_answers",
+            "volunteer_photos",
+        )
+        for w in BOTH
+    },
     A: {("control", "-")},
 }
 ALLOWED_SUBSCRIBE: dict[AccountKind, set[tuple[str, str]]] = {
     K: DEVICE_SUBSCRIBE,
     P: DEVICE_SUBSCRIBE,
-    V: {("alerts", "own")},
+    V: {("alerts", "own"), ("volunteer_answers_filter", "own"), ("volunteer_photos_filter", "own")},
     S: {("station_alerts", "own")},
     W: {
         *((f, w) for f in ("location", "owntracks") for w in BOTH),
-        *((f, "-") for f in ("share_reports", "share_photos", "share_status", "share_responses")),
+        *(
+            (f, "-")
+            for f in (
+                "share_reports",
+                "share_photos",
+                "share_status",
+                "share_responses",
+                "share_help",
+                "share_report_status",
+                "share_addenda",
+                "share_catchup",
+                "share_photo_requests",
+            )
+        ),
         ("all_locations", "-"),
         ("all_owntracks", "-"),
     },
@@ -331,6 +386,12 @@ def test_each_kind_publishes_and_subscribes_exactly_where_its_kind_allows(any_br
                     allowed = codes[0] < 0x80
                     if allowed != ((family, whose) in ALLOWED_SUBSCRIBE[kind]):
                         wrong.append(f"{kind} {name} subscribe {topic}: allowed={allowed}")
+            for family, (subject_kind, build) in OWN_FILTERS.items():
+                for whose in BOTH:
+                    topic_filter = build(name if whose == "own" else OTHER[subject_kind])
+                    allowed = suback_codes(client.client, topic_filter)[0] < 0x80
+                    if allowed != ((family, whose) in ALLOWED_SUBSCRIBE[kind]):
+                        wrong.append(f"{kind} {name} subscribe {topic_filter}: allowed={allowed}")
             for family, topic_filter in FILTERS.items():
                 allowed = suback_codes(client.client, topic_filter)[0] < 0x80
                 if allowed != ((family, "-") in ALLOWED_SUBSCRIBE[kind]):
