@@ -115,6 +115,8 @@ def row(s: dict[str, Any]) -> str:
             )
         )
     flag += " (held back)" if s.get("held") else ""
+    if s.get("lock_wait_share"):
+        flag += f" lock wait {100 * s['lock_wait_share']:.1f} % of batch time"
     stored = s.get("stored_per_s")
     lost = s.get("lost")
     return (
