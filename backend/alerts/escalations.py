@@ -18,7 +18,7 @@ from backend.alerts.config import AlertingConfig
 from backend.alerts.models import AlertResponseRow, EscalationTimer
 from backend.alerts.outbox import (
     Seen,
-    case_photo_ref,
+    case_notice,
     existing_alerts,
     incident_matches,
     incident_view,
@@ -149,7 +149,7 @@ def _escalate(
             now,
             config,
             int(decision.to_level),
-            case_photo_ref(memory, r.case_id),
+            case_notice(memory, r.case_id),
         )
         if row is not None:
             sent.append(row.alert_id)

@@ -34,7 +34,7 @@ from backend.cases.matching import BestByCase, best_from_rows, best_matches
 from backend.incidents.models import Incident
 from backend.incidents.service import RecentRounds
 from backend.world import Memory
-from protocol import Alert, AlertKind, ChildDescription, WhatSeen
+from protocol import Alert, AlertKind, ChildDescription, Notice, WhatSeen
 from protocol.topics import station_alerts, volunteer_alerts
 
 log = logging.getLogger(__name__)
@@ -150,10 +150,11 @@ def write_alert(
     now: datetime,
     config: AlertingConfig,
     level: int,
-    photo_ref: str | None = None,
+    notice: Notice | None = None,
 ) -> AlertRow | None:
     """Insert or update the outbox row; returns it when there is something new to send.
-    ``photo_ref``: the matched case's photo reference (``case_photo_ref``)."""
+    ``notice``: the matched case's public notice (``case_notice``): its title, text, photo
+    reference and the child as the case describes them go into the alert."""
     key = (recipient.kind.value, recipient.recipient_id, recipient.alert_kind.value)
     row = existing.get(key)
     reporters = len(incident.device_ids)
@@ -169,6 +170,7 @@ def write_alert(
         revision, alert_id, expires_at = row.revision + 1, row.alert_id, row.expires_at
     else:
         revision, alert_id, expires_at = 1, str(uuid.uuid4()), now + config.alert_ttl
+    case = notice if recipient.case_id is not None and notice is not None else None
     alert = Alert(
         alert_id=alert_id,
         kind=recipient.alert_kind,
@@ -190,7 +192,10 @@ def write_alert(
         direction=seen.direction,
         escalation_level=level,
         revision=revision,
-        photo_ref=photo_ref if recipient.case_id is not None else None,
+        photo_ref=case.photo_ref if case is not None else None,
+        case_title=case.title if case is not None else None,
+        case_description=(case.description or None) if case is not None else None,
+        case_child=case.child if case is not None else None,
     )
     topic = (
         volunteer_alerts(recipient.recipient_id)
@@ -224,10 +229,10 @@ def write_alert(
     return row
 
 
-def case_photo_ref(memory: Memory, case_id: str | None) -> str | None:
-    """The photo reference of an open case in the worker's snapshot (None without one)."""
+def case_notice(memory: Memory, case_id: str | None) -> Notice | None:
+    """The public notice of an open case in the worker's snapshot (None without one)."""
     case = memory.cases.get(case_id) if case_id is not None else None
-    return case.notice.photo_ref if case is not None else None
+    return case.notice if case is not None else None
 
 
 def route_incident(
@@ -285,8 +290,8 @@ def route_incident(
     to_send = []
     for r in recipients:
         level = r.escalation_level
-        photo_ref = case_photo_ref(memory, r.case_id)
-        row = write_alert(session, incident, r, existing, seen, now, config, level, photo_ref)
+        notice = case_notice(memory, r.case_id)
+        row = write_alert(session, incident, r, existing, seen, now, config, level, notice)
         if row is not None:
             to_send.append(row.alert_id)
     if new_volunteers and incident.volunteer_round_at is None:
