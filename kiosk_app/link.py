@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from kiosk_app.config import AppConfig, Mode
+from kiosk_app.link_requests import AnswerListener, RequestsAndAnswers
 from kiosk_app.outbox import Outbox, OutboxEntry, OutboxStats
 from kiosk_app.requested_topics import notice_photos_filter
 from protocol import (
@@ -50,7 +51,7 @@ class LinkState(StrEnum):
     REFUSED = "refused"  # the broker said no (credentials): retrying will not help by itself
 
 
-class LinkListener(Protocol):
+class LinkListener(AnswerListener, Protocol):
     """What the app learns from the link. Called through ``post``, never on paho's thread."""
 
     def on_link_state(self, state: LinkState, detail: str) -> None: ...
@@ -66,7 +67,7 @@ def call_now(fn: Callable[[], None]) -> None:
     fn()
 
 
-class MqttLink:
+class MqttLink(RequestsAndAnswers):
     def __init__(
         self,
         config: AppConfig,
@@ -101,6 +102,7 @@ class MqttLink:
                 self._subscriptions.append(topics.device_notices(device))
                 self._handlers[topics.device_notices(device)] = self._handle_notices
                 self._subscriptions.append(notice_photos_filter(device))
+        self._route_requests()
 
     @property
     def has_status(self) -> bool:
@@ -307,6 +309,8 @@ class MqttLink:
         self._last_stats = stats
         self._publish_birth(stats)
         self.outbox.reschedule_all_now()
+        if self.config.mode is Mode.VOLUNTEER:
+            self._ask_catchup()
         self._set_state(LinkState.ONLINE, "")
         self._wake.set()
 
@@ -360,6 +364,8 @@ class MqttLink:
             case_id = message.topic.split("/")[-2]
             payload = bytes(message.payload)
             self.post(lambda: self.listener.on_notice_photo(case_id, payload))
+            return
+        if handler is None and self._case_photo(message.topic, bytes(message.payload)):
             return
         if handler is None:
             log.warning("message on unexpected topic %s", message.topic)

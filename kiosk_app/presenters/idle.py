@@ -42,13 +42,15 @@ class IdleTimer:
         return moment - self._last >= limit
 
 
-def at_rest(shell: Any, report: Any, notices: Any) -> bool:
+def at_rest(shell: Any, report: Any, notices: Any, help: Any = None) -> bool:
     """Nothing of the last person is left: home, default language, an empty form, no
-    reference and no notice open (the Shell, ReportPresenter and NoticePresenter)."""
+    reference, no notice open and no call for staff on screen (the Shell, ReportPresenter,
+    NoticePresenter and HelpPresenter)."""
     return (
         shell.screen == "home"
         and shell.lang == shell.default_lang
         and report.flow.draft.is_empty
         and not report.reference
         and notices.selected is None
+        and not (help is not None and help.staff_call)
     )

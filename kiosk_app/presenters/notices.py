@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kivy.event import EventDispatcher
 from kivy.properties import DictProperty, ListProperty, ObjectProperty
@@ -16,7 +16,7 @@ from kiosk_app.i18n import tr
 from kiosk_app.presenters.reporting import ReportPresenter
 from kiosk_app.presenters.shell import Shell
 from kiosk_app.presenters.words import LANGUAGES_ON_SIGNS
-from protocol import AgeBand, Notice, NoticeBoard, Sex
+from protocol import AgeBand, ChildDescription, Notice, NoticeBoard, Sex
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,22 @@ MAX_PHOTO_SIDE_PX = 4096
 @dataclass(frozen=True, slots=True)
 class NoticeView:
     case_id: str
-    title: str  # the coordinator's words, as written
-    description: str
+    title: str  # the coordinator's words: Chinese above English where the case has both
+    description: str  # likewise
     who: str  # "Missing child: age 3-5 · boy · clothing yellow", Chinese line above English
     since: str
     contact: str
+    child: ChildDescription = field(default_factory=ChildDescription)  # prefills a report
+
+
+def in_both_languages(notice: Notice, name: str) -> str:
+    """``title`` or ``description`` in Chinese above English where the notice carries both
+    (``title_zh`` and ``title_en``...), else as the coordinator wrote it."""
+    found = (getattr(notice, f"{name}_{lang}", None) for lang in LANGUAGES_ON_SIGNS)
+    texts = [t.strip() for t in found if isinstance(t, str) and t.strip()]
+    if not texts:
+        return str(getattr(notice, name))
+    return "\n".join(dict.fromkeys(texts))  # one line when both say the same
 
 
 def _who(notice: Notice, lang: str) -> str:
@@ -51,13 +62,14 @@ def notice_view(notice: Notice) -> NoticeView:
     langs = LANGUAGES_ON_SIGNS
     return NoticeView(
         case_id=notice.case_id,
-        title=notice.title,
-        description=notice.description,
+        title=in_both_languages(notice, "title"),
+        description=in_both_languages(notice, "description"),
         who="\n".join(_who(notice, lang) for lang in langs),
         since="\n".join(f"{tr('Missing since', lang)} {notice.since:%Y-%m-%d}" for lang in langs),
         contact="\n".join(
             f"{tr('Volunteer relay contact', lang)}: {notice.relay_contact}" for lang in langs
         ),
+        child=notice.child,
     )
 
 
@@ -115,4 +127,5 @@ class NoticePresenter(EventDispatcher):
 
     def seen_this_child(self) -> None:
         if self.selected is not None:
-            self.report.start(case_id=self.selected.case_id, case_title=self.selected.title)
+            view = self.selected
+            self.report.start(case_id=view.case_id, case_title=view.title, child=view.child)

@@ -90,6 +90,12 @@ class ReportFlow:
         self.draft.observed_at = now or utc_now()
         self.draft.case_id = case_id or None
 
+    def prefill(self, child: ChildDescription) -> None:
+        """Start from what a case knows of the child (the passenger can change each)."""
+        self.draft.age_band = AgeBand(child.age_band)
+        self.draft.sex = Sex(child.sex)
+        self.draft.colours = list(child.clothing_colours[:MAX_COLOURS])
+
     def clear(self) -> None:
         self.draft = ReportDraft()
         self.step = Step.WHAT

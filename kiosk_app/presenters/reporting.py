@@ -9,7 +9,16 @@ from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, Strin
 from kiosk_app.presenters.delivery import Delivery, delivery_after_send, delivery_of, urgent
 from kiosk_app.presenters.report_flow import ReportFlow
 from kiosk_app.presenters.shell import Shell
-from protocol import AgeBand, Colour, Location, Receipt, Sex, SightingReport, WhatSeen
+from protocol import (
+    AgeBand,
+    ChildDescription,
+    Colour,
+    Location,
+    Receipt,
+    Sex,
+    SightingReport,
+    WhatSeen,
+)
 
 
 class ReportPresenter(EventDispatcher):
@@ -24,6 +33,8 @@ class ReportPresenter(EventDispatcher):
     contact = StringProperty("")
     case_id = StringProperty("")  # the case notice this report answers
     case_title = StringProperty("")
+    sent_case_title = StringProperty("")  # the confirmation names the case it answered
+    sent_report_id = StringProperty("")  # the report on the confirmation (status, addendum)
     # the confirmation
     reference = StringProperty("")
     delivery = StringProperty("")  # a Delivery value
@@ -61,10 +72,16 @@ class ReportPresenter(EventDispatcher):
 
     # ------------------------------------------------------------------ the form
 
-    def start(self, case_id: str = "", case_title: str = "") -> None:
+    def start(
+        self, case_id: str = "", case_title: str = "", child: ChildDescription | None = None
+    ) -> None:
+        """A new report; from a case notice it names the case and starts with what the case
+        knows of the child (age, sex, colours), which the passenger can change."""
         self.rejected_receipt = None  # seen: the home screen kept it until a new report
         self.flow.start(case_id=case_id or None)
         self.case_title = case_title if case_id else ""
+        if case_id and child is not None:
+            self.flow.prefill(child)
         self._sync()
         self.shell.go("what")
 
@@ -121,6 +138,8 @@ class ReportPresenter(EventDispatcher):
     def forget_confirmation(self) -> None:
         """The confirmation is done with: no reference or receipt is left on screen."""
         self.reference = ""
+        self.sent_case_title = ""
+        self.sent_report_id = ""
         self.delivery = ""
         self.receipt = None
 
@@ -143,6 +162,8 @@ class ReportPresenter(EventDispatcher):
 
     def sent(self, report: SightingReport, online: bool) -> None:
         """The report is in the outbox: wipe the form, show the confirmation."""
+        self.sent_case_title = self.case_title if report.case_id else ""
+        self.sent_report_id = report.report_id
         self.clear()
         self.receipt = None
         self.reference = report.reference

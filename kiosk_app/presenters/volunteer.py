@@ -9,10 +9,18 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from kivy.event import EventDispatcher
-from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    DictProperty,
+    ListProperty,
+    ObjectProperty,
+    StringProperty,
+)
 
 from kiosk_app.i18n import N_, ntr, tr
 from kiosk_app.presenters.inbox import KIND_TEXT, RESPONSE_TEXT, AlertInbox, InboxItem, Upsert
+from kiosk_app.presenters.minimap import MapModel, sighting_map
+from kiosk_app.presenters.notices import checked_photo
 from kiosk_app.presenters.shell import Shell
 from kiosk_app.presenters.words import (
     bearing_deg,
@@ -22,7 +30,7 @@ from kiosk_app.presenters.words import (
     distance_text,
     station_name,
 )
-from protocol import Alert, AlertKind, Location, ResponseKind, VolunteerResponse
+from protocol import Alert, AlertKind, ChildDescription, Location, ResponseKind, VolunteerResponse
 
 PRIMARY = ResponseKind.ON_MY_WAY  # what an unanswered alert asks for first
 RESPONSE_ORDER = (
@@ -39,6 +47,9 @@ WHY_TEXT = {
 }
 WHY_NEAR_ON_DUTY = N_("You are on duty, %(d)s from this sighting")
 WHY_NEAR_OFF_DUTY = N_("You were on duty, %(d)s from this sighting, when it was reported")
+NEAR_M = 50.0  # closer than this, a distance and a compass point say nothing useful
+HERE_TEXT = N_("Here: less than 50 m from you")
+NEAR_WORDS = N_("less than 50 m")
 
 
 def match_words(score: float | None) -> str:
@@ -68,25 +79,27 @@ class ResponseView:
 @dataclass(frozen=True, slots=True)
 class AlertView:
     alert_id: str
-    headline: str  # "New alert" / "Your case" ...
-    distance: str  # "450 m"
-    direction: str  # "north-east" (from the volunteer), or "" without a position
-    where: str  # "450 m north-east of you"
+    headline: str  # "Your case · Girl, 4, red coat" / "Sighting near you"
+    distance: str  # "450 m", or "less than 50 m"
+    direction: str  # "north-east" (from the volunteer), or "" without a position or when near
+    where: str  # "450 m north-east of you" / "Here: less than 50 m from you"
     place: str  # station and exit
-    description: str
+    case_id: str  # "" without a matched case
+    case_title: str  # the case's title, as the coordinator wrote it
+    case_child: str  # the child of the case, from the case (never from a report)
+    description: str  # what the latest report saw (labelled as such when there is a case)
     why: str
     facts: str
     geo_uri: str
     answered: str
     responses: tuple[ResponseView, ...]
+    map: MapModel | None = None
 
 
-def describe_child(alert: Alert, lang: str) -> str:
-    child = alert.child
+def child_words(child: ChildDescription, lang: str) -> str:
     colours = ", ".join(tr(c.value, lang) for c in child.clothing_colours) or "-"
     return " · ".join(
         [
-            tr(alert.what_seen.value, lang),
             f"{tr('Age', lang)} {tr(child.age_band.value, lang)}",
             tr(child.sex.value, lang),
             f"{tr('Clothing', lang)}: {colours}",
@@ -94,27 +107,58 @@ def describe_child(alert: Alert, lang: str) -> str:
     )
 
 
+def describe_child(alert: Alert, lang: str) -> str:
+    """What the latest report saw: the situation and the child as the reporter picked it."""
+    return f"{tr(alert.what_seen.value, lang)} · {child_words(alert.child, lang)}"
+
+
+def case_child_text(alert: Alert, lang: str) -> str:
+    """The child of the case, from the case: ``Alert.case_description`` (a description in
+    words, or the case's structured child). Empty when the alert does not carry it: the
+    report's child is never passed off as the case's."""
+    described = getattr(alert, "case_description", None)
+    if isinstance(described, ChildDescription):
+        return child_words(described, lang)
+    child = getattr(alert, "case_child", None)
+    words = child_words(child, lang) if isinstance(child, ChildDescription) else ""
+    text = described.strip() if isinstance(described, str) else ""
+    return "\n".join(t for t in (words, text) if t)
+
+
+def sighting_point(alert: Alert) -> tuple[float, float]:
+    """Where the child was seen: ``Alert.sighting_lat/lon`` when the alert carries them
+    apart from its own point, else the alert's point (the latest sighting of the incident)."""
+    lat, lon = getattr(alert, "sighting_lat", None), getattr(alert, "sighting_lon", None)
+    if isinstance(lat, float) and isinstance(lon, float):
+        return lat, lon
+    return alert.lat, alert.lon
+
+
 def alert_view(item: InboxItem, here: Location | None, on_duty: bool, lang: str) -> AlertView:
     alert = item.alert
-    if here is not None:
-        meters: float | None = distance_m(here.lat, here.lon, alert.lat, alert.lon)
-        direction = compass_text(bearing_deg(here.lat, here.lon, alert.lat, alert.lon), lang)
+    seen_lat, seen_lon = sighting_point(alert)
+    if here is not None:  # from the volunteer's own fix to the sighting
+        meters: float | None = distance_m(here.lat, here.lon, seen_lat, seen_lon)
+        direction = compass_text(bearing_deg(here.lat, here.lon, seen_lat, seen_lon), lang)
     else:
         meters, direction = alert.distance_m, ""
-    distance = distance_text(meters)
-    where = (
-        tr("%(d)s %(dir)s of you", lang) % {"d": distance, "dir": direction}
-        if direction
-        else tr("%(d)s away", lang) % {"d": distance}
-    )
+    near = meters is not None and meters < NEAR_M
+    distance = tr(NEAR_WORDS, lang) if near else distance_text(meters)
+    if near and here is not None:
+        direction, where = "", tr(HERE_TEXT, lang)
+    elif direction:
+        where = tr("%(d)s %(dir)s of you", lang) % {"d": distance, "dir": direction}
+    else:
+        where = tr("%(d)s away", lang) % {"d": distance}
     place_parts = [station_name(alert.station_id, lang)]
-    exit_hint = getattr(alert, "direction", None)  # requested: Alert.direction of the report
-    if exit_hint:
-        place_parts.append(direction_text(exit_hint, lang))
+    if alert.direction:
+        place_parts.append(direction_text(alert.direction, lang))
     place = " · ".join(p for p in place_parts if p) or tr("Not in a station", lang)
     if alert.kind is AlertKind.PROXIMITY:
         why_id = WHY_NEAR_ON_DUTY if on_duty else WHY_NEAR_OFF_DUTY
-        why = tr(why_id, lang) % {"d": distance_text(alert.distance_m)}
+        sent_m = alert.distance_m  # when it was sent, from the position the backend had
+        far = sent_m is None or sent_m >= NEAR_M
+        why = tr(why_id, lang) % {"d": distance_text(sent_m) if far else tr(NEAR_WORDS, lang)}
     else:
         why = tr(WHY_TEXT[alert.kind], lang)
     match = match_words(alert.score) if alert.case_id else ""
@@ -128,9 +172,14 @@ def alert_view(item: InboxItem, here: Location | None, on_duty: bool, lang: str)
             f"{tr('Expires', lang)} {alert.expires_at.astimezone():%H:%M}",
         ]
     )
+    title = (getattr(alert, "case_title", None) or "").strip()
     headline = tr(KIND_TEXT[alert.kind], lang)
     if alert.case_id:
-        headline += f" · {tr('Case', lang)} {alert.case_id}"
+        headline += f" · {title or tr('Case', lang) + ' ' + alert.case_id}"
+    case_child = case_child_text(alert, lang) if alert.case_id else ""
+    description = describe_child(alert, lang)
+    if alert.case_id:  # two children on one screen: say whose description is whose
+        description = f"{tr('The latest report saw', lang)}: {description}"
     chosen = item.response
     responses = tuple(
         ResponseView(
@@ -149,12 +198,18 @@ def alert_view(item: InboxItem, here: Location | None, on_duty: bool, lang: str)
         direction=direction,
         where=where,
         place=place,
-        description=describe_child(alert, lang),
+        case_id=alert.case_id or "",
+        case_title=title,
+        case_child=case_child,
+        description=description,
         why=f"{tr('Why you get this', lang)}: {why}",
         facts=facts,
-        geo_uri=geo_uri(alert.lat, alert.lon, station_name(alert.station_id, "zh") or "sighting"),
+        geo_uri=geo_uri(seen_lat, seen_lon, station_name(alert.station_id, "zh") or "sighting"),
         answered=answered,
         responses=responses,
+        map=sighting_map(
+            (seen_lat, seen_lon), (here.lat, here.lon) if here is not None else None, lang
+        ),
     )
 
 
@@ -163,6 +218,7 @@ class VolunteerPresenter(EventDispatcher):
     banner = StringProperty("")
     cards = ListProperty([])  # AlertView, open alerts first
     focus = ObjectProperty(None, allownone=True)  # the AlertView shown full screen
+    photos = DictProperty({})  # case id -> the case's photo (JPEG or PNG bytes)
 
     def __init__(
         self, shell: Shell, position: Callable[[], Location | None], **kwargs: object
@@ -185,6 +241,26 @@ class VolunteerPresenter(EventDispatcher):
         self.render()
         self.shell.go("alert")
         return result
+
+    def receive_missed(self, alerts: list[Alert]) -> int:
+        """Alerts missed while offline (a catch-up on connecting): all go to the inbox, the
+        newest open one takes the screen. Returns how many were new or updated."""
+        shown = 0
+        for alert in sorted(alerts, key=lambda a: a.sent_at):
+            if self.receive(alert) is not Upsert.STALE:
+                shown += 1
+        return shown
+
+    def photo_arrived(self, case_id: str, payload: bytes) -> bool:
+        """The case's photo (retained); an empty or unusable one removes it."""
+        photo = checked_photo(payload)
+        photos = dict(self.photos)
+        if photo is None:
+            photos.pop(case_id, None)
+        else:
+            photos[case_id] = photo
+        self.photos = photos
+        return photo is not None
 
     def respond(self, alert_id: str, kind: str) -> VolunteerResponse:
         response = self.inbox.respond(alert_id, ResponseKind(kind))

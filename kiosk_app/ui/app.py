@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,13 @@ from kiosk_app.link import LinkState, MqttLink
 from kiosk_app.outbox import Outbox, OutboxEntry, OutboxStats
 from kiosk_app.photos import PhotoError, prepare_photo
 from kiosk_app.platform.camera import Camera, camera_for
+from kiosk_app.platform.dial import Dialer, dialer_for
 from kiosk_app.platform.language import system_language
 from kiosk_app.platform.location import LocationProvider, provider_for
 from kiosk_app.platform.navigate import Navigator, navigator_for
 from kiosk_app.platform.notify import Notifier, notifier_for
+from kiosk_app.presenters.followup import FollowUpPresenter
+from kiosk_app.presenters.help import HelpPresenter
 from kiosk_app.presenters.idle import IdleTimer, at_rest
 from kiosk_app.presenters.inbox import Duty
 from kiosk_app.presenters.notices import NoticePresenter
@@ -35,6 +37,8 @@ from kiosk_app.presenters.shell import Shell, initial_language
 from kiosk_app.presenters.status import OperatorFacts
 from kiosk_app.presenters.volunteer import VolunteerPresenter
 from kiosk_app.ui import screens, theme
+from kiosk_app.ui.app_requests import HelpAndFollowUp
+from kiosk_app.ui.app_volunteer import VolunteerActions
 from kiosk_app.ui.fonts import install_default_font
 from kiosk_app.ui.transitions import CutTransition
 from protocol import (
@@ -67,7 +71,7 @@ VOLUNTEER_SCREENS = (("volunteer", screens.VolunteerScreen), ("alert", screens.A
 IDLE_CHECK_EVERY_S = 0.5  # how often the Kivy clock looks at the idle timer
 
 
-class SightingApp(App):
+class SightingApp(HelpAndFollowUp, VolunteerActions, App):
     def __init__(
         self,
         settings: AppConfig,
@@ -76,6 +80,7 @@ class SightingApp(App):
         location: LocationProvider | None = None,
         notifier: Notifier | None = None,
         navigator: Navigator | None = None,
+        dialer: Dialer | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,6 +93,7 @@ class SightingApp(App):
         )
         self.notifier = notifier or notifier_for()
         self.navigator = navigator or navigator_for()
+        self.dialer = dialer or dialer_for()
         self._state_path = settings.data_dir / "state.json"
         lang = initial_language(
             self.mode.value,
@@ -104,6 +110,13 @@ class SightingApp(App):
         self.operator.source = self.operator_facts
         self.notices = NoticePresenter(self.shell, self.report)
         self.volunteer = VolunteerPresenter(self.shell, self.location.current)
+        self.help = HelpPresenter(self.shell, dialer=self.dialer, call_staff=self.call_staff)
+        self.follow = FollowUpPresenter(
+            self.mode.value, ask_status=self.ask_status, send_addendum=self.send_addendum
+        )
+        self.follow.set_lang(self.shell.lang)
+        self.shell.bind(lang=lambda shell, lang: self.follow.set_lang(lang))
+        self._photos_asked: set[tuple[str, str]] = set()  # (case id, photo ref) asked for
         self.idle = IdleTimer(settings.idle_timeout_s, confirm_timeout_s=settings.confirm_timeout_s)
         self.duty = Duty(settings.location_interval_s)
         self.outbox: Outbox | None = None
@@ -124,6 +137,8 @@ class SightingApp(App):
             "notices": self.notices if self.mode is Mode.KIOSK else None,
             "op": self.operator,
             "vol": self.volunteer,
+            "help": self.help if self.mode is not Mode.VOLUNTEER else None,
+            "follow": self.follow,
         }
         for name, cls in wanted:
             if name == "notice" and self.mode is not Mode.KIOSK:
@@ -201,6 +216,10 @@ class SightingApp(App):
     def on_link_state(self, state: LinkState, detail: str) -> None:
         self.shell.connection = state.value
         self.operator.refresh()
+        if state is LinkState.ONLINE and self.mode is Mode.VOLUNTEER:
+            self._photos_asked.clear()  # photos missed while away are asked for again
+            for item in self.volunteer.inbox.items():
+                self._ask_case_photo(item.alert)
 
     def on_outbox(self, stats: OutboxStats) -> None:
         self.shell.waiting = stats.pending
@@ -210,7 +229,10 @@ class SightingApp(App):
     def on_receipt(self, receipt: Receipt, entry: OutboxEntry | None) -> None:
         self.last_receipt = receipt
         if self.mode is not Mode.VOLUNTEER:
+            before = self.report.delivery
             self.report.receipt_arrived(receipt)
+            if self.report.delivery == "delivered" and before != "delivered":
+                self.check_status()  # the confirmation shows what became of it
         self.operator.refresh()
 
     def on_notices(self, board: NoticeBoard) -> None:
@@ -222,6 +244,7 @@ class SightingApp(App):
     def on_alert(self, alert: Alert) -> None:
         if self.volunteer.receive(alert).value != "stale":
             self.notifier.notify(*self.volunteer.notification())
+            self._ask_case_photo(alert)
 
     def on_publish_error(self, topic: str, reason: str) -> None:
         self.operator.last_error = f"{topic}: {reason}"
@@ -242,7 +265,7 @@ class SightingApp(App):
             return False
         screen = self.shell.screen
         expired = self.idle.expired(now, confirming=screen == "confirm")
-        if not expired or at_rest(self.shell, self.report, self.notices):
+        if not expired or at_rest(self.shell, self.report, self.notices, self.help):
             return False
         log.info("idle reset: no touch for %.0f s on screen %r", self.idle.idle_for(now), screen)
         self.reset_to_home()
@@ -251,6 +274,8 @@ class SightingApp(App):
     def reset_to_home(self) -> None:
         self.report.clear()
         self.report.forget_confirmation()
+        self.follow.clear()
+        self.help.clear()
         self.operator.clear()
         self.notices.selected = None
         if self.mode is Mode.KIOSK:
@@ -279,18 +304,9 @@ class SightingApp(App):
     def take_photo(self) -> None:
         def done(raw: bytes | None) -> None:
             def apply() -> None:
-                if raw is None:
-                    return
-                try:
-                    jpeg = prepare_photo(
-                        raw,
-                        max_side_px=self.settings.photo_max_side_px,
-                        max_bytes=self.settings.photo_max_bytes,
-                    )
-                except PhotoError as exc:
-                    log.warning("photo not usable: %s", exc)
-                    return
-                self.report.attach_photo(jpeg)
+                jpeg = self._prepared(raw)
+                if jpeg is not None:
+                    self.report.attach_photo(jpeg)
 
             self._post(apply)
 
@@ -323,7 +339,21 @@ class SightingApp(App):
         )
         self.link.submit(report, photo)
         self.report.sent(report, online=self.shell.connection == "online")
+        self.follow.sent(report.report_id, report.reference)
         return report
+
+    def _prepared(self, raw: bytes | None) -> bytes | None:
+        if raw is None:
+            return None
+        try:
+            return prepare_photo(
+                raw,
+                max_side_px=self.settings.photo_max_side_px,
+                max_bytes=self.settings.photo_max_bytes,
+            )
+        except PhotoError as exc:
+            log.warning("photo not usable: %s", exc)
+            return None
 
     # ------------------------------------------------------------------ operator panel
 
@@ -363,38 +393,3 @@ class SightingApp(App):
             for entry in self.outbox.rejected():
                 self.outbox.dismiss_rejected(entry.report_id)
             self.on_outbox(self.outbox.stats())
-
-    # ------------------------------------------------------------------ volunteer
-
-    def toggle_duty(self) -> None:
-        self.duty.toggle()
-        self.volunteer.duty_active = self.duty.on_duty
-        if not self.duty.on_duty and self.link is not None:
-            loc = self.current_location()  # one last message: off duty, stop routing to me
-            self.link.publish_location(self.duty.location(loc.lat, loc.lon, loc.accuracy_m))
-        self.duty_tick()
-        self.volunteer.render()
-
-    def _duty_tick(self, dt: float) -> None:
-        self.duty_tick()
-
-    def duty_tick(self, now_s: float | None = None) -> bool:
-        """Share the location when due. True if a location was published."""
-        moment = time.monotonic() if now_s is None else now_s
-        if self.link is None or not self.duty.due(moment):
-            return False
-        loc = self.location.current()
-        if loc is None:
-            return False
-        self.link.publish_location(self.duty.location(loc.lat, loc.lon, loc.accuracy_m))
-        self.duty.sent(moment)
-        self._update_location_text()
-        return True
-
-    def respond(self, alert_id: str, kind: str) -> None:
-        response = self.volunteer.respond(alert_id, kind)
-        if self.link is not None:
-            self.link.publish_response(response)
-
-    def navigate(self, uri: str) -> None:
-        self.navigator.open(uri)

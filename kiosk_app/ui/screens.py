@@ -15,6 +15,7 @@ from kiosk_app.presenters.report_flow import (
     NOTE_CHOICES,
     SEX_CHOICES,
 )
+from kiosk_app.ui import theme
 from kiosk_app.ui.widgets import (
     AlertCard,
     Chip,
@@ -57,6 +58,8 @@ class Actions(Protocol):
     def toggle_duty(self) -> None: ...
     def respond(self, alert_id: str, kind: str) -> None: ...
     def navigate(self, uri: str) -> None: ...
+    def check_status(self) -> None: ...
+    def add_photo(self) -> None: ...
 
 
 class AppScreen(Screen):
@@ -64,6 +67,8 @@ class AppScreen(Screen):
     actions = ObjectProperty(None)
     settings = ObjectProperty(None)
     report = ObjectProperty(None)
+    help = ObjectProperty(None, allownone=True)  # HelpPresenter: the help bar's button
+    follow = ObjectProperty(None, allownone=True)  # FollowUpPresenter: state and addendum
 
     def setup(self) -> None:
         """Called once after construction, with every property set."""
@@ -217,7 +222,70 @@ class DetailsScreen(AppScreen):
 
 
 class ConfirmScreen(AppScreen):
-    pass
+    """The reference, what happens next, the report's state (asked of the backend) and, on a
+    phone, a note or a photo added to the sent report."""
+
+    def setup(self) -> None:
+        if self.shell.mode == "phone":
+            self._add_addendum()
+
+    def _add_addendum(self) -> None:
+        """Created only on a phone: a kiosk never has a text field (no keyboard for Chinese)."""
+        from kivy.metrics import dp
+        from kivy.uix.boxlayout import BoxLayout
+        from kivy.uix.label import Label
+        from kivy.uix.textinput import TextInput
+
+        shell, follow, body = self.shell, self.follow, self.ids.body
+        box = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(6))
+        box.bind(minimum_height=box.setter("height"))
+        title = Label(font_size="20sp", bold=True, size_hint_y=None, halign="left")
+        note = TextInput(font_size="20sp", size_hint_y=None, height=dp(96))
+        row = BoxLayout(size_hint_y=None, height=dp(64), spacing=dp(8))
+        send = PlainButton()
+        photo = PlainButton()
+        result = Label(font_size="20sp", color=theme.OK_TEXT, size_hint_y=None, halign="left")
+        for label in (title, result):
+            label.bind(
+                width=lambda w, width: setattr(w, "text_size", (width, None)),
+                texture_size=lambda w, ts: setattr(w, "height", ts[1] + dp(4) if w.text else 0),
+            )
+        send.bind(on_release=lambda *_: self._send_note())
+        photo.bind(on_release=lambda *_: self.actions.add_photo())
+        row.add_widget(send)
+        row.add_widget(photo)
+        for widget in (title, note, row, result):
+            box.add_widget(widget)
+        body.add_widget(box, index=1)  # above the safety advice
+
+        def texts(*_: Any) -> None:
+            lang = shell.lang
+            title.text = shell.tr("Add to your report (optional)", lang)
+            send.text = shell.tr("Send this note", lang)
+            photo.text = shell.tr("Add a photo", lang)
+            result.text = follow.addendum_text
+
+        def shown(*_: Any) -> None:
+            on = follow.can_add and self.report.delivery != "rejected"
+            box.opacity, box.disabled = (1, False) if on else (0, True)
+            box.size_hint_y = None
+            if not on:
+                box.height = 0
+            else:
+                box.height = box.minimum_height
+
+        shell.bind(lang=texts)
+        follow.bind(addendum_text=texts, can_add=shown)
+        self.report.bind(delivery=shown)
+        texts()
+        shown()
+        self.ids["addendum_box"], self.ids["addendum_note"] = box, note
+        self.ids["addendum_send"], self.ids["addendum_photo"] = send, photo
+
+    def _send_note(self) -> None:
+        note = self.ids.addendum_note
+        if self.follow.add(note=note.text):
+            note.text = ""
 
 
 class NoticeScreen(AppScreen):
@@ -294,11 +362,17 @@ class AlertScreen(AppScreen):
     and the answers with the primary one highlighted."""
 
     vol = ObjectProperty(None)
+    photo = ObjectProperty(None, allownone=True)  # the case's photo, a Kivy texture
 
     def setup(self) -> None:
-        self.vol.bind(focus=self.refresh)
+        self.vol.bind(focus=self.refresh, photos=self._photo)
+
+    def _photo(self, *_: Any) -> None:
+        focus = self.vol.focus
+        self.photo = texture_of(self.vol.photos.get(focus.case_id)) if focus else None
 
     def refresh(self, *_: Any) -> None:
+        self._photo()
         box = self.ids.responses
         box.clear_widgets()
         if self.vol.focus is not None:

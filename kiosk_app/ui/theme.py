@@ -20,6 +20,7 @@ ERROR_TEXT: RGBA = (0.65, 0.0, 0.10, 1.0)
 HELP_BG: RGBA = (1.0, 0.93, 0.72, 1.0)
 HELP_TEXT: RGBA = (0.22, 0.15, 0.0, 1.0)
 CARD_BG: RGBA = (1.0, 0.97, 0.88, 1.0)
+MAP_BG: RGBA = (1.0, 1.0, 1.0, 1.0)  # the alert's small map
 SELECTED_FRAME: RGBA = (0.04, 0.31, 0.61, 1.0)
 # The edge of a control or a coloured area: at least 3:1 against the window, so a light
 # button, a white swatch, a card or the help bar stands out from the page.
@@ -30,6 +31,9 @@ EDGE_PAIRS: dict[str, tuple[RGBA, RGBA]] = {
     "control edge on window": (EDGE, BG),
     "control edge on card": (EDGE, CARD_BG),
     "help bar edge on window": (HELP_EDGE, BG),
+    "help button edge on the help bar": (EDGE, HELP_BG),
+    "help button on the red help bar": (WHITE, DANGER),
+    "map edge on window": (EDGE, BG),
 }
 
 TARGET_DP = 48  # the smallest touch target
@@ -48,6 +52,10 @@ CONTRAST_PAIRS: dict[str, tuple[RGBA, RGBA]] = {
     "text on card": (TEXT, CARD_BG),
     "error text on card": (ERROR_TEXT, CARD_BG),
     "muted text on card": (MUTED, CARD_BG),
+    "help button": (ERROR_TEXT, WHITE),  # white, so it stands out on the yellow and the red bar
+    "station names on the map": (MUTED, MAP_BG),
+    "you on the map": (PRIMARY, MAP_BG),
+    "sighting on the map": (ERROR_TEXT, MAP_BG),
 }
 
 

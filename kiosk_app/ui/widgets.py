@@ -104,10 +104,13 @@ class Swatch(Chip):
 
 class HelpBar(Panel):
     """Call 110 / tell station staff / the help intercom: on every passenger screen, in red
-    while a report waits or was refused."""
+    while a report waits or was refused. Its button dials 110 (phone) or calls the station's
+    staff (kiosk) through ``helper`` (a HelpPresenter); its note says whether a report is
+    still waiting on the device and what came of a call for staff."""
 
     text = StringProperty("")
     urgent = BooleanProperty(False)
+    helper = ObjectProperty(None, allownone=True)
 
 
 class ResponseButton(Button):

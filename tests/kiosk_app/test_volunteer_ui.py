@@ -14,8 +14,12 @@ from kiosk_app.platform.navigate import DesktopNavigator
 from kiosk_app.platform.notify import DesktopNotifier
 from kiosk_app.ui import theme
 from protocol import (
+    AgeBand,
     Alert,
     AlertKind,
+    ChildDescription,
+    Colour,
+    Sex,
     VolunteerLocation,
     VolunteerResponse,
     WhatSeen,
@@ -27,6 +31,7 @@ from tests.kiosk_app.test_kiosk_ui import screen, shoot_both, tap
 from tests.support.mqtt_client import TestClient
 
 pytestmark = [pytest.mark.ui, pytest.mark.asyncio]
+GIRL_IN_RED = ChildDescription(AgeBand.PRESCHOOL, Sex.FEMALE, (Colour.RED,))
 
 
 def volunteer(request):
@@ -66,8 +71,13 @@ def alert(alert_id: str, revision: int = 1, reporters: int = 1) -> Alert:
         score=0.8,
         distance_m=450.0,
         station_id="SH-013",
-        child=BOY_IN_YELLOW,
+        child=BOY_IN_YELLOW,  # what the latest reporter saw
         revision=revision,
+        # the case, as its coordinator describes it (not what a report saw)
+        case_title="寻找 4 岁女孩 / Girl, 4, red coat",
+        case_description="红色外套，抱着白色兔子玩具。Red coat, holding a white rabbit toy.",
+        case_child=GIRL_IN_RED,
+        photo_ref="case-photo:C-2024-017:0123456789abcdef",
     )
 
 
@@ -102,7 +112,8 @@ async def test_volunteer_inbox_duty_and_responses(kivy_app, broker):
         full = screen(app, "alert")
         assert full.ids.where_label.text == "在你北方 450 m"  # distance and direction from here
         assert full.ids.place_label.text == "人民广场"
-        assert full.ids.description_label.text.startswith("乞讨者怀抱/带着幼童")
+        # the report's child, labelled as the report's (the alert names a case)
+        assert full.ids.description_label.text.startswith("最新举报看到的是: 乞讨者怀抱/带着幼童")
         assert "0.8" not in full.ids.why_label.text and "与案件高度相符" in full.ids.why_label.text
         assert app.volunteer.banner.startswith("新警报") and "450 m" in app.volunteer.banner
         assert app.notifier.sent  # the platform notification was raised
