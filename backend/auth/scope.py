@@ -5,8 +5,9 @@ its role may not read at all is refused (403, NotReadableError).
 
 - coordinator: everything (the family contact is still left out of what others see);
 - police: only the items of the stations the person serves: station alerts addressed to
-  them, incidents in their jurisdiction, the reports of those incidents and the
-  acknowledgements of their alerts, the police stations they serve; cases without the
+  them, incidents in their jurisdiction, the reports of those incidents (and what their
+  reporters added), the acknowledgements of their alerts, the help requests of the kiosks
+  placed at their stations, the police stations they serve; cases without the
   family contact; no fleet, no volunteers, no dead letters;
 - operator: the fleet and its dead letters only.
 """
@@ -25,10 +26,12 @@ from backend.db.models import (
     DeadLetter,
     DeskAcknowledgement,
     Device,
+    HelpRequestRow,
     Incident,
     IncidentReport,
     PoliceStation,
     Report,
+    ReportAddendumRow,
     Volunteer,
 )
 
@@ -50,6 +53,8 @@ _READERS: dict[type[Any], frozenset[Role]] = {
     DeadLetter: frozenset({Role.COORDINATOR, Role.OPERATOR}),
     Volunteer: frozenset({Role.COORDINATOR}),
     PoliceStation: frozenset({Role.COORDINATOR, Role.POLICE}),
+    HelpRequestRow: frozenset({Role.COORDINATOR, Role.POLICE}),
+    ReportAddendumRow: frozenset({Role.COORDINATOR, Role.POLICE}),
 }
 
 
@@ -83,6 +88,8 @@ def readable(subject: Subject, model: type[T]) -> Select[T]:
         return stmt.where(DeskAcknowledgement.station_id.in_(stations))
     if model is PoliceStation:
         return stmt.where(PoliceStation.station_id.in_(stations))
+    if model is HelpRequestRow:
+        return stmt.where(HelpRequestRow.station_id.in_(stations))
     in_jurisdiction = (
         select(IncidentReport.report_id)
         .join(Incident, Incident.incident_id == IncidentReport.incident_id)
@@ -92,4 +99,6 @@ def readable(subject: Subject, model: type[T]) -> Select[T]:
         return stmt.where(Report.report_id.in_(in_jurisdiction))
     if model is CaseMatchRow:
         return stmt.where(CaseMatchRow.report_id.in_(in_jurisdiction))
+    if model is ReportAddendumRow:
+        return stmt.where(ReportAddendumRow.report_id.in_(in_jurisdiction))
     return stmt  # cases: every case, but serialised without the family contact

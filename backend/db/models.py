@@ -9,6 +9,7 @@ from backend.desk.models import DeskAcknowledgement
 from backend.devices.models import Device, DeviceRateState
 from backend.incidents.models import Incident, IncidentReport
 from backend.messaging.models import MessageAttempt
+from backend.passengers.models import HelpRequestRow, ReportAddendumRow
 from backend.people.models import Person, PersonApiToken, PersonSession, PersonStation
 from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.models import PoliceStation
@@ -27,6 +28,7 @@ __all__ = [
     "Device",
     "DeviceRateState",
     "EscalationTimer",
+    "HelpRequestRow",
     "Incident",
     "IncidentReport",
     "IndexVersion",
@@ -39,6 +41,7 @@ __all__ = [
     "PersonStation",
     "PoliceStation",
     "Report",
+    "ReportAddendumRow",
     "ReportPhoto",
     "Volunteer",
 ]

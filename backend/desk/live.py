@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from backend.auth.http import SubjectDep, session_token
 from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject, TokenRefusedError, subject_for_token
-from backend.db.models import AlertRow, Case, Device, Report
+from backend.db.models import AlertRow, Case, Device, HelpRequestRow, Report, ReportAddendumRow
 from backend.desk.http import AUTHZ
 from backend.desk.models import DeskAcknowledgement
 from backend.desk.settings import get_desk_settings
@@ -29,7 +29,8 @@ router = APIRouter(prefix="/api/v1/desk", tags=["desk"])
 
 def change_mark(session: Session, subject: Subject) -> list[Any]:
     """A small value that changes whenever something the subject can see changes (new
-    reports, alert revisions, deliveries, responses, acknowledgements, cases)."""
+    reports, alert revisions, deliveries, responses, acknowledgements, cases, kiosks'
+    help requests and their acknowledgements, reporters' addenda)."""
     mark: list[Any] = []
     if subject.role in (Role.POLICE, Role.COORDINATOR):
         alerts = readable(subject, AlertRow).subquery()
@@ -47,6 +48,15 @@ def change_mark(session: Session, subject: Subject) -> list[Any]:
         mark.append(session.execute(select(func.count()).select_from(reports)).scalar_one())
         acks = readable(subject, DeskAcknowledgement).subquery()
         mark.append(session.execute(select(func.count()).select_from(acks)).scalar_one())
+        # kiosks calling staff, and their acknowledgements; what reporters added
+        calls = readable(subject, HelpRequestRow).subquery()
+        mark += list(
+            session.execute(
+                select(func.count(), func.count(calls.c.acknowledged_at)).select_from(calls)
+            ).one()
+        )
+        added = readable(subject, ReportAddendumRow).subquery()
+        mark.append(session.execute(select(func.count()).select_from(added)).scalar_one())
         cases = readable(subject, Case).subquery()
         mark += [
             str(v)

@@ -26,6 +26,7 @@ from backend.desk import alerts as desk_alerts
 from backend.desk import cases as desk_cases
 from backend.desk import casework, layers, live, public, service
 from backend.desk import fleet as desk_fleet
+from backend.desk import help as desk_help
 from backend.desk.http import AUTHZ, IdQuery, Limit, Window, WindowDep, answers
 from backend.desk.schemas import (
     AcknowledgeIn,
@@ -284,6 +285,7 @@ def install_desk(app: FastAPI) -> None:
     app.include_router(tokens_router)
     app.include_router(casework.router)  # before `router`: /cases/preview is not a case id
     app.include_router(router)
+    app.include_router(desk_help.router)  # kiosks' help requests, addenda photos
     app.include_router(layers.router)
     app.include_router(desk_fleet.router)  # the fleet page, provisioning and revocation
     app.include_router(live.router)

@@ -88,6 +88,17 @@ class IncidentStateOut(BaseModel):
     due_at: datetime | None
 
 
+class AddendumOut(BaseModel):
+    """A note or photo the reporter added to a report after sending it (its photo:
+    ``GET /api/v1/desk/addenda/{addendum_id}/photo``)."""
+
+    addendum_id: str
+    report_id: str
+    received_at: datetime
+    note: str | None
+    has_photo: bool
+
+
 class IncidentReportOut(BaseModel):
     """One report of an incident as the duty desk reads it (no reporter contact)."""
 
@@ -99,6 +110,22 @@ class IncidentReportOut(BaseModel):
     direction: str | None
     note: str | None
     has_photo: bool
+    addenda: list[AddendumOut] = []
+
+
+class HelpRequestOut(BaseModel):
+    """A kiosk's "call staff", on the desk of the police station the kiosk stands at."""
+
+    request_id: str
+    device_id: str
+    station_id: str | None
+    metro_station_id: str | None
+    metro_station_name: str | None
+    language: str | None
+    report_id: str | None
+    received_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
 
 
 class IncidentCaseOut(MatchReasons):

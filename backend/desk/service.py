@@ -23,10 +23,13 @@ from backend.db.models import (
     IncidentReport,
     PoliceStation,
     Report,
+    ReportAddendumRow,
+    ReportPhoto,
 )
 from backend.desk.models import DeskAcknowledgement
 from backend.desk.schemas import (
     AcknowledgementOut,
+    AddendumOut,
     IncidentCaseOut,
     IncidentOut,
     IncidentReportOut,
@@ -129,6 +132,7 @@ def list_sightings(session: Session, subject: Subject, f: Filters) -> list[Sight
         else {}
     )
     matches = _matches_by_report(session, subject, ids)
+    photos = stored_photos(session, ids)
     return [
         SightingOut(
             report_id=r.report_id,
@@ -143,7 +147,7 @@ def list_sightings(session: Session, subject: Subject, f: Filters) -> list[Sight
             clothing_colours=list(r.clothing_colours),
             metro_station_id=r.station_id,
             direction=r.direction,
-            has_photo=r.has_photo,
+            has_photo=r.report_id in photos,
             is_test=r.is_test,
             incident_id=placed.get(r.report_id, (None, None))[0],
             police_station_id=placed.get(r.report_id, (None, None))[1],
@@ -206,7 +210,11 @@ def _incident_reports(
         .order_by(Report.observed_at.desc())
         .limit(limit)
     ).scalars()
+    reports = list(reports)
     names = metro_names()
+    ids = [r.report_id for r in reports]
+    added = addenda_of(session, subject, ids)
+    photos = stored_photos(session, ids)
     return [
         IncidentReportOut(
             report_id=r.report_id,
@@ -216,10 +224,51 @@ def _incident_reports(
             metro_station_name=names.get(r.station_id) if r.station_id else None,
             direction=r.direction,
             note=r.free_text,
-            has_photo=r.has_photo,
+            has_photo=r.report_id in photos,
+            addenda=added.get(r.report_id, []),
         )
         for r in reports
     ]
+
+
+def stored_photos(session: Session, ids: list[str]) -> set[str]:
+    """Which of these report (or addendum) ids have a stored photo: a phone may send a
+    report's photo after the report, so ``has_photo`` in the report says too little."""
+    if not ids:
+        return set()
+    return set(
+        session.execute(select(ReportPhoto.report_id).where(ReportPhoto.report_id.in_(ids)))
+        .scalars()
+        .all()
+    )
+
+
+def addenda_of(
+    session: Session, subject: Subject, report_ids: list[str]
+) -> dict[str, list[AddendumOut]]:
+    """What the reporters added to these reports, oldest first, by report id."""
+    out: dict[str, list[AddendumOut]] = defaultdict(list)
+    if not report_ids:
+        return out
+    rows = list(
+        session.execute(
+            readable(subject, ReportAddendumRow)
+            .where(ReportAddendumRow.report_id.in_(report_ids))
+            .order_by(ReportAddendumRow.received_at)
+        ).scalars()
+    )
+    photos = stored_photos(session, [a.addendum_id for a in rows if a.has_photo])
+    for a in rows:
+        out[a.report_id].append(
+            AddendumOut(
+                addendum_id=a.addendum_id,
+                report_id=a.report_id,
+                received_at=a.received_at,
+                note=a.note,
+                has_photo=a.addendum_id in photos,
+            )
+        )
+    return out
 
 
 def _incident_cases(

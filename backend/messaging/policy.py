@@ -38,11 +38,11 @@ from backend.messaging.connection import Inbound
 from backend.messaging.handlers import (
     BatchContext,
     Outcome,
-    dispatch,
     reject_message,
     rejection,
 )
 from backend.messaging.models import MessageAttempt
+from backend.messaging.requests import dispatch
 from backend.sightings.models import DeadLetter
 from backend.sightings.placement import KIOSK_TOLERANCE_M
 from backend.world import Memory

@@ -49,16 +49,22 @@ from backend.messaging.health import (
 from backend.messaging.policy import BACKOFF_MAX_S, DatabaseDownError, Handled, Policy
 from backend.messaging.positions import PositionLane
 from backend.messaging.publisher import AlertPublisher
+from backend.passengers.help import due_acknowledgements
 from backend.settings import Settings, get_settings
 from backend.volunteers.service import expire_locations
 from backend.world import Memory
 from protocol.payloads import utc_now
 from protocol.topics import (
+    ALL_DEVICE_ADDENDA,
+    ALL_DEVICE_HELP,
     ALL_DEVICE_PHOTOS,
+    ALL_DEVICE_REPORT_STATUS,
     ALL_DEVICE_REPORTS,
     ALL_DEVICE_STATUS,
     ALL_OWNTRACKS,
+    ALL_VOLUNTEER_CATCHUP,
     ALL_VOLUNTEER_LOCATIONS,
+    ALL_VOLUNTEER_PHOTO_REQUESTS,
     ALL_VOLUNTEER_RESPONSES,
     TopicKind,
     shared,
@@ -69,6 +75,13 @@ log = logging.getLogger(__name__)
 _POSITION_KINDS = frozenset({TopicKind.VOLUNTEER_LOCATION, TopicKind.OWNTRACKS})
 _REPORT_KINDS = frozenset({TopicKind.DEVICE_REPORTS, TopicKind.DEVICE_PHOTOS})
 _DEVICE_KINDS = _REPORT_KINDS | {TopicKind.DEVICE_STATUS}
+REQUEST_FILTERS = (
+    ALL_DEVICE_HELP,
+    ALL_DEVICE_REPORT_STATUS,
+    ALL_DEVICE_ADDENDA,
+    ALL_VOLUNTEER_CATCHUP,
+    ALL_VOLUNTEER_PHOTO_REQUESTS,
+)
 
 
 def _is_position(message: Inbound) -> bool:
@@ -94,6 +107,8 @@ def subscriptions(settings: Settings) -> list[tuple[str, int]]:
         (shared(group, ALL_VOLUNTEER_RESPONSES), 1),
         (shared(group, ALL_DEVICE_STATUS), 1),
         (shared(group, ALL_DEVICE_PHOTOS), 1),
+        # the apps' requests (backend.messaging.requests)
+        *((shared(group, f), 1) for f in REQUEST_FILTERS),
         # Every worker keeps every exact volunteer position: no share group. QoS 0 on this
         # hop: a position takes no place among the reports in flight (Receive Maximum) and
         # needs no acknowledgement; the lane keeps the newest per volunteer (positions.py).
@@ -356,7 +371,10 @@ class Worker:
         with self.sessions.begin() as session:
             changed = self.memory.refresh(session)
             to_send = run_due_escalations(session, self.memory, self.config, now)
+            help_answers = list(due_acknowledgements(session, now))
         self.health.set(database=True)
+        for topic, payload in help_answers:  # a desk took a kiosk's help request
+            self.connection.publish(topic, payload, qos=1)
         if to_send:
             self.publish_alerts(to_send)
         if self.health.connected:

@@ -73,7 +73,7 @@ class Ctx:
     def foreign(self) -> tuple[str, ...]:
         """What a police caller of station A must never see."""
         w = self.world
-        return (w.report_b, w.incident_b, w.alert_b, w.volunteer_alert_a)
+        return (w.report_b, w.incident_b, w.alert_b, w.volunteer_alert_a, w.help_b, w.addendum_b)
 
 
 @dataclass(frozen=True)
@@ -454,6 +454,33 @@ def matrix() -> dict[tuple[str, str], Entry]:
             frozenset({"police"}),  # a duty desk's decision; coordinators only read it
             phase=2,
         ),
+        ("GET", f"{D}/help-requests"): Entry(
+            lambda ctx, c: [Call("GET", f"{D}/help-requests", check=help_requests)],
+            COORD_POLICE,
+        ),
+        ("POST", f"{D}/help-requests/{{request_id}}/acknowledge"): Entry(
+            lambda ctx, c: [
+                Call(
+                    "POST",
+                    f"{D}/help-requests/{ctx.world.help_a}/acknowledge",
+                    check=lambda ctx, c, r: _is(r.json()["acknowledged_by"] is not None, True),
+                ),
+                Call("POST", f"{D}/help-requests/{ctx.world.help_b}/acknowledge", other=True),
+            ],
+            COORD_POLICE,
+            phase=2,
+        ),
+        ("GET", f"{D}/addenda/{{addendum_id}}/photo"): Entry(
+            lambda ctx, c: [
+                Call(
+                    "GET",
+                    f"{D}/addenda/{ctx.world.addendum_a}/photo",
+                    check=lambda ctx, c, r: _is(r.content, JPEG),
+                ),
+                Call("GET", f"{D}/addenda/{ctx.world.addendum_b}/photo", other=True),
+            ],
+            COORD_POLICE,
+        ),
         ("GET", f"{D}/sightings/{{report_id}}/photo"): Entry(
             lambda ctx, c: [
                 Call(
@@ -595,6 +622,13 @@ def _is(got: object, want: object) -> None:
 
 def _empty(r: httpx.Response) -> None:
     assert r.json() == []
+
+
+def help_requests(ctx: Ctx, caller: str, r: httpx.Response) -> None:
+    """A duty desk sees its own station's help request, a coordinator both."""
+    w = ctx.world
+    want = {w.help_a} if PEOPLE[caller][1] == "police" else {w.help_a, w.help_b}
+    assert {h["request_id"] for h in r.json()} == want
 
 
 # --------------------------------------------------------------------------- the app

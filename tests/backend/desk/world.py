@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from backend.auth.subject import Role
 from backend.db.models import (
+    HelpRequestRow,
+    ReportAddendumRow,
     AlertRow,
     Case,
     CaseMatchRow,
@@ -55,6 +57,10 @@ class World:
     alert_b: str
     volunteer_alert_a: str
     case_id: str = "case-1"
+    help_a: str = ""  # a kiosk's help request at station A (and one at B)
+    help_b: str = ""
+    addendum_a: str = ""  # a note and photo added to report A (and one to report B)
+    addendum_b: str = ""
 
 
 def _point(lon: float, lat: float):
@@ -245,5 +251,35 @@ def build_world(session: Session) -> World:
     create_person(session, username="desk-a", password=PASSWORDS["desk-a"], role=Role.POLICE, now=now, station_ids=(STATION_A,))
     create_person(session, username="desk-b", password=PASSWORDS["desk-b"], role=Role.POLICE, now=now, station_ids=(STATION_B,))
     create_person(session, username="oper", password=PASSWORDS["oper"], role=Role.OPERATOR, now=now)
+    helps = {}
+    for station in (STATION_A, STATION_B):
+        helps[station] = str(uuid.uuid4())
+        session.add(
+            HelpRequestRow(
+                request_id=helps[station], device_id="kiosk-1", station_id=station,
+                metro_station_id="SH-013", metro_station_name="人民广场", lon=SPOT_A[0],
+                lat=SPOT_A[1], language="zh-CN", report_id=None, sent_at=now, received_at=now,
+                ack_answered=False,
+            )
+        )
+    added = {}
+    for report_id in (report_a, report_b):
+        added[report_id] = str(uuid.uuid4())
+        session.add(
+            ReportAddendumRow(
+                addendum_id=added[report_id], report_id=report_id, device_id="kiosk-1",
+                note="he went to exit 3", has_photo=True, sent_at=now, received_at=now,
+            )
+        )
+        session.add(
+            ReportPhoto(
+                report_id=added[report_id], device_id="kiosk-1", jpeg=b"\xff\xd8jpeg", width=1,
+                height=1, received_at=now,
+            )
+        )
     session.flush()
-    return World(now, report_a, report_b, incident_a, incident_b, alert_a, alert_b, volunteer_alert_a)
+    return World(
+        now, report_a, report_b, incident_a, incident_b, alert_a, alert_b, volunteer_alert_a,
+        help_a=helps[STATION_A], help_b=helps[STATION_B], addendum_a=added[report_a],
+        addendum_b=added[report_b],
+    )
