@@ -14,18 +14,18 @@ from sqlalchemy.orm import Session
 
 from backend.auth.subject import Role
 from backend.db.models import (
-    HelpRequestRow,
-    ReportAddendumRow,
     AlertRow,
     Case,
     CaseMatchRow,
     DeadLetter,
     Device,
     EscalationTimer,
+    HelpRequestRow,
     Incident,
     IncidentReport,
     PoliceStation,
     Report,
+    ReportAddendumRow,
     ReportPhoto,
     Volunteer,
 )
