@@ -51,8 +51,8 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise, permutations
 
@@ -69,11 +69,15 @@ rarely does."""
 REPORT_DELAY_MAX_S = 240.0
 """Default uncertainty of a report's time: the child was there up to this long before."""
 
-LINK_MIN_DESCRIPTION_SCORE = 3.0
-LINK_MAX_GAP_S = 2_700.0
+LINK_MIN_EVIDENCE = 1.0
+"""log10 odds a link needs beyond the number of open trails (see :func:`link_sighting`)."""
+LINK_MIN_LEAD = 0.5
+LINK_MAX_GAP_S = 1_800.0
+LINK_MIN_STOP_PROBABILITY = 0.005
 LINK_SLACK_S = 300.0
 LINK_CASE_SLACK_S = 1_800.0
-CASE_MATCH_SCORE = 5.0
+LINK_CASE_EVIDENCE = 3.0
+LINK_FIT_WINDOW_S = (-200.0, 400.0)
 
 AGE_BANDS: tuple[str, ...] = ("0-2", "3-5", "6-9", "10-13", "14-17")
 """Age bands in order (the values of ``protocol.payloads.AgeBand`` without "unknown")."""
@@ -234,19 +238,19 @@ def description_score(a: Description, b: Description) -> float:
     return score
 
 
-def _identity_score(new: StationSighting, trail: Sequence[StationSighting]) -> float | None:
-    cases = {s.case_id for s in trail if s.case_id}
-    if new.case_id and cases:
-        return CASE_MATCH_SCORE if new.case_id in cases else None
+def _description_evidence(new: StationSighting, trail: Sequence[StationSighting]) -> float:
+    """log10 likelihood ratio (same child : another child) of the descriptions: the mean
+    :func:`description_score` against the trail's last three reports, mapped linearly
+    (``0.35 * score - 0.7``, within [-1, 2])."""
     recent = trail[-3:]
     score = sum(description_score(new.description, s.description) for s in recent) / len(recent)
-    return score if score >= LINK_MIN_DESCRIPTION_SCORE else None
+    return min(2.0, max(-1.0, 0.35 * score - 0.7))
 
 
 def _times_fit(net: MetroNetwork, a: StationSighting, b: StationSighting, slack_s: float,
                cfg: PursuitConfig) -> float | None:
-    """``None`` if trains cannot connect the two sightings in time, else how far (seconds)
-    the gap is from the typical quickest trip."""
+    """``None`` if trains cannot connect the two sightings in time, else the gap between
+    the reports less the typical quickest trip (seconds, negative when quicker)."""
     early, late = (a, b) if a.at <= b.at else (b, a)
     gap = (late.at - early.at).total_seconds()
     lo_gap, hi_gap = gap - late.uncertainty_s, gap + early.uncertainty_s
@@ -258,56 +262,151 @@ def _times_fit(net: MetroNetwork, a: StationSighting, b: StationSighting, slack_
         return None
     if lo_gap > typical * (1 + cfg.travel_rel_error) + net.travel.headway_s + slack_s:
         return None
-    return abs(gap - typical)
+    return gap - typical
+
+
+def _one_line(net: MetroNetwork, a: str, b: str) -> bool:
+    for d, i in net.directions_at[a]:
+        j = d.positions.get(b)
+        if j is not None and (d.hops_between(i, j) or 0) > 0:
+            return True
+    return False
+
+
+def _route_evidence(net: MetroNetwork, last: StationSighting, new: StationSighting,
+                    off_s: float) -> float:
+    """log10 likelihood ratio of the place and time against a trail seen at one station:
+    one line joining the two stations and a gap near the quickest trip (within
+    ``LINK_FIT_WINDOW_S``) are what a journey does, and what a random report rarely does."""
+    if last.station_id == new.station_id:
+        return 1.0
+    near = LINK_FIT_WINDOW_S[0] <= off_s <= LINK_FIT_WINDOW_S[1]
+    direct = _one_line(net, last.station_id, new.station_id)
+    return (0.55 if near else -0.5) + (0.55 if direct else -0.5)
+
+
+def trail_prediction(net: MetroNetwork, trail: Trail, cfg: PursuitConfig = DEFAULT_PURSUIT
+                     ) -> Prediction | None:
+    """The prediction :func:`link_sighting` holds a trail's next report against (wider
+    horizon, fainter branches), or ``None`` for a trail seen at one station only. Callers
+    that link many sightings compute it once per trail change and pass it in."""
+    recent = trail.sightings[-cfg.max_visits:]
+    if len({s.station_id for s in recent}) < 2:
+        return None
+    return predict(net, recent, None, replace(cfg, horizon_s=LINK_MAX_GAP_S,
+                                              min_stop_probability=LINK_MIN_STOP_PROBABILITY))
+
+
+def _prediction_evidence(new: StationSighting, trail: Sequence[StationSighting],
+                         prediction: Prediction) -> float | None:
+    """log10 likelihood ratio of the new report against a trail's prediction: ``None`` if
+    the station is not predicted in a window that overlaps the report's, else the stop's
+    probability against one station in a hundred (a random report's odds)."""
+    last = max(trail, key=lambda s: s.at)
+    if new.station_id == last.station_id:
+        fits = (new.at - last.at).total_seconds() - new.uncertainty_s <= LINK_SLACK_S
+        return 1.0 if fits else None
+    lo = new.at - timedelta(seconds=new.uncertainty_s)
+    p = max((stop.probability for stop in prediction.stops
+             if stop.station_id == new.station_id and stop.earliest <= new.at
+             and lo <= stop.latest), default=0.0)
+    return math.log10(p / 0.01) if p > 0 else None
+
+
+def link_evidence(net: MetroNetwork, new: StationSighting, trail: Trail,
+                  cfg: PursuitConfig = DEFAULT_PURSUIT,
+                  prediction: Prediction | None = None) -> float | None:
+    """log10 of how much likelier the new report is if it is the trail's child than if it
+    is another: ``None`` when it cannot be (another case, times no train allows, too old,
+    or outside the trail's prediction). ``prediction`` is :func:`trail_prediction`."""
+    recent = trail.sightings[-cfg.max_visits:]
+    if not recent:
+        return None
+    if min(abs((s.at - new.at).total_seconds()) for s in recent) > LINK_MAX_GAP_S:
+        return None
+    cases = {s.case_id for s in recent if s.case_id}
+    if new.case_id and cases and new.case_id not in cases:
+        return None
+    by_case = bool(new.case_id and new.case_id in cases)
+    slack = LINK_CASE_SLACK_S if by_case else LINK_SLACK_S
+    offs: list[float] = []
+    for s in recent:
+        off = _times_fit(net, s, new, slack, cfg)
+        if off is None:
+            return None
+        offs.append(off)
+    evidence = LINK_CASE_EVIDENCE if by_case else _description_evidence(new, recent)
+    last = max(recent, key=lambda s: s.at)
+    if prediction is not None and prediction.on_metro:
+        fit = _prediction_evidence(new, recent, prediction)
+        if fit is None:
+            return None if not by_case else evidence
+        return evidence + fit
+    return evidence + _route_evidence(net, last, new, offs[recent.index(last)])
 
 
 def link_sighting(net: MetroNetwork, new: StationSighting, trails: Iterable[Trail],
-                  cfg: PursuitConfig = DEFAULT_PURSUIT) -> str | None:
-    """The id of the trail the new sighting joins, or ``None`` (it stays on its own)."""
+                  cfg: PursuitConfig = DEFAULT_PURSUIT,
+                  predictions: Mapping[str, Prediction | None] | None = None) -> str | None:
+    """The id of the trail the new sighting joins, or ``None`` (it stays on its own).
+
+    Every open trail is a candidate; the one with the most :func:`link_evidence` wins if
+    that evidence reaches ``LINK_MIN_EVIDENCE`` plus log10 of the number of open trails
+    (the more trails, the likelier one fits by chance) and beats the runner-up by
+    ``LINK_MIN_LEAD``. ``predictions`` (trail id to :func:`trail_prediction`) saves
+    recomputing them; a trail missing from it is predicted here."""
     net.station(new.station_id)
-    best: tuple[float, str] | None = None
+    scored: list[tuple[float, str]] = []
+    candidates = 0
     for trail in trails:
-        if not trail.sightings:
-            continue
-        recent = trail.sightings[-cfg.max_visits:]
-        if min(abs((s.at - new.at).total_seconds()) for s in recent) > LINK_MAX_GAP_S:
-            continue
-        identity = _identity_score(new, recent)
-        if identity is None:
-            continue
-        slack = LINK_CASE_SLACK_S if identity >= CASE_MATCH_SCORE else LINK_SLACK_S
-        misfit = 0.0
-        for s in recent:
-            off = _times_fit(net, s, new, slack, cfg)
-            if off is None:
-                break
-            misfit = max(misfit, off)
+        candidates += 1
+        if predictions is not None and trail.trail_id in predictions:
+            prediction = predictions[trail.trail_id]
         else:
-            score = identity - misfit / 300.0
-            if best is None or score > best[0]:
-                best = (score, trail.trail_id)
-    return None if best is None else best[1]
+            prediction = None
+            if len({s.station_id for s in trail.sightings[-cfg.max_visits:]}) > 1:
+                prediction = trail_prediction(net, trail, cfg)
+        evidence = link_evidence(net, new, trail, cfg, prediction)
+        if evidence is not None:
+            scored.append((evidence, trail.trail_id))
+    if not scored:
+        return None
+    scored.sort(reverse=True)
+    best, tid = scored[0]
+    if best < LINK_MIN_EVIDENCE + math.log10(max(candidates, 1)):
+        return None
+    if len(scored) > 1 and best - scored[1][0] < LINK_MIN_LEAD:
+        return None
+    return tid
 
 
 def link_trails(net: MetroNetwork, sightings: Iterable[StationSighting],
                 cfg: PursuitConfig = DEFAULT_PURSUIT) -> tuple[Trail, ...]:
     """Link sightings in report order, each with :func:`link_sighting` against the trails
     so far; trails are named after their first sighting."""
+    return tuple(Trail(tid, tuple(v)) for tid, v in _link_in_order(net, sightings, cfg)[0]
+                 .items())
+
+
+def _link_in_order(net: MetroNetwork, sightings: Iterable[StationSighting], cfg: PursuitConfig
+                   ) -> tuple[dict[str, list[StationSighting]], dict[str, str]]:
+    """Trails by id, and the trail id of each sighting."""
     trails: dict[str, list[StationSighting]] = {}
+    which: dict[str, str] = {}
     active: dict[str, Trail] = {}
-    last_at: dict[str, datetime] = {}
+    predictions: dict[str, Prediction | None] = {}
     for s in sorted(sightings, key=lambda x: (x.at, x.sighting_id)):
-        stale = [tid for tid, at in last_at.items()
-                 if (s.at - at).total_seconds() > LINK_MAX_GAP_S]
+        stale = [tid for tid, t in active.items()
+                 if (s.at - t.sightings[-1].at).total_seconds() > LINK_MAX_GAP_S]
         for tid in stale:
-            del last_at[tid]
             del active[tid]
-        tid = link_sighting(net, s, active.values(), cfg) or s.sighting_id
-        trails.setdefault(tid, [])
-        trails[tid].append(s)
+            predictions.pop(tid, None)
+        tid = link_sighting(net, s, active.values(), cfg, predictions) or s.sighting_id
+        trails.setdefault(tid, []).append(s)
+        which[s.sighting_id] = tid
         active[tid] = Trail(tid, tuple(trails[tid][-cfg.max_visits:]))
-        last_at[tid] = s.at
-    return tuple(Trail(tid, tuple(v)) for tid, v in trails.items())
+        predictions[tid] = trail_prediction(net, active[tid], cfg)
+    return trails, which
 
 
 # ---------------------------------------------------------------------------------------
@@ -771,7 +870,7 @@ def predict(net: MetroNetwork, sightings: Sequence[StationSighting],
                 merged[stop.station_id] = stop
                 continue
             keep = stop if stop.probability > cur.probability else cur
-            merged[s.station_id] = PredictedStop(
+            merged[stop.station_id] = PredictedStop(
                 keep.station_id, keep.line, keep.route_id, keep.towards_id, keep.hops,
                 keep.changes, keep.earliest, keep.expected, keep.latest,
                 min(1.0, cur.probability + stop.probability),
