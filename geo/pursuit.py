@@ -69,7 +69,7 @@ rarely does."""
 REPORT_DELAY_MAX_S = 240.0
 """Default uncertainty of a report's time: the child was there up to this long before."""
 
-LINK_MIN_EVIDENCE = 1.0
+LINK_MIN_EVIDENCE = 0.5
 """log10 odds a link needs beyond the number of open trails (see :func:`link_sighting`)."""
 LINK_MIN_LEAD = 0.5
 LINK_MAX_GAP_S = 1_800.0

@@ -10,8 +10,8 @@ The simulator (its own assumptions, apart from the predictor's)
 * Journeys: a random origin station, a random direction there, one to three legs (35 %,
   40 %, 25 %); a leg ends after 1–12 stations at an interchange where the rider changes to
   another line (walk 1.5–5.5 min, then the wait); the last leg rides 2–12 stations (a
-  terminal ends it sooner). Journeys start uniformly over three hours, so dozens ride at
-  once.
+  terminal ends it sooner). Journeys start uniformly over ``JOURNEY_SPACING_S`` per
+  journey (1,500 journeys: 30 hours), so about 29 ride at once.
 * Reports: every station has its own reporting probability (uniform 20–50 %); at a station
   the child passes (or waits, changes, enters, leaves) it is reported with that
   probability at a uniform moment of its stay there, 15 % of reports are followed by a
@@ -70,21 +70,24 @@ from geo.metro import Direction, MetroNetwork, load_network
 from geo.pursuit import (
     AGE_BANDS,
     DEFAULT_PURSUIT,
+    LINK_MAX_GAP_S,
     PURSUIT_MIN_PROBABILITY,
     Description,
+    Prediction,
     PursuitConfig,
     StationSighting,
     Trail,
     alert_stops,
-    LINK_MAX_GAP_S,
-    Prediction,
     link_sighting,
     predict,
     trail_prediction,
 )
 
 DEFAULT_SEED = 20240522
-DEFAULT_JOURNEYS = 600
+DEFAULT_JOURNEYS = 1500
+JOURNEY_SPACING_S = 72.0
+"""A journey starts every 72 s on average: with journeys of about 35 minutes, some 29 are
+under way at any moment, with about 5.5 reports a minute over the network."""
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "shanghai_metro_stations.geojson"
 
 CIRCLE_SPEED_M_S = 80_000 / 3600
@@ -251,10 +254,11 @@ def _report(sid: str, seen: float, rid: str, rng: random.Random, desc: Descripti
 
 
 def simulate(net: MetroNetwork, seed: int = DEFAULT_SEED, journeys: int = DEFAULT_JOURNEYS,
-             window_s: float = 12 * 3600.0, unrelated_per_journey: float = 2.5
+             spacing_s: float = JOURNEY_SPACING_S, unrelated_per_journey: float = 2.5
              ) -> tuple[list[Journey], list[StationSighting]]:
     """Journeys with their reports, and unrelated reports; deterministic for a seed."""
     rng = random.Random(seed)
+    window_s = journeys * spacing_s
     trains = _trains(net, rng)
     p_report = {sid: rng.uniform(0.2, 0.5) for sid in sorted(net.stations)}
     out: list[Journey] = []
@@ -406,9 +410,10 @@ def evaluate(net: MetroNetwork, seed: int = DEFAULT_SEED, journeys: int = DEFAUL
                    for s in trail}
         if len(sources) > 1:
             tally.wrong += 1
-        j = owner.get(r.sighting_id)
-        if j is None:
+        found = owner.get(r.sighting_id)
+        if found is None:
             continue  # unrelated reports linked: a wrong link or nothing to score
+        j = found
         if len(sources) == 1:
             tally.linked += 1
         tally.journey_units += 1
