@@ -13,7 +13,7 @@ from kiosk_app.i18n import N_, tr
 from kiosk_app.presenters.words import EARTH_RADIUS_M, station_name
 from kiosk_app.stations import all_stations
 
-MIN_HALF_EXTENT_M = 300.0  # a map never shows less than 600 m across
+MIN_HALF_EXTENT_M = 500.0  # a map never shows less than 1 km across (stations in view)
 MAX_STATIONS = 5
 SIGHTING = N_("Sighting")
 YOU = N_("You")

@@ -133,8 +133,8 @@ def text_pixel_problems(screen: Any, image: Any) -> list[str]:
         vx0, vy0, vx1, vy1 = _visible_rect(widget, (width, height))
         x0, x1 = max(cx - tw / 2 + 3, vx0), min(cx + tw / 2 - 3, vx1)
         y0, y1 = max(cy - th / 2 + 3, vy0), min(cy + th / 2 - 3, vy1)
-        if x1 - x0 < 4 or y1 - y0 < 4:
-            continue  # scrolled out of view
+        if x1 - x0 < 4 or y1 - y0 < 4 or y1 - y0 < (th - 6) / 2:
+            continue  # scrolled (mostly) out of view: the visible slice may hold no stroke
         box = image[height - round(y1) : height - round(y0), round(x0) : round(x1), :3]
         colours, counts = np.unique(box.reshape(-1, 3), axis=0, return_counts=True)
         bg = _rgb(colours[counts.argmax()])

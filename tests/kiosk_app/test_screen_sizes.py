@@ -1,5 +1,5 @@
-"""The walk of every flow (tests/kiosk_app/test_walk.py) at the other window sizes: the kiosk at
-1920x1080 and 540x960 (portrait), the phone and volunteer screens at 540x960 and 360x640.
+"""The walk of every flow (tests/kiosk_app/test_walk.py) at the other window sizes: every mode
+at 1920x1080, 540x960 and 360x640 (the walk itself runs at 1280x800).
 Offscreen SDL cannot resize a window once made, so each size is its own pytest process
 (``KIOSK_TEST_WINDOW``); the three run side by side."""
 
@@ -17,12 +17,13 @@ from tests.support.services import REPO
 
 pytestmark = pytest.mark.ui
 
-SIZES = {
-    "1920x1080": "test_kiosk_flows_at_this_size",
-    "540x960": "test_phone_flows_at_this_size or test_volunteer_flows_at_this_size"
-    " or test_kiosk_flows_at_this_size",
-    "360x640": "test_phone_flows_at_this_size or test_volunteer_flows_at_this_size",
-}
+EVERY_FLOW = (
+    "test_kiosk_flows_at_this_size or test_phone_flows_at_this_size"
+    " or test_volunteer_flows_at_this_size"
+)
+SIZES = dict.fromkeys(("1920x1080", "540x960", "360x640"), EVERY_FLOW)
+# 9 kiosk, 7 phone and 4 volunteer screens, each in two languages
+SHOTS_PER_SIZE = 40
 
 
 def test_every_flow_at_every_other_size(tmp_path):
@@ -49,7 +50,7 @@ def test_every_flow_at_every_other_size(tmp_path):
             ),
             log,
         )
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 420
     failures = []
     for size, (proc, log) in runs.items():
         try:
@@ -59,12 +60,9 @@ def test_every_flow_at_every_other_size(tmp_path):
             code = proc.wait()
         log.close()
         output = (tmp_path / f"{size}.log").read_text(errors="replace")
-        expected = {"1920x1080": 1, "540x960": 3}.get(size, 2)
-        if code != 0 or f"{expected} passed" not in output:
+        if code != 0 or "3 passed" not in output:
             failures.append(f"--- {size} (exit {code})\n{output[-4000:]}")
     assert not failures, "\n".join(failures)
     for size in SIZES:
         shots = list((REPO / "test-artifacts" / "screens" / size).glob("*.png"))
-        # 9 kiosk / 7 phone + 4 volunteer screens, each in two languages
-        expected = {"1920x1080": 18, "540x960": 40}.get(size, 22)
-        assert len(shots) == expected, f"{size}: {len(shots)} screenshots, not {expected}"
+        assert len(shots) == SHOTS_PER_SIZE, f"{size}: {len(shots)} screenshots"
