@@ -159,7 +159,41 @@ function photoButton(report) {
 function reportLine(r) {
   const where = [r.metro_station_name || r.metro_station_id, r.direction].filter(Boolean).join(" · ");
   return el("li", { class: "report", "data-report-id": r.report_id },
-    `${time(r.observed_at)}${where ? " · " + where : ""}`, r.note ? el("q", { class: "report-note" }, r.note) : "");
+    `${time(r.observed_at)}${where ? " · " + where : ""}`, r.note ? el("q", { class: "report-note" }, r.note) : "",
+    ...(r.addenda || []).filter((a) => a.note).map((a) => el("div", { class: "addendum", "data-addendum-id": a.addendum_id },
+      `${t("added_later")} ${time(a.received_at)}: `, el("q", { class: "addendum-note" }, a.note))));
+}
+
+// A photo a reporter added after sending (backend/desk/help.py serves it).
+function addendumPhotoButton(a) {
+  const src = `${API}/addenda/${a.addendum_id}/photo`;
+  return focusKey(el("button", { type: "button", class: "thumb addendum-photo", "aria-label": `${t("photo")} ${t("added_later")} ${time(a.received_at)}`,
+    onclick: (e) => openViewer(e.currentTarget, t("photo"), el("img", { src, alt: `${t("photo")} ${time(a.received_at)}`, class: "photo-large" })) },
+  el("img", { src, alt: "", class: "photo-thumb", loading: "lazy" })), `${a.addendum_id}:photo`);
+}
+
+// A kiosk's "call staff" at one of this desk's stations: first in the queue until taken.
+function helpItem(h) {
+  const open = !h.acknowledged_at;
+  const item = el("li", { class: `item help-request${open ? " open" : ""}`, "data-request-id": h.request_id },
+    el("div", { class: "item-head" }, el("strong", {}, t("help_request")), " · ",
+      `${h.metro_station_name || h.metro_station_id || h.device_id} (${h.device_id}) · ${time(h.received_at)}`));
+  if (open) {
+    item.append(focusKey(el("button", { type: "button", class: "ack help-ack", "data-request-id": h.request_id,
+      onclick: () => acknowledgeHelp(h) }, t("help_ack")), `${h.request_id}:help-ack`));
+  } else {
+    item.append(el("div", { class: "meta ack-record" }, `${t("help_acknowledged")} ${h.acknowledged_by} ${time(h.acknowledged_at)}`));
+  }
+  return item;
+}
+
+async function acknowledgeHelp(h) {
+  try {
+    await api(`/help-requests/${encodeURIComponent(h.request_id)}/acknowledge`, { method: "POST" });
+  } catch (err) {
+    status(`${t("error")}: ${err.message}`, "error");
+  }
+  await refresh();
 }
 
 function incidentItem(inc, alerts) {
@@ -180,10 +214,11 @@ function incidentItem(inc, alerts) {
     item.append(el("div", { class: "match", "data-case-id": c.case_id },
       `${t("matched")}: `, el("strong", {}, c.title || c.case_id), ` (${c.case_id}, ${c.score.toFixed(2)}) — ${t("why")}: ${matchReasons(c, state.lang).join("; ")}`));
   }
-  const noted = inc.reports.filter((r) => r.note || r.direction);
+  const noted = inc.reports.filter((r) => r.note || r.direction || (r.addenda || []).some((a) => a.note));
   if (noted.length) item.append(el("ul", { class: "reports" }, ...noted.slice(0, 5).map(reportLine)));
   const photos = inc.reports.filter((r) => r.has_photo).slice(0, 4);
-  if (photos.length) item.append(el("div", { class: "photos" }, ...photos.map(photoButton)));
+  const added = inc.reports.flatMap((r) => (r.addenda || []).filter((a) => a.has_photo)).slice(0, 4);
+  if (photos.length || added.length) item.append(el("div", { class: "photos" }, ...photos.map(photoButton), ...added.map(addendumPhotoButton)));
   for (const a of alerts) {
     item.append(el("div", { class: "alert meta", "data-alert-id": a.alert_id, "data-kind": a.kind },
       `${t("alert")}: ${t(a.kind)} r${a.revision} · ${time(a.created_at)} `,
@@ -306,13 +341,14 @@ async function loadStations() {
 
 async function refreshPolice() {
   const q = state.stationFilter ? `?station_id=${encodeURIComponent(state.stationFilter)}` : "";
-  const [incidents, alerts, sightings] = await Promise.all([api(`/incidents${q}`), api(`/alerts${q}`), api(`/layers/sightings${q}`)]);
+  const [incidents, alerts, sightings, helps] = await Promise.all([api(`/incidents${q}`), api(`/alerts${q}`), api(`/layers/sightings${q}`), api("/help-requests")]);
   const alertsByIncident = {};
   for (const a of alerts) (alertsByIncident[a.incident_id] ||= []).push(a);
   const queue = document.getElementById("queue");
   const active = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focusKey : null;
-  queue.replaceChildren(...(incidents.length ? incidents.map((inc) => incidentItem(inc, alertsByIncident[inc.incident_id] || []))
-    : [el("li", { class: "empty" }, t("no_items"))]));
+  const calls = helps.filter((h) => !state.stationFilter || h.station_id === state.stationFilter).map(helpItem);
+  queue.replaceChildren(...calls, ...(incidents.length ? incidents.map((inc) => incidentItem(inc, alertsByIncident[inc.incident_id] || []))
+    : (calls.length ? [] : [el("li", { class: "empty" }, t("no_items"))])));
   if (state.selected) selectIncident(state.selected, false);
   if (state.focusAfter) {
     const items = [...queue.querySelectorAll(":scope > li.incident")];
