@@ -215,9 +215,7 @@ class AlertCatchUpAnswer(Message):
 
     request_id: RequestId
     answered_at: datetime
-    alert_ids: Annotated[
-        tuple[str, ...], Rule(max_len=MAX_CATCHUP_ALERTS, item=_alert_id)
-    ] = ()
+    alert_ids: Annotated[tuple[str, ...], Rule(max_len=MAX_CATCHUP_ALERTS, item=_alert_id)] = ()
     schema_version: int = SCHEMA_VERSION
 
 

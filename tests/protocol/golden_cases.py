@@ -182,9 +182,7 @@ def examples() -> dict[str, Any]:
         ),
         "addendum_full": ReportAddendum(QID, RID, "phone-7", NOW, "went to exit 3 出口", True),
         "addendum_note": ReportAddendum(QID, RID, "phone-7", NOW, "still there"),
-        "addendumanswer_accepted": AddendumAnswer(
-            "phone-7", ReceiptStatus.ACCEPTED, NOW, QID, RID
-        ),
+        "addendumanswer_accepted": AddendumAnswer("phone-7", ReceiptStatus.ACCEPTED, NOW, QID, RID),
         "addendumanswer_rejected": AddendumAnswer(
             "phone-7",
             ReceiptStatus.REJECTED,
