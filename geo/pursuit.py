@@ -66,6 +66,11 @@ reaches it with at least this probability. With the defaults a trail on one line
 this for about the next six to ten stations on that line; a branch after a change of line
 rarely does."""
 
+ROUNDABOUT_FACTOR = 2.0
+ROUNDABOUT_EXTRA_S = 600.0
+"""A way between two sightings is considered only if its ride is at most twice the quickest
+trip plus ten minutes."""
+
 REPORT_DELAY_MAX_S = 240.0
 """Default uncertainty of a report's time: the child was there up to this long before."""
 
@@ -610,7 +615,10 @@ def _score(net: MetroNetwork, visits: Sequence[_Visit], cfg: PursuitConfig
         new: dict[int | None, _State] = {}
         for key, st in states.items():
             d_in = None if key is None else net.directions[key]
+            quickest = net.shortest_s(prev.station_id, nxt.station_id)
             for way in _ways(net, prev.station_id, nxt.station_id, cfg.max_hops_between):
+                if way.ride_s > ROUNDABOUT_FACTOR * quickest + ROUNDABOUT_EXTRA_S:
+                    continue  # nobody rides round half the city to go a few stations
                 first_leg = way.legs[0]
                 # Prior of the way: how the child leaves prev, stays aboard, changes.
                 if d_in is not None and first_leg.direction is d_in:
