@@ -1,3 +1,4 @@
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -83,7 +84,7 @@ def test_windows_grow_with_distance_along_a_line(d, data):
     assert p.on_metro
     for branch in p.branches:
         stops = branch.stops
-        for a, b in zip(stops, stops[1:]):
+        for a, b in itertools.pairwise(stops):
             assert b.hops > a.hops
             assert b.earliest >= a.earliest and b.latest >= a.latest
             assert (b.latest - b.earliest) >= (a.latest - a.earliest)
