@@ -106,6 +106,8 @@ def start_broker(workdir: Path, accounts: Accounts) -> Mosquitto:
         workdir=workdir,
         accounts=tuple(accounts.broker_accounts()),
         tls_dir=make_dev_tls(workdir / "tls", "localhost"),
+        # the dynamic security file is read at start: a few seconds per 10,000 accounts
+        start_timeout_s=max(10.0, len(accounts.broker_accounts()) / 1_000),
     )
     broker.start()
     return broker

@@ -91,6 +91,8 @@ class Mosquitto:
     tls_port: int = field(default_factory=free_port)
     ws_port: int = field(default_factory=free_port)
     max_connections: int = 20_000
+    # Loading a dynamic security file takes time: about 20 s for 100,000 accounts.
+    start_timeout_s: float = 10.0
 
     @property
     def conf_path(self) -> Path:
@@ -177,11 +179,11 @@ class Mosquitto:
             ["mosquitto", "-c", str(self.conf_path)], stdout=log, stderr=log
         )
         try:
-            wait_for_port(self.port)
+            wait_for_port(self.port, self.start_timeout_s)
         except TimeoutError:
             self.stop()
             raise RuntimeError(
-                "mosquitto did not start; its log says:\n"
+                f"mosquitto did not start within {self.start_timeout_s} s; its log says:\n"
                 + (self.workdir / "mosquitto.log").read_text()
             ) from None
 
