@@ -156,13 +156,15 @@ DEFAULT_PURSUIT = PursuitConfig()
 @dataclass(frozen=True, slots=True)
 class LineHypothesis:
     """The child rode ``line`` (route ``route_id``, towards ``towards_id``; ``None`` on a loop)
-    into ``station_id``, the last station seen, with this probability."""
+    into ``station_id``, the last station seen, with this probability; ``next_id`` is the
+    station after it that way (``None`` at a terminal)."""
 
     line: int
     route_id: str
     towards_id: str | None
     station_id: str
     probability: float
+    next_id: str | None = None  # the station after station_id that way (None at a terminal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -827,8 +829,10 @@ def predict(net: MetroNetwork, sightings: Sequence[StationSighting],
     for (sid, k), st in sorted(states.items(), key=lambda kv: -kv[1].weight):
         d = net.directions[k]
         p = st.weight / total
-        hypotheses.append(LineHypothesis(d.line, d.route_id, d.terminal_id, sid, p))
         i = d.positions[sid]
+        j = d.next_index(i)
+        hypotheses.append(LineHypothesis(d.line, d.route_id, d.terminal_id, sid, p,
+                                         None if j is None else d.station_ids[j]))
         stay = _stay_probability(net, d, i, cfg)
         if stay > 0:
             rides.append(_Ride(d, i, p * stay, st.mean, st.lo, st.hi, None, 0))

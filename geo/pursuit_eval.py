@@ -168,7 +168,7 @@ def _reported(true: Description, rng: random.Random) -> Description:
     u = rng.random()
     sex = true.sex if u < 0.85 else (None if u < 0.95 else
                                      ("male" if true.sex == "female" else "female"))
-    colours = {c for c in true.colours if rng.random() < 0.8}
+    colours = {c for c in sorted(true.colours) if rng.random() < 0.8}
     if rng.random() < 0.2:
         colours.add(rng.choices(COLOURS, COLOUR_WEIGHTS)[0])
     return Description(age, sex, frozenset(colours))
