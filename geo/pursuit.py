@@ -5,18 +5,27 @@ Pure functions on frozen dataclasses; the network comes from :mod:`geo.metro`.
 
 Trail linking (:func:`link_sighting`, :func:`link_trails`)
 ----------------------------------------------------------
-A new sighting joins the trail it fits best, or none. It fits a trail when
+A new sighting is weighed against every open trail (last report at most ``LINK_MAX_GAP_S``
+old) as log10 evidence, same child against another (:func:`link_evidence`):
 
-* the identity agrees: the same matched case (a different case refuses), or, without a
-  case in common, descriptions whose :func:`description_score` averages at least
-  ``LINK_MIN_DESCRIPTION_SCORE`` over the trail's last sightings (age band, sex and
-  clothing colours: an equal age band +2, sex +1, each shared colour +1.5; a far age band,
-  the other sex or no shared colour counts against);
-* and the times fit trains against every one of the trail's last sightings: not faster
-  than :meth:`MetroNetwork.fastest_possible_s` less the travel error, nor slower than the
-  typical quickest trip plus one wait and ``LINK_SLACK_S`` (a matched case is allowed
-  ``LINK_CASE_SLACK_S`` instead), with each report's time uncertainty either way;
-* and the trail's last report is at most ``LINK_MAX_GAP_S`` old.
+* a different matched case refuses; the same case counts ``LINK_CASE_EVIDENCE``; otherwise
+  the descriptions (age band, sex, clothing colours: :func:`description_score` against the
+  trail's last three reports, mapped to [-1, 2]);
+* times that no train allows refuse, against every one of the trail's last reports: faster
+  than :meth:`MetroNetwork.fastest_possible_s` less the travel error, or slower than the
+  typical quickest trip plus one wait and ``LINK_SLACK_S`` (``LINK_CASE_SLACK_S`` for a
+  matched case), with each report's time uncertainty either way;
+* a trail seen at two stations or more must predict the new station in a window that
+  overlaps the report's (:func:`trail_prediction`; a wide horizon, faint branches), which
+  counts log10(probability / 0.01); a trail seen at one station counts +0.55 each for one
+  line joining the two stations and for a gap within ``LINK_FIT_WINDOW_S`` of the quickest
+  trip, -0.5 each otherwise.
+
+The best trail wins if its evidence reaches ``LINK_MIN_EVIDENCE`` + log10(open trails)
+(the more trails, the likelier one fits by chance) and leads the runner-up by
+``LINK_MIN_LEAD``; else the sighting stays alone. These thresholds favour few wrong links
+over many links: descriptions are weak evidence, so with dozens of journeys at once most
+pairs that only agree in description stay apart (see :mod:`geo.pursuit_eval`).
 
 Prediction (:func:`predict`)
 ----------------------------

@@ -30,8 +30,12 @@ uncertainty, case ids and descriptions; never the journeys.
 
 What is measured, for trails of 2, 3 and 4 sightings
 ----------------------------------------------------
-A unit is a journey at the moment its k-th distinct reported station comes in (``now`` =
-that report's time); the trail is the one the linker has put that report in at that moment.
+Reports go through the linker in report order. A unit is a trail at the moment it reaches
+k distinct stations (``now`` = that report's time); its child is the one of that newest
+report. ``journeys`` counts journeys reported at k stations or more, ``linked`` the share
+of them the linker joined into a trail of k stations without foreign reports (the
+linker's recall: the rest are split, and not scored). ``no_prediction``: units where the
+predictor said "not on the metro".
 * ``top3``: the next station the child actually reaches after ``now`` is among the
   predictor's three most likely next stations (:meth:`Prediction.top`). Units whose
   journey ends before another station are left out. ``naive_top3``: the same for the
@@ -47,9 +51,11 @@ that report's time); the trail is the one the linker has put that report in at t
 * ``stations_vs_circle``: stations alerted (probability >= ``PURSUIT_MIN_PROBABILITY``)
   over the stations inside the circle that the same time allows (radius = time from
   ``now`` to the end of the last alerted window, times ``CIRCLE_SPEED_M_S``, around the
-  last reported station), summed over units with an alert.
-* ``wrong_links``: share of units whose trail holds a report of another journey or an
-  unrelated report.
+  last reported station), summed over units with an alert. Both look equally far ahead;
+  a circle only as large as the time to the child's next arrival would hold far fewer
+  stations than this one (that comparison is not made here).
+* ``wrong_links``: share of units (trails of k stations, including those made of
+  unrelated reports only) that hold reports of more than one child.
 """
 
 from __future__ import annotations
