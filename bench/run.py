@@ -97,7 +97,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
 
             ports = [free_port() for _ in accounts.workers]
             workers = world.start_workers(broker, url, accounts, tmp, ports)
-            say(f"{len(workers)} worker(s) subscribed; publishing {len(accounts.volunteers)} "
+            say(f"{len(workers)} worker(s) subscribed; publishing {size.volunteers} "
                 "volunteer positions ...")
             positions = world.volunteer_positions(accounts, rng, 0, size.volunteers)
             published = publish_positions(binary, broker.port, positions, tmp)
@@ -164,10 +164,11 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> BenchResult:
                 say(f"growing the world to {config.grow_to} cases and volunteers ...")
                 world.grow(url, accounts, size, config.grow_to, rng)
                 more = world.volunteer_positions(accounts, rng, size.volunteers, config.grow_to)
-                taken = published + publish_positions(binary, broker.port, more, tmp)
-                for port in ports:
-                    wait_until(has_taken(port, taken), 600,
-                               f"every worker taking the {taken} volunteer positions")
+                before = [location_messages(p) for p in ports]
+                sent = publish_positions(binary, broker.port, more, tmp)
+                for port, seen in zip(ports, before, strict=True):
+                    wait_until(has_taken(port, seen + sent), 600,
+                               f"every worker taking the {sent} new volunteer positions")
                 meta["grow_s"] = round(time.monotonic() - t, 1)
                 say(f"grown in {meta['grow_s']} s; the maximum step again")
                 prefix3 = str(uuid.uuid4())[:24]
