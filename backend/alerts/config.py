@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from backend.alerts import escalation as esc
+from backend.alerts import escalation_policy as esc
 from backend.alerts.damper import DEFAULT_DAMPER_POLICY, DamperPolicy
 from backend.alerts.routing import RoutingPolicy
 from backend.cases.matching import DEFAULT_MATCHES_PER_REPORT

@@ -1,43 +1,52 @@
-"""The alert outbox: who gets an alert for an incident, and the rows written for them.
+"""The alert outbox: the rows a routed alert becomes, built once with the protocol message.
 
-Rows are written in the transaction that stored the report; the worker publishes them after
-the commit through the delivery channels (``alerts.channels``) and records the broker's
-acknowledgement. A later report of the same incident updates a recipient's alert (same
-``alert_id``, higher ``revision``) only when something a person cares about changed.
+Rows are written in the transaction that stored the report; the same revisions, built here,
+go to delivery (``alerts.delivery``) right after the commit, without being read back (the
+delivery's sweep republishes from the rows only what a crash left undelivered). A later
+report of the same incident updates a recipient's alert (same ``alert_id``, higher
+``revision``) only when something a person cares about changed.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from backend.alerts import escalation as esc
+from backend.alerts.channels import AlertRevision
 from backend.alerts.config import AlertingConfig
-from backend.alerts.damper import SpotIncident, may_start_volunteer_round
 from backend.alerts.models import AlertRow
-from backend.alerts.routing import (
-    CaseMatch,
-    IncidentView,
-    Recipient,
-    RecipientKind,
-    VolunteerCandidate,
-    route,
-)
-from backend.cases.matching import BestByCase, best_from_rows, best_matches
-from backend.incidents.models import Incident
-from backend.incidents.service import RecentRounds
-from backend.world import Memory
-from protocol import Alert, AlertKind, ChildDescription, Notice, WhatSeen
+from backend.alerts.routing import Recipient, RecipientKind
+from protocol import Alert, ChildDescription, Notice, WhatSeen
 from protocol.topics import station_alerts, volunteer_alerts
 
-log = logging.getLogger(__name__)
+ALERTS = cast(Table, AlertRow.__table__)
+CLAIM_AFTER_WRITE = timedelta(seconds=10)  # this process publishes right after the commit
+
+
+class IncidentLike(Protocol):
+    """What an alert says of its incident (an ``IncidentState`` or an ``Incident`` row)."""
+
+    @property
+    def incident_id(self) -> str: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def last_at(self) -> datetime: ...
+    @property
+    def what_seen(self) -> str: ...
+    @property
+    def metro_station_id(self) -> str | None: ...
+    @property
+    def device_ids(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,125 +58,76 @@ class Seen:
 
 
 @dataclass(frozen=True, slots=True)
-class Routed:
-    alert_ids: list[str]  # outbox rows to publish after the commit
-    start_escalation: esc.EscalationState | None  # the first volunteer round went out
+class HeldAlert:
+    """An outbox row as routing needs it (its payload's three compared fields read once)."""
+
+    alert_id: str
+    incident_id: str
+    recipient_kind: str
+    recipient_id: str
+    kind: str
+    revision: int
+    expires_at: datetime
+    reporters: int | None
+    case_id: str | None
+    score: float | None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.recipient_kind, self.recipient_id, self.kind)
 
 
-def incident_matches(session: Session, incident: Incident, memory: Memory) -> tuple[CaseMatch, ...]:
-    """Best score per open case over all reports of the incident, as routing sees it."""
-    best = incident.matches
-    if best is None:  # made before the best matches were kept on the incident
-        best = best_from_rows(session, incident.incident_id)
-    return case_matches(best, memory)
+@dataclass(frozen=True, slots=True)
+class OutboxWrite:
+    """One alert revision to write (a new row, or a new revision of a held one) and to hand
+    to delivery after the commit."""
+
+    is_new: bool
+    row: dict[str, Any]
+    revision: AlertRevision
 
 
-def case_matches(best: BestByCase, memory: Memory) -> tuple[CaseMatch, ...]:
-    return tuple(
-        CaseMatch(
-            case_id=m.case.case_id,
-            score=m.score,
-            assigned_volunteer_id=m.case.assigned_volunteer_id,
-            distance_from_last_seen_m=m.distance_m,
-        )
-        for m in best_matches(best, memory.cases)
-    )
-
-
-def volunteer_candidates(
-    incident: Incident,
-    memory: Memory,
-    config: AlertingConfig,
-    now: datetime,
-    already: set[str],
-) -> list[VolunteerCandidate]:
-    with memory.lock:
-        # ``nearest`` keeps each volunteer within their own alert radius: searching no wider
-        # than the widest one finds the same volunteers and looks at far fewer.
-        near = memory.volunteers.nearest(
-            incident.lon,
-            incident.lat,
-            now,
-            k=max(50, 4 * config.routing.k),
-            radius_m=min(config.candidate_radius_m, memory.widest_alert_radius_m),
-            max_age_s=config.routing.max_location_age_s,
-        )
-        out = []
-        for vid, distance_m in near:
-            profile, pos = memory.profiles.get(vid), memory.positions.get(vid)
-            if profile is None or pos is None:
-                continue
-            out.append(
-                VolunteerCandidate(
-                    volunteer_id=vid,
-                    distance_m=distance_m,
-                    on_duty=pos.on_duty and profile.on_duty,
-                    location_age_s=max(0.0, (now - pos.at).total_seconds()),
-                    max_alert_radius_m=profile.max_alert_radius_m,
-                    quiet_hours=profile.quiet_hours,
-                    already_alerted=vid in already,
-                )
-            )
-    return out
-
-
-def existing_alerts(session: Session, incident_id: str) -> list[AlertRow]:
-    return alerts_of(session, [incident_id]).get(incident_id, [])
-
-
-def alerts_of(session: Session, incident_ids: Collection[str]) -> dict[str, list[AlertRow]]:
+def read_alerts(session: Session, incident_ids: Collection[str]) -> dict[str, list[HeldAlert]]:
     """The outbox rows of these incidents, by incident: one query."""
-    out: dict[str, list[AlertRow]] = {}
-    if incident_ids:
-        for row in session.execute(
-            select(AlertRow).where(AlertRow.incident_id.in_(sorted(incident_ids)))
-        ).scalars():
-            out.setdefault(row.incident_id, []).append(row)
+    out: dict[str, list[HeldAlert]] = {}
+    if not incident_ids:
+        return out
+    c = ALERTS.c
+    for row in session.execute(
+        select(c.alert_id, c.incident_id, c.recipient_kind, c.recipient_id, c.kind, c.revision,
+               c.expires_at, c.payload).where(c.incident_id.in_(sorted(incident_ids)))
+    ):
+        old = orjson.loads(row.payload) if row.payload else {}
+        out.setdefault(row.incident_id, []).append(
+            HeldAlert(row.alert_id, row.incident_id, row.recipient_kind, row.recipient_id,
+                      row.kind, row.revision, row.expires_at, old.get("reporters"),
+                      old.get("case_id"), old.get("score"))
+        )
     return out
 
 
-def incident_view(
-    incident: Incident, matches: tuple[CaseMatch, ...], alerts: list[AlertRow]
-) -> IncidentView:
-    return IncidentView(
-        incident_id=incident.incident_id,
-        lat=incident.lat,
-        lon=incident.lon,
-        distinct_reporters=len(incident.device_ids),
-        matches=matches,
-        already_alerted=frozenset(
-            (RecipientKind(a.recipient_kind), a.recipient_id) for a in alerts
-        ),
-    )
-
-
-def write_alert(
-    session: Session,
-    incident: Incident,
+def build_alert(
+    incident: IncidentLike,
     recipient: Recipient,
-    existing: dict[tuple[str, str, str], AlertRow],
+    held: HeldAlert | None,
     seen: Seen,
     now: datetime,
     config: AlertingConfig,
     level: int,
     notice: Notice | None = None,
-) -> AlertRow | None:
-    """Insert or update the outbox row; returns it when there is something new to send.
-    ``notice``: the matched case's public notice (``case_notice``): its title, text, photo
-    reference and the child as the case describes them go into the alert."""
-    key = (recipient.kind.value, recipient.recipient_id, recipient.alert_kind.value)
-    row = existing.get(key)
+) -> OutboxWrite | None:
+    """The revision to send ``recipient`` (None: nothing a person would want to be woken
+    for). ``notice``: the matched case's public notice (:func:`case_notice`): its title,
+    text, photo reference and the child as the case describes them go into the alert."""
     reporters = len(incident.device_ids)
-    if row is not None:
-        # Our own stored payload: three fields are read, nothing is validated again.
-        old = json.loads(row.payload)
+    if held is not None:
         if (
-            old.get("reporters") == reporters
-            and old.get("case_id") == recipient.case_id
-            and ((old.get("score") or 0.0) >= (recipient.score or 0.0))
+            held.reporters == reporters
+            and held.case_id == recipient.case_id
+            and (held.score or 0.0) >= (recipient.score or 0.0)
         ):
-            return None  # nothing a person would want to be woken for
-        revision, alert_id, expires_at = row.revision + 1, row.alert_id, row.expires_at
+            return None
+        revision, alert_id, expires_at = held.revision + 1, held.alert_id, held.expires_at
     else:
         revision, alert_id, expires_at = 1, str(uuid.uuid4()), now + config.alert_ttl
     case = notice if recipient.case_id is not None and notice is not None else None
@@ -202,106 +162,90 @@ def write_alert(
         if recipient.kind is RecipientKind.VOLUNTEER
         else station_alerts(recipient.recipient_id)
     )
-    if row is None:
-        row = AlertRow(
-            alert_id=alert_id,
-            incident_id=incident.incident_id,
-            recipient_kind=recipient.kind.value,
-            recipient_id=recipient.recipient_id,
-            kind=recipient.alert_kind.value,
-            topic=topic,
-            revision=revision,
-            escalation_level=level,
-            case_id=recipient.case_id,
-            created_at=now,
-            expires_at=expires_at,
-            delivered_revision=0,
-            payload="",
+    payload = alert.to_json()
+    row: dict[str, Any] = {
+        "alert_id": alert_id,
+        "revision": revision,
+        "payload": payload.decode("utf-8"),
+        "case_id": recipient.case_id,
+        "claimed_until": now + CLAIM_AFTER_WRITE,
+    }
+    if held is None:
+        row |= {
+            "incident_id": incident.incident_id,
+            "recipient_kind": recipient.kind.value,
+            "recipient_id": recipient.recipient_id,
+            "kind": recipient.alert_kind.value,
+            "topic": topic,
+            "escalation_level": level,
+            "created_at": now,
+            "expires_at": expires_at,
+            "delivered_revision": 0,
+        }
+    delivered = AlertRevision(
+        alert_id=alert_id,
+        revision=revision,
+        recipient_kind=recipient.kind.value,
+        recipient_id=recipient.recipient_id,
+        topic=topic,
+        payload=payload,
+    )
+    return OutboxWrite(held is None, row, delivered)
+
+
+def held_after(held: HeldAlert | None, write: OutboxWrite, incident: IncidentLike,
+               recipient: Recipient) -> HeldAlert:
+    """The held alert as ``write`` leaves it (a second revision in one pass compares with it)."""
+    return HeldAlert(
+        write.revision.alert_id,
+        incident.incident_id,
+        recipient.kind.value,
+        recipient.recipient_id,
+        recipient.alert_kind.value,
+        write.revision.revision,
+        held.expires_at if held is not None else write.row["expires_at"],
+        len(incident.device_ids),
+        recipient.case_id,
+        None if recipient.score is None else round(recipient.score, 3),
+    )
+
+
+def write_alerts(session: Session, writes: Sequence[OutboxWrite]) -> None:
+    """The batch's outbox rows: new ones with one INSERT, revisions with one executemany.
+    Several revisions of one alert in a batch: the last one is written."""
+    last: dict[str, OutboxWrite] = {}
+    created: set[str] = set()
+    for w in writes:
+        if w.is_new:
+            created.add(w.revision.alert_id)
+        last[w.revision.alert_id] = w
+    new_rows: list[dict[str, Any]] = []
+    revised: list[dict[str, Any]] = []
+    first_rows = {w.revision.alert_id: w.row for w in writes if w.is_new}
+    for alert_id, w in last.items():
+        if alert_id in created:
+            new_rows.append(first_rows[alert_id] | {k: w.row[k] for k in _REVISED})
+        else:
+            revised.append({f"b_{k}": w.row[k] for k in ("alert_id", *_REVISED)})
+    if new_rows:
+        session.execute(ALERTS.insert(), new_rows)
+    if revised:
+        session.execute(
+            update(ALERTS)
+            .where(ALERTS.c.alert_id == bindparam("b_alert_id"))
+            .values({k: bindparam(f"b_{k}") for k in _REVISED}),
+            revised,
         )
-        session.add(row)
-        existing[key] = row
-    row.revision = revision
-    row.payload = alert.to_json().decode("utf-8")
-    row.case_id = recipient.case_id
-    # Claimed by this process: it publishes right after the commit; the sweeper of any
-    # process takes over if that does not happen within the claim.
-    row.claimed_until = now + timedelta(seconds=10)
-    return row
 
 
-def case_notice(memory: Memory, case_id: str | None) -> Notice | None:
+_REVISED = ("revision", "payload", "case_id", "claimed_until")
+
+
+def held_by_key(alerts: Sequence[HeldAlert]) -> dict[tuple[str, str, str], HeldAlert]:
+    return {a.key: a for a in alerts}
+
+
+def case_notice(cases: Mapping[str, Any], case_id: str | None) -> Notice | None:
     """The public notice of an open case in the worker's snapshot (None without one)."""
-    case = memory.cases.get(case_id) if case_id is not None else None
+    case = cases.get(case_id) if case_id is not None else None
     return case.notice if case is not None else None
-
-
-def route_incident(
-    session: Session,
-    incident: Incident,
-    seen: Seen,
-    matches: tuple[CaseMatch, ...],
-    alerts: list[AlertRow],
-    rounds: RecentRounds,
-    memory: Memory,
-    config: AlertingConfig,
-    now: datetime,
-) -> Routed:
-    """Route the incident's alerts (``matches``: its best match per open case; ``alerts``:
-    its outbox rows so far): the ids of outbox rows to publish now, and the escalation
-    state to start when this was the incident's first volunteer round."""
-    view = incident_view(incident, matches, alerts)
-    alerted_volunteers = {a.recipient_id for a in alerts if a.recipient_kind == "volunteer"}
-    candidates = volunteer_candidates(incident, memory, config, now, alerted_volunteers)
-    recipients = list(route(view, candidates, incident.station_id, now, config.routing))
-    if incident.station_id is None:
-        log.warning(
-            "incident %s at (%f, %f) is in no police jurisdiction",
-            incident.incident_id,
-            incident.lon,
-            incident.lat,
-        )
-
-    new_volunteers = [
-        r for r in recipients if r.kind is RecipientKind.VOLUNTEER and not r.is_update
-    ]
-    if new_volunteers:
-        decision = may_start_volunteer_round(
-            SpotIncident(
-                incident.incident_id,
-                frozenset(incident.device_ids),
-                incident.report_count,
-                incident.volunteer_round_at,
-            ),
-            [
-                SpotIncident(
-                    r.incident_id, frozenset(r.device_ids), r.report_count, r.volunteer_round_at
-                )
-                for r in rounds.near(incident)
-            ],
-            now,
-            config.damper,
-        )
-        if not decision.allowed:
-            log.info("no new volunteer round for %s: %s", incident.incident_id, decision.reason)
-            recipients = [r for r in recipients if r not in new_volunteers]
-            new_volunteers = []
-
-    existing = {(a.recipient_kind, a.recipient_id, a.kind): a for a in alerts}
-    to_send = []
-    for r in recipients:
-        level = r.escalation_level
-        notice = case_notice(memory, r.case_id)
-        row = write_alert(session, incident, r, existing, seen, now, config, level, notice)
-        if row is not None:
-            to_send.append(row.alert_id)
-    if new_volunteers and incident.volunteer_round_at is None:
-        incident.volunteer_round_at = now
-        assigned = [r for r in new_volunteers if r.alert_kind is AlertKind.ASSIGNED_CASE]
-        state = esc.start(
-            now,
-            now + config.alert_ttl,
-            has_assigned_volunteer=bool(assigned),
-            recipients=len(assigned) if assigned else len(new_volunteers),
-        )
-        return Routed(to_send, state)
-    return Routed(to_send, None)

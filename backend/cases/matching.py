@@ -19,7 +19,7 @@ from backend.cases.ranking import CaseTable, best_pairs
 from backend.cases.scoring import score_sighting
 from backend.cases.service import OpenCase
 from backend.db.dialect import copy_rows
-from geo import fast_distance_m
+from geo import AreaIndex, fast_distance_m
 from protocol import SightingReport
 
 
@@ -36,6 +36,47 @@ BestByCase = dict[str, list[float]]  # case_id -> [score, distance_m]
 # Shanghai): a person reads the best few, and routing alerts the assigned volunteer of each
 # case kept, so keeping them all would be noise to the coordinator and an alert storm.
 DEFAULT_MATCHES_PER_REPORT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """The cases step's answer: each report's kept ``case_matches`` rows (best first,
+    ``incident_id`` empty until :func:`write_matches`)."""
+
+    rows: tuple[list[dict[str, Any]], ...]
+
+    def best(self) -> list[list[tuple[str, float, float]]]:
+        """Per report: (case id, score, distance_m) of each kept match."""
+        return [[(r["case_id"], r["score"], r["distance_m"]) for r in rows] for rows in self.rows]
+
+
+def score_reports(
+    reports: Sequence[SightingReport],
+    area_index: AreaIndex,
+    cases: Mapping[str, OpenCase],
+    table: CaseTable,
+    now: datetime,
+    keep: int = DEFAULT_MATCHES_PER_REPORT,
+) -> Scored:
+    """The cases step of the report spine: the open cases whose area holds each report at its
+    observed time (the worker's in-memory ``area_index``), every one scored, the ``keep``
+    best kept with their reasons (:func:`score_batch`). Memory only: no database, no lock."""
+    hits = [area_index.match(r.location.lon, r.location.lat, r.observed_at) for r in reports]
+    return Scored(tuple(score_batch(reports, hits, cases, now, keep, table)))
+
+
+def write_matches(
+    session: Session, scored: Scored, reports: Sequence[SightingReport],
+    incident_of: Mapping[str, str],
+) -> None:
+    """All of a batch's match rows, each with its report's incident, at once."""
+    rows: list[dict[str, Any]] = []
+    for report, kept in zip(reports, scored.rows, strict=True):
+        incident_id = incident_of[report.report_id]
+        for row in kept:
+            row["incident_id"] = incident_id
+        rows += kept
+    insert_matches(session, rows)
 
 
 def score_batch(

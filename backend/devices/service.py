@@ -19,6 +19,7 @@ from backend.devices.ratelimit import (
     RateLimit,
     gcra_step,
 )
+from backend.devices.stands import Stand, read_devices
 from protocol import DeviceStatus
 
 
@@ -162,3 +163,48 @@ def record_status(session: Session, device_id: str, status: DeviceStatus) -> boo
     device.outbox_depth = status.outbox_depth
     device.app_version = status.app_version
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A fresh report as its device's limits and provisioning see it."""
+
+    allowed: bool
+    retry_after_s: float
+    stand: Stand | None  # where a provisioned kiosk stands (None: a phone, or not placed)
+
+
+def admit_reports(
+    session: Session,
+    reports: Sequence[tuple[str, str]],
+    now: datetime,
+    limits: Mapping[DeviceKind, RateLimit] | None = DEFAULT_LIMITS,
+) -> dict[str, Admitted]:
+    """The devices step of the report spine: for each fresh (report id, device id), in
+    order, whether its device's rate limit lets it in, and where the device stands. One query
+    for the batch's devices (``stands.read_devices``), the rate-limit state read, locked and
+    written once (:class:`RateBook`). ``limits=None``: no rate limits."""
+    devices = read_devices(session, [d for _, d in reports])
+    book = (
+        RateBook(
+            session,
+            [d for _, d in reports],
+            now.timestamp(),
+            limits,
+            {d: known.kind for d, known in devices.items()},
+        )
+        if limits is not None and reports
+        else None
+    )
+    out: dict[str, Admitted] = {}
+    for report_id, device_id in reports:
+        known = devices.get(device_id)
+        stand = known.stand if known is not None else None
+        if book is not None:
+            decision = book.check(device_id)
+            out[report_id] = Admitted(decision.allowed, decision.retry_after_s, stand)
+        else:
+            out[report_id] = Admitted(True, 0.0, stand)
+    if book is not None:
+        book.write(session)
+    return out

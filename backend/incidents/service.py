@@ -11,20 +11,19 @@ box), so they cannot open two incidents; reports far apart proceed in parallel.
 from __future__ import annotations
 
 import math
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
 
-from backend.db.dialect import advisory_xact_locks, bbox_intersects, is_postgres
+from backend.db.dialect import advisory_xact_locks, is_postgres
 from backend.incidents.models import Incident, IncidentReport
-from backend.sightings.models import Report
 from geo import Sighting, TrailMoments, assign_incident
 from protocol import SightingReport
 
@@ -37,13 +36,6 @@ METRES_PER_DEG_LAT = 111_000.0
 class ClusterRules:
     distance_m: float = 500.0
     gap_s: float = 1_800.0
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    incident: Incident
-    is_new: bool
-    link: dict[str, Any]  # the incident_reports row (written by :func:`write_links`)
 
 
 def degree_box(lat: float, metres: float) -> tuple[float, float]:
@@ -74,24 +66,19 @@ def lock_for(session: Session, reports: Iterable[SightingReport], rules: Cluster
     advisory_xact_locks(session, keys)
 
 
-def _box_wkt(lon: float, lat: float, metres: float) -> str:
+def _box(lon: float, lat: float, metres: float) -> tuple[float, float, float, float]:
     dlon, dlat = degree_box(lat, metres)
-    return (
-        f"POLYGON(({lon - dlon} {lat - dlat},{lon + dlon} {lat - dlat},"
-        f"{lon + dlon} {lat + dlat},{lon - dlon} {lat + dlat},{lon - dlon} {lat - dlat}))"
-    )
+    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
 
 
-BOXES_PER_QUERY = 250
 
 
 def _recent(
     session: Session, reports: Sequence[SightingReport], rules: ClusterRules
 ) -> list[Sighting]:
-    """What a batch's reports may join: reports with an incident whose point lies in the
-    cluster box of any of ``reports`` and in the batch's time window (one index-only box test
-    per report: ``&&`` on PostGIS's GiST index, OR-ed into one statement; ``ST_Intersects``
-    measured ten times slower); geo decides exactly.
+    """What a batch's reports may join: one report per incident and point within the batch's
+    time window (one statement whose text never changes, so it is compiled once), kept when
+    the point lies in the cluster box of any of ``reports``; geo decides exactly.
 
     One report per incident and point: the one nearest in time to the middle of the batch.
     A kiosk's reports all lie on its station's point, so without this the thousandth report
@@ -104,49 +91,53 @@ def _recent(
     t0 = min(r.observed_at for r in reports) - gap
     t1 = max(r.observed_at for r in reports) + gap
     mid = t0 + (t1 - t0) / 2
-    boxes = sorted(
-        {_box_wkt(r.location.lon, r.location.lat, rules.distance_m * 1.5) for r in reports}
-    )
-    best: dict[tuple[str, float, float], tuple[float, Sighting]] = {}
-    postgres = is_postgres(session)
-    for i in range(0, len(boxes), BOXES_PER_QUERY):
-        stmt = (
-            select(
-                IncidentReport.report_id,
-                IncidentReport.lon,
-                IncidentReport.lat,
-                IncidentReport.observed_at,
-                IncidentReport.incident_id,
-            )
-            .join(Report, Report.report_id == IncidentReport.report_id)
-            .where(
-                IncidentReport.observed_at >= t0,
-                IncidentReport.observed_at <= t1,
-                or_(
-                    *(
-                        bbox_intersects(session, Report.location, b)
-                        for b in boxes[i : i + BOXES_PER_QUERY]
-                    )
-                ),
-            )
+    boxes = _BoxGrid(rules.distance_m * 1.5)
+    for r in reports:
+        boxes.add(r.location.lon, r.location.lat)
+    stmt = select(
+        _IR.c.report_id, _IR.c.lon, _IR.c.lat, _IR.c.observed_at, _IR.c.incident_id
+    ).where(_IR.c.observed_at >= bindparam("t0"), _IR.c.observed_at <= bindparam("t1"))
+    if is_postgres(session):  # the same choice as below, made by the database
+        stmt = stmt.ext(distinct_on(_IR.c.incident_id, _IR.c.lon, _IR.c.lat)).order_by(
+            _IR.c.incident_id,
+            _IR.c.lon,
+            _IR.c.lat,
+            func.abs(func.extract("epoch", _IR.c.observed_at - bindparam("mid"))),
+            _IR.c.report_id,
         )
-        if postgres:  # the same choice as below, made by the database: one row per point
-            stmt = stmt.ext(
-                distinct_on(IncidentReport.incident_id, IncidentReport.lon, IncidentReport.lat)
-            ).order_by(
-                IncidentReport.incident_id,
-                IncidentReport.lon,
-                IncidentReport.lat,
-                func.abs(func.extract("epoch", IncidentReport.observed_at - mid)),
-                IncidentReport.report_id,
-            )
-        for rid, lon, lat, at, iid in session.execute(stmt):
-            key = (iid, lon, lat)
-            off = abs((at - mid).total_seconds())
-            held = best.get(key)
-            if held is None or (off, rid) < (held[0], held[1].sighting_id):
-                best[key] = (off, Sighting(rid, lon, lat, at, iid))
+    best: dict[tuple[str, float, float], tuple[float, Sighting]] = {}
+    for rid, lon, lat, at, iid in session.execute(stmt, {"t0": t0, "t1": t1, "mid": mid}):
+        if not boxes.covers(lon, lat):
+            continue
+        key = (iid, lon, lat)
+        off = abs((at - mid).total_seconds())
+        held = best.get(key)
+        if held is None or (off, rid) < (held[0], held[1].sighting_id):
+            best[key] = (off, Sighting(rid, lon, lat, at, iid))
     return [s for _, s in best.values()]
+
+
+class _BoxGrid:
+    """The boxes of ``radius_m`` around a batch's points, by lock cell: whether a point lies
+    in any of them."""
+
+    def __init__(self, radius_m: float) -> None:
+        self.radius_m = radius_m
+        self.cells: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
+
+    def add(self, lon: float, lat: float) -> None:
+        box = _box(lon, lat, self.radius_m)
+        x0, y0 = _cell(box[0], box[1])
+        x1, y1 = _cell(box[2], box[3])
+        for x in range(x0, x1 + 1):
+            for y in range(y0, y1 + 1):
+                self.cells.setdefault((x, y), []).append(box)
+
+    def covers(self, lon: float, lat: float) -> bool:
+        return any(
+            b[0] <= lon <= b[2] and b[1] <= lat <= b[3]
+            for b in self.cells.get(_cell(lon, lat), ())
+        )
 
 
 class _Grid:
@@ -168,43 +159,91 @@ class _Grid:
                 yield from self.cells.get((x, y), ())
 
 
-def _trail(session: Session, incident: Incident) -> TrailMoments:
-    """The incident's running fit; built once from its reports for incidents made before
-    the fit was stored."""
-    if incident.trail is not None:
-        return TrailMoments.from_dict(incident.trail)
-    rows = session.execute(
-        select(IncidentReport)
-        .where(IncidentReport.incident_id == incident.incident_id)
-        .order_by(IncidentReport.observed_at)
-    ).scalars()
-    moments = TrailMoments.start(incident.lon, incident.lat, incident.first_at)
-    for r in rows:
-        moments = moments.add(r.lon, r.lat, r.observed_at)
-    return moments
+
+@dataclass(frozen=True, slots=True)
+class IncidentState:
+    """An incident as a batch left it (a frozen row): what routing reads and
+    :func:`write_incidents` writes."""
+
+    incident_id: str
+    is_new: bool
+    lon: float  # latest sighting
+    lat: float
+    first_at: datetime
+    last_at: datetime
+    report_count: int
+    device_ids: tuple[str, ...]  # distinct reporters, first first
+    station_id: str | None  # police jurisdiction
+    metro_station_id: str | None
+    what_seen: str
+    volunteer_round_at: datetime | None
+    bearing_deg: float | None
+    speed_m_s: float | None
+    trail: dict[str, float]
+    matches: dict[str, list[float]]  # best per case: {case_id: [score, distance_m]}
+    latest: SightingReport  # the batch's latest report of it (what the alerts describe)
+    report_ids: tuple[str, ...]  # the batch's reports it took
 
 
-def assign_all(
+@dataclass(frozen=True, slots=True)
+class RoundRow:
+    """A nearby incident whose volunteer round went out lately (what the damper reads)."""
+
+    incident_id: str
+    lon: float
+    lat: float
+    volunteer_round_at: datetime | None
+    device_ids: tuple[str, ...]
+    report_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Clustered:
+    """The incidents step's answer: the incident of each report, each incident the batch
+    touched as it is now (one per incident, in first-touched order), the incidents nearby
+    whose volunteer round went out since the damper's window, and how long the cell locks
+    took to get."""
+
+    incident_of: dict[str, str]  # report id -> incident id
+    touched: tuple[IncidentState, ...]
+    rounds: tuple[RoundRow, ...]
+    links: tuple[dict[str, Any], ...]  # the incident_reports rows
+    lock_wait_s: float
+
+
+BestRow = tuple[str, float, float]  # (case id, score, distance_m) of one kept match
+
+_I = cast(Table, Incident.__table__)
+_IR = cast(Table, IncidentReport.__table__)
+
+
+def cluster_reports(
     session: Session,
     reports: Sequence[SightingReport],
     station_ids: Sequence[str | None],
+    matches: Sequence[Sequence[BestRow]],
     rules: ClusterRules,
-) -> list[Assignment]:
-    """Put each report into an incident (new or existing), in order; one assignment each.
-    The caller holds the cell locks (:func:`lock_for`). ``station_ids``: the police
-    jurisdiction of each report's point.
+    rounds_since: datetime,
+    spot_radius_m: float,
+) -> Clustered:
+    """The incidents step of the report spine: lock the grid cells the batch's reports could
+    cluster in (:func:`lock_for`), put each report into an incident (new or existing, in
+    order), and bring each touched incident up to date: count, reporters, latest point, the
+    running travel fit, the best match per case (``matches``: each report's kept matches).
 
-    The database is asked per batch: one query for the recent reports near any of them, one
-    for the incidents they join (locked); a report also joins an incident that an earlier
-    report of the same batch opened. Nothing is written here: the incidents change in the
-    session, and :func:`write_all` writes them and the report links once routing is done."""
+    One query for the recent reports near any of them, one for the incidents they join
+    (locked), one for the nearby volunteer rounds. Nothing is written here (routing may
+    still start a round): :func:`write_incidents` writes it all once."""
     if not reports:
-        return []
+        return Clustered({}, (), (), (), 0.0)
+    started = time.monotonic()
+    lock_for(session, reports, rules)
+    lock_wait_s = time.monotonic() - started
     grid = _Grid(rules.distance_m * 1.5)
     for s in _recent(session, reports, rules):
         grid.add(s)
-    ids: list[str] = []  # the incident of each report
-    opened: set[str] = set()  # incidents opened by this batch
+    ids: list[str] = []
+    opened: set[str] = set()
     for report in reports:
         loc = report.location
         new = Sighting(report.report_id, loc.lon, loc.lat, report.observed_at)
@@ -213,203 +252,178 @@ def assign_all(
             joined = str(uuid.uuid4())
             opened.add(joined)
         ids.append(joined)
-        # Later reports of this batch may join it.
         grid.add(Sighting(report.report_id, loc.lon, loc.lat, report.observed_at, joined))
-    existing = sorted(set(ids) - opened)
-    loaded: dict[str, Incident] = {}
-    if existing:
-        loaded = {
-            i.incident_id: i
-            for i in session.execute(
-                select(Incident)
-                .where(Incident.incident_id.in_(existing))
-                .order_by(Incident.incident_id)
-                .with_for_update()
-            ).scalars()
-        }
-    trails: dict[str, TrailMoments] = {}
-    out: list[Assignment] = []
-    seen: set[str] = set()
-    for report, station_id, iid in zip(reports, station_ids, ids, strict=True):
+    held = _load(session, sorted(set(ids) - opened))
+    states: dict[str, dict[str, Any]] = {}
+    for report, station_id, iid, kept in zip(reports, station_ids, ids, matches, strict=True):
         loc = report.location
-        incident = loaded.get(iid)
-        is_new = iid in opened and iid not in seen
-        seen.add(iid)
-        if incident is None:
-            incident = Incident(
-                incident_id=iid,
-                lon=loc.lon,
-                lat=loc.lat,
-                first_at=report.observed_at,
-                last_at=report.observed_at,
-                report_count=0,
-                device_ids=[],
-                station_id=station_id,
-                metro_station_id=report.station_id,
-                what_seen=report.what_seen.value,
-                trail=None,
-            )
-            loaded[iid] = incident  # not added to the session: write_all inserts it
-            trails[iid] = TrailMoments.start(loc.lon, loc.lat, report.observed_at)
-        elif iid not in trails:
-            trails[iid] = _trail(session, incident)
-        trails[iid] = trails[iid].add(loc.lon, loc.lat, report.observed_at)
-        _apply(incident, report, station_id)
-        link = {
-            "report_id": report.report_id,
+        st = states.get(iid)
+        if st is None:
+            row = held.get(iid)
+            if row is None:
+                st = {
+                    "incident_id": iid, "is_new": True, "lon": loc.lon, "lat": loc.lat,
+                    "first_at": report.observed_at, "last_at": report.observed_at,
+                    "report_count": 0, "device_ids": [], "station_id": station_id,
+                    "metro_station_id": report.station_id,
+                    "what_seen": report.what_seen.value, "volunteer_round_at": None,
+                    "trail": TrailMoments.start(loc.lon, loc.lat, report.observed_at),
+                    "matches": {}, "latest": report, "report_ids": [],
+                }
+            else:
+                st = dict(row)
+                st["is_new"] = False
+                st["device_ids"] = list(row["device_ids"] or [])
+                st["trail"] = _trail(session, row)
+                st["matches"] = dict(row["matches"] or {})
+                st["latest"] = report
+                st["report_ids"] = []
+            states[iid] = st
+        st["trail"] = st["trail"].add(loc.lon, loc.lat, report.observed_at)
+        st["report_count"] += 1
+        st["report_ids"].append(report.report_id)
+        if report.device_id not in st["device_ids"]:
+            st["device_ids"].append(report.device_id)
+        if report.observed_at >= st["last_at"]:
+            st["lon"], st["lat"], st["last_at"] = loc.lon, loc.lat, report.observed_at
+            st["station_id"] = station_id or st["station_id"]
+            st["metro_station_id"] = report.station_id or st["metro_station_id"]
+        if report.observed_at >= st["latest"].observed_at:
+            st["latest"] = report
+        st["first_at"] = min(st["first_at"], report.observed_at)
+        best = st["matches"]
+        for case_id, score, distance_m in kept:
+            was = best.get(case_id)
+            if was is None or score > was[0]:
+                best[case_id] = [score, distance_m]
+    touched = tuple(_frozen(st) for st in states.values())
+    rounds = _rounds_near(session, touched, spot_radius_m, rounds_since)
+    links = tuple(
+        {
+            "report_id": r.report_id,
             "incident_id": iid,
-            "device_id": report.device_id,
-            "lon": loc.lon,
-            "lat": loc.lat,
-            "observed_at": report.observed_at,
+            "device_id": r.device_id,
+            "lon": r.location.lon,
+            "lat": r.location.lat,
+            "observed_at": r.observed_at,
         }
-        out.append(Assignment(incident, is_new, link))
-    for iid, trail in trails.items():
-        incident = loaded[iid]
-        incident.trail = trail.to_dict()
-        estimate = trail.estimate()
-        if estimate is not None:
-            incident.bearing_deg, incident.speed_m_s = estimate.bearing_deg, estimate.speed_m_s
-    return out
+        for r, iid in zip(reports, ids, strict=True)
+    )
+    return Clustered(dict(zip((r.report_id for r in reports), ids, strict=True)), touched,
+                     rounds, links, lock_wait_s)
 
 
-# What a report or routing may change on an incident row.
-_MUTABLE = (
-    "lon", "lat", "first_at", "last_at", "report_count", "device_ids", "station_id",
-    "metro_station_id", "volunteer_round_at", "bearing_deg", "speed_m_s", "trail", "matches",
+def _frozen(st: dict[str, Any]) -> IncidentState:
+    trail: TrailMoments = st["trail"]
+    estimate = trail.estimate()
+    return IncidentState(
+        incident_id=st["incident_id"],
+        is_new=st["is_new"],
+        lon=st["lon"],
+        lat=st["lat"],
+        first_at=st["first_at"],
+        last_at=st["last_at"],
+        report_count=st["report_count"],
+        device_ids=tuple(st["device_ids"]),
+        station_id=st["station_id"],
+        metro_station_id=st["metro_station_id"],
+        what_seen=st["what_seen"],
+        volunteer_round_at=st["volunteer_round_at"],
+        bearing_deg=estimate.bearing_deg if estimate is not None else st.get("bearing_deg"),
+        speed_m_s=estimate.speed_m_s if estimate is not None else st.get("speed_m_s"),
+        trail=trail.to_dict(),
+        matches=st["matches"],
+        latest=st["latest"],
+        report_ids=tuple(st["report_ids"]),
+    )
+
+
+_COLUMNS = (
+    "incident_id", "lon", "lat", "first_at", "last_at", "report_count", "device_ids",
+    "station_id", "metro_station_id", "what_seen", "volunteer_round_at", "bearing_deg",
+    "speed_m_s", "trail", "matches",
 )
 
 
-def write_all(session: Session, assignments: Sequence[Assignment]) -> None:
-    """Write the batch's incidents (new ones inserted, changed ones updated), then what the
-    session holds (alerts, timers), then the report links: once per batch.
+def _load(session: Session, incident_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The incidents a batch joins, locked (in id order: no deadlock between workers)."""
+    if not incident_ids:
+        return {}
+    stmt = (
+        select(*(_I.c[c] for c in _COLUMNS))
+        .where(_I.c.incident_id.in_(incident_ids))
+        .order_by(_I.c.incident_id)
+        .with_for_update()
+    )
+    return {row.incident_id: dict(row._mapping) for row in session.execute(stmt)}
 
-    Every changed incident is written with the same columns, so the ORM sends the updates
-    as one executemany instead of one statement per distinct set of changed columns."""
-    opened = list({a.incident.incident_id: a.incident for a in assignments if a.is_new}.values())
+
+def _trail(session: Session, incident: Mapping[str, Any]) -> TrailMoments:
+    """The incident's running fit; built once from its reports for incidents made before
+    the fit was stored."""
+    if incident["trail"] is not None:
+        return TrailMoments.from_dict(incident["trail"])
+    rows = session.execute(
+        select(_IR.c.lon, _IR.c.lat, _IR.c.observed_at)
+        .where(_IR.c.incident_id == incident["incident_id"])
+        .order_by(_IR.c.observed_at)
+    )
+    moments = TrailMoments.start(incident["lon"], incident["lat"], incident["first_at"])
+    for lon, lat, at in rows:
+        moments = moments.add(lon, lat, at)
+    return moments
+
+
+def write_incidents(
+    session: Session, clustered: Clustered, rounds_started: Mapping[str, datetime]
+) -> None:
+    """Write the batch's incidents (new ones inserted, changed ones updated with one
+    executemany), then the report links: one statement each. ``rounds_started``: the
+    incidents whose first volunteer round routing sent now."""
+    opened: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for inc in clustered.touched:
+        row = {c: getattr(inc, c) for c in _COLUMNS}
+        row["device_ids"] = list(inc.device_ids)
+        if inc.incident_id in rounds_started and inc.volunteer_round_at is None:
+            row["volunteer_round_at"] = rounds_started[inc.incident_id]
+        (opened if inc.is_new else changed).append(row)
     if opened:
-        # Before the flush: the ORM does not order inserts by foreign keys between tables
-        # without relationships, and the batch's alert rows and timers point at these.
-        table = cast(Table, Incident.__table__)
-        with session.no_autoflush:
-            rows = [{c.name: getattr(i, c.name) for c in table.columns} for i in opened]
-            session.execute(table.insert(), rows)
-    dirty = session.dirty  # a new set at each access, built from the whole identity map
-    for a in assignments:
-        if not a.is_new and a.incident in dirty:
-            for key in _MUTABLE:
-                flag_modified(a.incident, key)
-    session.flush()
-    if assignments:
-        session.execute(insert(IncidentReport), [a.link for a in assignments])
+        session.execute(_I.insert(), opened)
+    if changed:
+        session.execute(
+            update(_I).where(_I.c.incident_id == bindparam("b_incident_id")).values(
+                {c: bindparam(f"b_{c}") for c in _COLUMNS if c != "incident_id"}
+            ),
+            [{f"b_{k}": v for k, v in row.items()} for row in changed],
+        )
+    if clustered.links:
+        session.execute(_IR.insert(), list(clustered.links))
 
 
-def _apply(incident: Incident, report: SightingReport, station_id: str | None) -> None:
-    """What one more report says of its incident: count, reporters, latest point."""
-    loc = report.location
-    incident.report_count += 1
-    if report.device_id not in incident.device_ids:
-        incident.device_ids = [*incident.device_ids, report.device_id]
-    if report.observed_at >= incident.last_at:
-        incident.lon, incident.lat, incident.last_at = loc.lon, loc.lat, report.observed_at
-        incident.station_id = station_id or incident.station_id
-        incident.metro_station_id = report.station_id or incident.metro_station_id
-    incident.first_at = min(incident.first_at, report.observed_at)
+def _rounds_near(
+    session: Session, touched: Sequence[IncidentState], radius_m: float, since: datetime
+) -> tuple[RoundRow, ...]:
+    """Incidents other than ``touched`` whose volunteer round went out since ``since``, within
+    a box of ``radius_m`` of any of them: the rounds since then, city-wide (few: the damper
+    spaces them; one statement compiled once), kept when near one of the batch's."""
+    own = {i.incident_id for i in touched}
+    boxes = _BoxGrid(radius_m)
+    for i in touched:
+        boxes.add(i.lon, i.lat)
+    out: list[RoundRow] = []
+    for row in session.execute(_ROUNDS, {"since": since}):
+        if row.incident_id not in own and boxes.covers(row.lon, row.lat):
+            out.append(RoundRow(row.incident_id, row.lon, row.lat, row.volunteer_round_at,
+                                tuple(row.device_ids or ()), row.report_count))
+    return tuple(out)
 
 
-class RoundView(Protocol):
-    """What the volunteer-round damper reads of a nearby incident."""
-
-    @property
-    def incident_id(self) -> str: ...
-    @property
-    def lon(self) -> float: ...
-    @property
-    def lat(self) -> float: ...
-    @property
-    def volunteer_round_at(self) -> datetime | None: ...
-    @property
-    def device_ids(self) -> list[str]: ...
-    @property
-    def report_count(self) -> int: ...
-
-
-_ROUND_COLUMNS = (
-    Incident.incident_id,
-    Incident.lon,
-    Incident.lat,
-    Incident.volunteer_round_at,
-    Incident.device_ids,
-    Incident.report_count,
-)
-
-
-class RecentRounds:
-    """Incidents whose volunteer round went out since ``since``, near the incidents of a
-    batch (what the volunteer-round damper looks at): one query for the whole batch, then
-    :meth:`near` per incident in memory. The batch's own incidents are included as they
-    are in the session, so a round started earlier in the batch counts."""
-
-    def __init__(
-        self, session: Session, incidents: Sequence[Incident], radius_m: float, since: datetime
-    ) -> None:
-        self.radius_m = radius_m
-        self.since = since
-        found: dict[str, Incident] = {i.incident_id: i for i in incidents}
-        conditions = []
-        for i in incidents:
-            dlon, dlat = degree_box(i.lat, radius_m)
-            conditions.append(
-                and_(
-                    Incident.lon.between(i.lon - dlon, i.lon + dlon),
-                    Incident.lat.between(i.lat - dlat, i.lat + dlat),
-                )
-            )
-        others: dict[str, RoundView] = {}
-        for k in range(0, len(conditions), BOXES_PER_QUERY):
-            # The columns the damper reads, not whole incidents: a city-wide batch finds
-            # hundreds, and ORM objects would cost their hydration and every later flush.
-            for row in session.execute(
-                select(*_ROUND_COLUMNS).where(
-                    Incident.volunteer_round_at >= since,
-                    or_(*conditions[k : k + BOXES_PER_QUERY]),
-                )
-            ):
-                if row.incident_id not in found:
-                    others[row.incident_id] = row
-        self.grid: dict[tuple[int, int], list[RoundView]] = {}
-        views: list[RoundView] = [*found.values(), *others.values()]
-        for view in views:
-            self.grid.setdefault(_cell(view.lon, view.lat), []).append(view)
-
-    def near(self, incident: Incident) -> list[RoundView]:
-        """Other incidents within a box of ``radius_m`` whose round went out since
-        ``since``, as they are now (rounds started by this batch included)."""
-        dlon, dlat = degree_box(incident.lat, self.radius_m)
-        x0, y0 = _cell(incident.lon - dlon, incident.lat - dlat)
-        x1, y1 = _cell(incident.lon + dlon, incident.lat + dlat)
-        return [
-            other
-            for x in range(x0, x1 + 1)
-            for y in range(y0, y1 + 1)
-            for other in self.grid.get((x, y), ())
-            if other.incident_id != incident.incident_id
-            and other.volunteer_round_at is not None
-            and other.volunteer_round_at >= self.since
-            and abs(other.lon - incident.lon) <= dlon
-            and abs(other.lat - incident.lat) <= dlat
-        ]
+_ROUNDS = select(
+    _I.c.incident_id, _I.c.lon, _I.c.lat, _I.c.volunteer_round_at, _I.c.device_ids,
+    _I.c.report_count,
+).where(_I.c.volunteer_round_at >= bindparam("since"))
 
 
 def _cell(lon: float, lat: float) -> tuple[int, int]:
     return math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
-
-
-def latest_report(session: Session, incident_id: str) -> Report | None:
-    return session.execute(
-        select(Report)
-        .join(IncidentReport, IncidentReport.report_id == Report.report_id)
-        .where(IncidentReport.incident_id == incident_id)
-        .order_by(Report.observed_at.desc())
-        .limit(1)
-    ).scalar_one_or_none()

@@ -1,36 +1,33 @@
-"""The topic -> handler table: what each kind of message means to the domain services.
+"""The topic -> handler table: what each kind of message other than a report means to the
+domain services (reports take the spine, ``backend.pipeline``, a batch at a time).
 
 A handler runs inside the batch's transaction and returns an :class:`Outcome`: what to
-publish after the commit (receipts, alert revisions) and a label for the counters. It
-answers bad input itself (dead letter, rejected receipt); anything it raises is handled by
-the policy (``backend.messaging.policy``), the same way for every topic.
+publish after the commit and a label for the counters. It answers bad input itself
+(``reject_message``: the rejection of ``sightings.rejection``); anything it raises is
+handled by the policy (``backend.messaging.policy``), the same way for every topic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from backend.alerts.channels import AlertRevision
 from backend.alerts.config import AlertingConfig
 from backend.alerts.responses import ResponseError, record_response
-from backend.alerts.service import handle_accepted_reports
-from backend.devices.ratelimit import DeviceKind, RateLimit
 from backend.devices.service import record_status
 from backend.messaging.connection import Inbound
 from backend.sightings.photos import ingest_photo
-from backend.sightings.placement import KIOSK_TOLERANCE_M
-from backend.sightings.service import ReportMessage, dead_letter, ingest_reports
+from backend.sightings.rejection import Rejection, write_dead_letters
 from backend.volunteers.service import coarse_cell, store_coarse_locations
-from backend.world import Memory, Position
+from backend.world import Position, World
 from protocol import (
     DeviceStatus,
     Problem,
     Receipt,
-    ReceiptStatus,
-    SightingReport,
     ValidationError,
     VolunteerLocation,
     VolunteerResponse,
@@ -52,49 +49,26 @@ class Publication:
 class Outcome:
     label: str  # accepted, duplicate, rejected, stored, ignored, dead_lettered, ...
     publications: list[Publication] = field(default_factory=list)
-    alert_ids: list[str] = field(default_factory=list)
+    alerts: list[AlertRevision] = field(default_factory=list)  # to deliver after the commit
     report_id: str | None = None  # the report it answered, when there is one (for the logs)
 
 
 @dataclass(slots=True)
 class BatchContext:
-    """What handlers of one batch share: the world in memory, settings, the batch's time and
-    the volunteer positions to write once per volunteer at the end of the batch."""
+    """What handlers of one batch share: the world, settings, the batch's time and the
+    volunteer positions to write once per volunteer at the end of the batch."""
 
-    memory: Memory
+    memory: World
     config: AlertingConfig
     now: datetime
     coarse: dict[str, VolunteerLocation] = field(default_factory=dict)
-    reports: list[tuple[ReportMessage, Outcome]] = field(default_factory=list)
-    # None: no rate limits (the policy always passes the configured ones)
-    rate_limits: Mapping[DeviceKind, RateLimit] | None = field(default=None)
-    kiosk_tolerance_m: float = KIOSK_TOLERANCE_M
+
+    @property
+    def world(self) -> World:
+        return self.memory
 
     def flush(self, session: Session) -> None:
-        """What handlers left for the end of the batch: the reports, settled together (one
-        owner query, rate limits once per device, one insert), then incidents, matches and
-        alerts of every accepted one (cell locks taken together), then one coarse position
-        per volunteer."""
-        results = ingest_reports(
-            session,
-            [m for m, _ in self.reports],
-            self.now,
-            self.rate_limits,
-            self.kiosk_tolerance_m,
-        )
-        accepted: list[tuple[SightingReport, Outcome]] = []
-        for (_, outcome), result in zip(self.reports, results, strict=True):
-            outcome.label = result.receipt.status.value if result.receipt else "rejected"
-            if result.receipt is not None:
-                outcome.report_id = result.receipt.report_id
-                outcome.publications.append(receipt_publication(result.receipt))
-            if result.report is not None and not result.report.test:
-                accepted.append((result.report, outcome))
-        self.reports.clear()
-        reports = [report for report, _ in accepted]
-        alert_ids = handle_accepted_reports(session, reports, self.memory, self.config, self.now)
-        for report, outcome in accepted:
-            outcome.alert_ids = alert_ids.get(report.report_id, [])
+        """What handlers left for the end of the batch: one coarse position per volunteer."""
         store_coarse_locations(session, self.coarse, self.now)
         self.coarse.clear()
 
@@ -106,47 +80,31 @@ def receipt_publication(receipt: Receipt) -> Publication:
     return Publication(device_receipts(receipt.device_id), receipt.to_json())
 
 
-def reject_message(
-    session: Session, message: Inbound, problems: list[Problem], now: datetime
-) -> Outcome:
-    """Dead-letter `message` whole; on a reports topic also answer the device."""
-    device_id = reporting_device(message)
-    report_id = best_effort_report_id(message.payload) if device_id else None
-    dead_letter(session, message.topic, message.payload, problems, now, device_id, report_id)
-    return rejection(message, problems, now, report_id)
-
-
 def reporting_device(message: Inbound) -> str | None:
     """The device to answer, when `message` came on a reports topic."""
     parsed = message.parsed
     return parsed.subject_id if parsed and parsed.kind is TopicKind.DEVICE_REPORTS else None
 
 
-def rejection(
-    message: Inbound, problems: list[Problem], now: datetime, report_id: str | None
-) -> Outcome:
-    """The dead-lettered outcome, with a rejected receipt when there is a device to answer."""
-    outcome = Outcome("dead_lettered", report_id=report_id)
+def rejection_of(message: Inbound, problems: list[Problem], *, minimal: bool = False
+                 ) -> Rejection:
+    """`message` refused for `problems` (``minimal``: nothing read from the payload)."""
     device_id = reporting_device(message)
-    if device_id is not None:
-        receipt = Receipt(
-            device_id=device_id,
-            status=ReceiptStatus.REJECTED,
-            received_at=now,
-            report_id=report_id,
-            problems=tuple(problems),
-        )
+    report_id = best_effort_report_id(message.payload) if device_id and not minimal else None
+    return Rejection(message.topic, message.payload, tuple(problems), device_id, report_id)
+
+
+def reject_message(
+    session: Session, message: Inbound, problems: list[Problem], now: datetime,
+    *, minimal: bool = False,
+) -> Outcome:
+    """Dead-letter `message` whole; on a reports topic also answer the device."""
+    rejection = rejection_of(message, problems, minimal=minimal)
+    write_dead_letters(session, [rejection], now)
+    outcome = Outcome("dead_lettered", report_id=rejection.report_id)
+    receipt = rejection.receipt(now)
+    if receipt is not None:
         outcome.publications.append(receipt_publication(receipt))
-    return outcome
-
-
-def handle_report(session: Session, message: Inbound, ctx: BatchContext) -> Outcome:
-    """Reports are settled together at the end of the batch (``BatchContext.flush``)."""
-    assert message.parsed is not None
-    outcome = Outcome("pending")
-    ctx.reports.append(
-        (ReportMessage(message.parsed.subject_id, message.topic, message.payload), outcome)
-    )
     return outcome
 
 
@@ -230,7 +188,6 @@ def handle_location(session: Session, message: Inbound, ctx: BatchContext) -> Ou
 
 
 HANDLERS: dict[TopicKind, Handler] = {
-    TopicKind.DEVICE_REPORTS: handle_report,
     TopicKind.DEVICE_PHOTOS: handle_photo,
     TopicKind.DEVICE_STATUS: handle_status,
     TopicKind.VOLUNTEER_RESPONSES: handle_response,
@@ -240,6 +197,7 @@ HANDLERS: dict[TopicKind, Handler] = {
 
 
 def dispatch(session: Session, message: Inbound, ctx: BatchContext) -> Outcome:
+    """The handler of a message that is not a report (reports: ``backend.pipeline``)."""
     handler = HANDLERS.get(message.parsed.kind) if message.parsed else None
     if handler is None:
         problem = Problem(

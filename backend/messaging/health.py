@@ -42,6 +42,9 @@ UP = "sr_worker_up"
 RECEIPT_SECONDS = "sr_worker_receipt_seconds"
 BATCH_SECONDS = "sr_worker_batch_seconds"
 ALERT_DELIVERY_SECONDS = "sr_worker_alert_delivery_seconds"
+# Seconds batches spent waiting to acquire the incidents' cell locks (compare with the sum of
+# BATCH_SECONDS: the share of batch time lost to other workers' batches nearby).
+CELL_LOCK_WAIT = "sr_worker_cell_lock_wait_seconds_total"
 
 FLAGS = ("connected", "subscribed", "database")
 # From a few milliseconds (one report, an idle worker) to a minute (a backlog, a database
@@ -52,6 +55,7 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     MESSAGES: ("Messages handled, by topic kind and outcome.", ("kind", "outcome")),
     ALERTS_PUBLISHED: ("Alert revisions handed to the delivery channels.", ()),
     ALERT_REFUSALS: ("Alert revisions a delivery channel refused, by channel.", ("channel",)),
+    CELL_LOCK_WAIT: ("Seconds batches spent waiting to acquire the incidents' cell locks.", ()),
 }
 _GAUGES: dict[str, str] = {
     INBOX_DEPTH: "Messages received and waiting for a batch.",
@@ -123,10 +127,20 @@ class Health:
         with self._lock:
             self._beat = self._clock()
 
-    def count(self, name: str, n: int = 1, **labels: str) -> None:
+    def count(self, name: str, n: float = 1, **labels: str) -> None:
         """Add ``n`` to one of the declared counters (``MESSAGES``, ...)."""
         metric = self._counters[name]
         (metric.labels(**labels) if labels else metric).inc(n)
+
+    # What alert delivery tells (``alerts.delivery.Counters``).
+    def handed_out(self) -> None:
+        self.count(ALERTS_PUBLISHED)
+
+    def refused(self, channel: str) -> None:
+        self.count(ALERT_REFUSALS, channel=channel)
+
+    def delivered_after(self, seconds: float) -> None:
+        self.alert_delivery_seconds.observe(seconds)
 
     def gauge(self, name: str, value: float) -> None:
         self._gauges[name].set(value)

@@ -14,8 +14,10 @@ A batch is handled in one transaction. Then, by cause of failure:
   attempts counted in ``message_attempts``; past ``max_attempts`` it is quarantined (dead
   letter with code ``quarantined``, answered, acknowledged) without being processed again.
 
-Nothing here publishes or acknowledges: the caller does both, after :meth:`Policy.run`
-returned, i.e. after the commit.
+Inside the transaction, the batch's reports take the report spine together
+(:func:`backend.pipeline.run_batch`), every other message its handler
+(``messaging.requests.dispatch``, then ``messaging.handlers``). Nothing here publishes or
+acknowledges: the caller does both, after :meth:`Policy.run` returned, i.e. after the commit.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend import pipeline
 from backend.alerts.config import AlertingConfig
 from backend.db.dialect import insert
 from backend.devices.ratelimit import DEFAULT_LIMITS, DeviceKind, RateLimit
@@ -38,16 +41,17 @@ from backend.messaging.connection import Inbound
 from backend.messaging.handlers import (
     BatchContext,
     Outcome,
+    receipt_publication,
     reject_message,
-    rejection,
 )
 from backend.messaging.models import MessageAttempt
 from backend.messaging.requests import dispatch
-from backend.sightings.models import DeadLetter
 from backend.sightings.placement import KIOSK_TOLERANCE_M
-from backend.world import Memory
+from backend.sightings.service import ReportMessage
+from backend.world import World
 from protocol import Problem
 from protocol import errors as codes
+from protocol.topics import TopicKind
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +113,17 @@ class Policy:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        memory: Memory,
+        world: World,
         config: AlertingConfig,
         clock: Callable[[], datetime],
         max_attempts: int = MAX_ATTEMPTS,
         rate_limits: Mapping[DeviceKind, RateLimit] = DEFAULT_LIMITS,
         kiosk_tolerance_m: float = KIOSK_TOLERANCE_M,
+        on_lock_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.sessions = sessions
-        self.memory = memory
+        self.world = world
+        self.on_lock_wait = on_lock_wait
         self.config = config
         self.clock = clock
         self.max_attempts = max_attempts
@@ -170,27 +176,43 @@ class Policy:
             raise
 
     def _context(self, session: Session, now: datetime) -> BatchContext:
-        self.memory.refresh(session)
-        return BatchContext(
-            self.memory,
-            self.config,
-            now,
-            rate_limits=self.rate_limits,
-            kiosk_tolerance_m=self.kiosk_tolerance_m,
-        )
+        self.world.refresh(session)
+        return BatchContext(self.world, self.config, now)
 
     def _in_one_transaction(self, batch: Sequence[Inbound], now: datetime) -> list[Handled]:
-        handled: list[Handled] = []
+        handled: list[Handled | None] = [None] * len(batch)
+        reports: list[int] = []
         with self.sessions.begin() as session:
             ctx = self._context(session, now)
-            for message in batch:
-                handled.append(Handled(message, dispatch(session, message, ctx)))
+            for i, message in enumerate(batch):
                 if message.dup:
                     session.execute(
                         delete(MessageAttempt).where(MessageAttempt.digest == digest(message))
                     )
+                if message.parsed is not None and message.parsed.kind is TopicKind.DEVICE_REPORTS:
+                    reports.append(i)
+                else:
+                    handled[i] = Handled(message, dispatch(session, message, ctx))
+            if reports:
+                settled = pipeline.run_batch(
+                    session,
+                    [_report_message(batch[i]) for i in reports],
+                    self.world,
+                    self.config,
+                    now,
+                    self.rate_limits,
+                    self.kiosk_tolerance_m,
+                )
+                for i, answer in zip(reports, settled.answers, strict=True):
+                    outcome = Outcome(answer.label, alerts=list(answer.alerts),
+                                      report_id=answer.report_id)
+                    if answer.receipt is not None:
+                        outcome.publications.append(receipt_publication(answer.receipt))
+                    handled[i] = Handled(batch[i], outcome)
+                if self.on_lock_wait is not None:
+                    self.on_lock_wait(settled.lock_wait_s)
             ctx.flush(session)
-        return handled
+        return [h for h in handled if h is not None]
 
     def _redelivered(self, message: Inbound, now: datetime) -> Handled:
         tried = self._guard(lambda: self._count_attempt(message, now))
@@ -237,17 +259,7 @@ class Policy:
     def _minimal_dead_letter(self, message: Inbound, now: datetime) -> list[Handled]:
         """Topic, raw bytes and the code: nothing decoded from the payload goes in."""
         with self.sessions.begin() as session:
-            session.add(
-                DeadLetter(
-                    topic=message.topic[:512],
-                    payload=message.payload,
-                    reasons=[internal_problem().to_dict()],
-                    received_at=now,
-                    device_id=None,
-                    report_id=None,
-                )
-            )
-        outcome = rejection(message, [internal_problem()], now, None)
+            outcome = reject_message(session, message, [internal_problem()], now, minimal=True)
         outcome.label = "internal"
         return [Handled(message, outcome)]
 
@@ -275,3 +287,8 @@ class Policy:
             session.execute(
                 delete(MessageAttempt).where(MessageAttempt.last_at < now - ATTEMPTS_KEPT)
             )
+
+
+def _report_message(message: Inbound) -> ReportMessage:
+    assert message.parsed is not None
+    return ReportMessage(message.parsed.subject_id, message.topic, message.payload)

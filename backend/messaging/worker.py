@@ -29,10 +29,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.alerts.channels import ChannelContext, build_channels
+from backend.alerts.channels import AlertRevision, ChannelContext, build_channels
 from backend.alerts.config import AlertingConfig
-from backend.alerts.escalation import EscalationPolicy
-from backend.alerts.escalations import run_due_escalations
+from backend.alerts.delivery import AlertDelivery
+from backend.alerts.escalation_policy import EscalationPolicy
+from backend.alerts.escalation_timers import run_due_escalations
 from backend.alerts.routing import RoutingPolicy
 from backend.cases.notices import refresh_notice_boards
 from backend.db.engine import make_engine, make_sessionmaker
@@ -40,6 +41,7 @@ from backend.devices.ratelimit import DEFAULT_LIMITS, UNLIMITED
 from backend.logs import configure as configure_logging
 from backend.messaging.connection import BrokerSettings, Connection, Inbound
 from backend.messaging.health import (
+    CELL_LOCK_WAIT,
     INBOX_DEPTH,
     MESSAGES,
     POSITIONS_PENDING,
@@ -48,11 +50,10 @@ from backend.messaging.health import (
 )
 from backend.messaging.policy import BACKOFF_MAX_S, DatabaseDownError, Handled, Policy
 from backend.messaging.positions import PositionLane
-from backend.messaging.publisher import AlertPublisher
 from backend.passengers.help import due_acknowledgements
 from backend.settings import Settings, get_settings
 from backend.volunteers.service import expire_locations
-from backend.world import Memory
+from backend.world import World
 from protocol.payloads import utc_now
 from protocol.topics import (
     ALL_DEVICE_ADDENDA,
@@ -86,8 +87,6 @@ REQUEST_FILTERS = (
 
 def _is_position(message: Inbound) -> bool:
     return message.parsed is not None and message.parsed.kind in _POSITION_KINDS
-
-
 
 
 def alerting_config(settings: Settings) -> AlertingConfig:
@@ -173,21 +172,21 @@ class Worker:
         self.sessions = sessions
         self.clock = clock
         self.config = alerting_config(settings)
-        self.memory = Memory()
+        self.world = World()
         self.health = Health()
         limits = DEFAULT_LIMITS if settings.rate_limits else UNLIMITED
         self.policy = Policy(
             sessions,
-            self.memory,
+            self.world,
             self.config,
             clock,
             rate_limits=limits,
             kiosk_tolerance_m=settings.kiosk_location_tolerance_m,
+            on_lock_wait=lambda s: self.health.count(CELL_LOCK_WAIT, s),
         )
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.inbox_size)
         self.positions = PositionLane(self.policy.run, self.health)
-        self.publisher = AlertPublisher(sessions, self.health)
-        self.publisher_ack = self.publisher.on_mqtt_ack
+        self.delivery = AlertDelivery(sessions, self.health)
         self.connection = Connection(
             broker_settings(settings),
             subscriptions(settings),
@@ -195,10 +194,10 @@ class Worker:
             on_inbound=self._inbound,
             on_delivered=self._delivered,
         )
-        self.publisher.use(
+        self.delivery.use(
             build_channels(
                 settings.alert_channels,
-                ChannelContext(publish=self._publish_on_mqtt, confirm=self.publisher.confirm),
+                ChannelContext(publish=self._publish_on_mqtt, confirm=self.delivery.confirm),
             )
         )
         self._stop = threading.Event()
@@ -319,14 +318,15 @@ class Worker:
             batch = []
 
     def _after_commit(self, handled: list[Handled], batch_id: str = "") -> None:
-        """Alerts go to the outbox's publisher (durable: the sweeper sends what is left); a
+        """Alerts go to delivery as the spine built them (durable: the sweep sends what a
+        crash left); a
         message with receipts to send is acknowledged only when the broker has acknowledged
         every one of them (:class:`AnswerThenAck`), so a worker killed before its receipts
         have left leaves the message unacknowledged and the broker hands it out again: the
         next worker answers it (``duplicate``, with what the first answer said)."""
-        alert_ids: list[str] = []
+        alerts: list[AlertRevision] = []
         for item in handled:
-            alert_ids += item.outcome.alert_ids
+            alerts += item.outcome.alerts
             kind = item.message.parsed.kind.value if item.message.parsed else "unknown"
             self.health.count(MESSAGES, kind=kind, outcome=item.outcome.label)
             _log_handled(item, kind, batch_id)
@@ -339,11 +339,11 @@ class Worker:
                 self.connection.publish(
                     pub.topic, pub.payload, qos=1, retain=pub.retain, track=answer
                 )
-        if alert_ids:
+        if alerts:
             try:
-                self.publish_alerts(alert_ids)
+                self.delivery.deliver(alerts)
             except Exception:  # committed: the ticker's sweep publishes them later
-                log.exception("could not publish %d alerts now; the sweeper will", len(alert_ids))
+                log.exception("could not deliver %d alerts now; the sweep will", len(alerts))
 
     def _delivered(self, track: Hashable, ok: bool) -> None:
         """paho's network thread (or the publishing thread, for an early PUBACK): a
@@ -353,12 +353,7 @@ class Worker:
                 self.connection.ack(track.message)
                 self.health.receipt_seconds.observe(time.monotonic() - track.message.received)
             return
-        self.publisher_ack(track, ok)
-
-    # ------------------------------------------------------------------ alert outbox
-
-    def publish_alerts(self, alert_ids: list[str]) -> None:
-        self.publisher.publish(alert_ids)
+        self.delivery.on_mqtt_ack(track, ok)
 
     def _publish_on_mqtt(self, topic: str, payload: bytes, track: Hashable) -> None:
         self.connection.publish(topic, payload, qos=1, track=track)
@@ -367,24 +362,24 @@ class Worker:
 
     def tick(self) -> None:
         now = self.clock()
-        self.publisher.mark_delivered(now)
+        self.delivery.mark_delivered(now)
         with self.sessions.begin() as session:
-            changed = self.memory.refresh(session)
-            to_send = run_due_escalations(session, self.memory, self.config, now)
+            changed = self.world.refresh(session)
+            to_send = run_due_escalations(session, self.world, self.config, now)
             help_answers = list(due_acknowledgements(session, now))
         self.health.set(database=True)
         for topic, payload in help_answers:  # a desk took a kiosk's help request
             self.connection.publish(topic, payload, qos=1)
         if to_send:
-            self.publish_alerts(to_send)
+            self.delivery.deliver(to_send)
         if self.health.connected:
-            self.publisher.sweep(now)
+            self.delivery.sweep(now)
         due = time.monotonic() - self._last_notice_refresh > self.settings.notice_refresh_s
         if changed or due:
             self._last_notice_refresh = time.monotonic()
             with self.sessions.begin() as session:
-                with self.memory.lock:
-                    area_index, cases = self.memory.area_index, dict(self.memory.cases)
+                snapshot = self.world.snapshot
+                area_index, cases = snapshot.area_index, snapshot.cases
                 boards = refresh_notice_boards(session, area_index, cases, now)
                 expire_locations(session, now)
             for topic, payload in boards:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.dialect import insert
 from backend.sightings.models import ReportPhoto
-from backend.sightings.service import dead_letter
+from backend.sightings.rejection import Rejection, write_dead_letters
 from protocol import Problem
 from protocol import errors as codes
 
@@ -72,7 +72,9 @@ def ingest_photo(
     try:
         jpeg, width, height = clean_photo(payload)
     except PhotoError as exc:
-        dead_letter(session, topic, payload, [exc.problem], now, device_id, report_id)
+        # a photo is not answered (no receipt): the device id is kept, not addressed
+        rejection = Rejection(topic, payload, (exc.problem,), None, report_id)
+        write_dead_letters(session, [rejection], now, device_id=device_id)
         return False
     session.execute(
         insert(session, ReportPhoto)

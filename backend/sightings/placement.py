@@ -13,16 +13,26 @@ were never provisioned keep their GPS.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
-from backend.devices.stands import KnownDevice
 from geo import fast_distance_m
 from protocol import SightingReport
 
 log = logging.getLogger(__name__)
 
 KIOSK_TOLERANCE_M = 300.0
+
+
+class Stand(Protocol):
+    """A kiosk's provisioned position (the devices step reads it): its station's point."""
+
+    @property
+    def lon(self) -> float: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def station_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,53 +45,35 @@ class Claim:
     distance_m: float  # from the kiosk's provisioned position
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
-    report: SightingReport  # as stored, matched, clustered and routed
-    claim: Claim | None  # None: the report's own location was kept
-
-
-def place_reports(
-    reports: Sequence[SightingReport],
-    devices: Sequence[KnownDevice | None],
-    tolerance_m: float = KIOSK_TOLERANCE_M,
-) -> list[Placed]:
-    """Each report as it is to be stored: a kiosk's at its station when it claims a place
-    more than `tolerance_m` away or another station; anything else unchanged. `devices`:
-    what is known of each report's device (None: not provisioned), in the same order."""
-    placed = [_place(r, d, tolerance_m) for r, d in zip(reports, devices, strict=True)]
-    moved = [p for p in placed if p.claim is not None]
-    if moved:
-        p = moved[0]
-        assert p.claim is not None
-        log.warning(
-            "%d kiosk report(s) placed at the kiosk's station instead of the location they "
-            "claimed, e.g. %s claimed (%.6f, %.6f) station %s, %.0f m from its station %s; "
-            "check the kiosk's configured station",
-            len(moved),
-            p.report.device_id,
-            p.claim.lon,
-            p.claim.lat,
-            p.claim.station_id,
-            p.claim.distance_m,
-            p.report.station_id,
-        )
-    return placed
-
-
-def _place(report: SightingReport, device: KnownDevice | None, tolerance_m: float) -> Placed:
-    stand = device.stand if device is not None else None
-    if stand is None:  # a phone, a device never provisioned, or a kiosk with no position
-        return Placed(report, None)
+def place(
+    report: SightingReport, stand: Stand | None, tolerance_m: float = KIOSK_TOLERANCE_M
+) -> tuple[SightingReport, Claim | None]:
+    """The report as it is to be stored: a kiosk's at its station (``stand``) when it claims
+    a place more than `tolerance_m` away or another station; anything else unchanged (None:
+    a phone, a device never provisioned, or a kiosk with no position). The claim is what it
+    said, kept for audit (None: its own location was kept)."""
+    if stand is None:
+        return report, None
     loc = report.location
     distance = fast_distance_m(loc.lon, loc.lat, stand.lon, stand.lat)
     station_id = stand.station_id or report.station_id
     far = distance > tolerance_m
     if not far and station_id == report.station_id:
-        return Placed(report, None)
+        return report, None
     claim = Claim(loc.lon, loc.lat, report.station_id, distance)
     location = replace(loc, lon=stand.lon, lat=stand.lat, accuracy_m=None) if far else loc
-    return Placed(replace(report, location=location, station_id=station_id), claim)
+    log.warning(
+        "kiosk report placed at the kiosk's station instead of the location it claimed: %s "
+        "claimed (%.6f, %.6f) station %s, %.0f m from its station %s; check the kiosk's "
+        "configured station",
+        report.device_id,
+        claim.lon,
+        claim.lat,
+        claim.station_id,
+        claim.distance_m,
+        station_id,
+    )
+    return replace(report, location=location, station_id=station_id), claim
 
 
 def claim_columns(claim: Claim | None) -> dict[str, object]:

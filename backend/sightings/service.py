@@ -1,43 +1,35 @@
-"""Ingest decisions: validate, store idempotently, dead-letter the rest, answer with a Receipt.
+"""Sightings: a batch of report messages decoded, stored once, or refused.
 
-The caller owns the transaction boundary: :func:`ingest_report` stages rows in `session`
-and returns the receipt to send *after* the commit.
+Three batch steps of the report spine (``backend.pipeline``), each called once per batch:
+
+- :func:`decode_reports`: every payload decoded and validated once, in memory;
+- :func:`stored_before`: which of the valid report ids the database holds already (one
+  query), so a redelivered report is a duplicate and costs its device no rate;
+- :func:`store_reports`: the admitted reports placed (a kiosk's at its station), inserted
+  with one statement (``ON CONFLICT DO NOTHING``: a report id is stored once, whatever the
+  workers), every refusal of the batch dead-lettered with one statement, a receipt for each.
+
+The caller owns the transaction and sends the receipts after the commit.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Protocol, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from backend.db.dialect import insert_new
-from backend.devices.ratelimit import DEFAULT_LIMITS, DeviceKind, RateDecision, RateLimit
-from backend.devices.service import RateBook
-from backend.devices.stands import read_devices
-from backend.sightings.models import DeadLetter, Report
-from backend.sightings.placement import KIOSK_TOLERANCE_M, Placed, claim_columns, place_reports
-from protocol import (
-    Problem,
-    Receipt,
-    ReceiptStatus,
-    SightingReport,
-    ValidationError,
-    best_effort_report_id,
-)
+from backend.sightings.models import Report
+from backend.sightings.placement import KIOSK_TOLERANCE_M, Claim, Stand, claim_columns, place
+from backend.sightings.rejection import Rejection, write_dead_letters
+from protocol import Problem, Receipt, ReceiptStatus, SightingReport, ValidationError
 from protocol import errors as codes
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    receipt: Receipt | None  # None when the topic carries no usable device id to answer to
-    report: SightingReport | None  # set when newly accepted
+REPORTS = cast(Table, Report.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,130 +41,170 @@ class ReportMessage:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A batch decoded: per message, its valid report or its rejection (same order)."""
+
+    messages: tuple[ReportMessage, ...]
+    reports: tuple[SightingReport | Rejection, ...]
+
+    def valid(self) -> list[SightingReport]:
+        return [r for r in self.reports if isinstance(r, SightingReport)]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who stored a report id first, and when (for one claimed earlier in this batch: now)."""
+
+    device_id: str
+    accepted_at: datetime
+
+
+class Admission(Protocol):
+    """What the devices step said of one fresh report: refused with a retry time, or let in
+    (``stand``: where its kiosk is bolted, None for phones)."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def retry_after_s(self) -> float: ...
+    @property
+    def stand(self) -> Stand | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The batch settled: a receipt per message (None: nobody to answer), and the reports
+    newly accepted as stored (placed), in message order."""
+
+    receipts: tuple[Receipt | None, ...]
+    report_ids: tuple[str | None, ...]  # the report each message answered, for the logs
+    accepted: tuple[SightingReport, ...]  # stored now, tests included
+    accepted_index: tuple[int, ...]  # the message each accepted report came in
+    labels: tuple[str, ...]  # accepted, duplicate, rejected
+
+
+def decode_reports(messages: Sequence[ReportMessage], now: datetime) -> Decoded:
+    """Each payload decoded once; a report published on another device's topic is refused."""
+    out: list[SightingReport | Rejection] = []
+    for m in messages:
+        try:
+            report = SightingReport.from_json(m.payload, now=now)
+        except ValidationError as exc:
+            out.append(Rejection(m.topic, m.payload, tuple(exc.problems), m.device_id,
+                                 exc.report_id))
+            continue
+        if report.device_id != m.device_id:
+            problem = Problem(
+                "device_id",
+                codes.MISMATCH,
+                f"payload says {report.device_id!r} but it was published on the topic of "
+                f"{m.device_id!r}; a device may only report as itself",
+            )
+            out.append(Rejection(m.topic, m.payload, (problem,), m.device_id, report.report_id))
+            continue
+        out.append(report)
+    return Decoded(tuple(messages), tuple(out))
+
+
+def stored_before(session: Session, reports: Sequence[SightingReport]) -> dict[str, Owner]:
+    """The owners of the report ids already stored (one query)."""
+    return _owners(session, [r.report_id for r in reports])
+
+
+def store_reports(
+    session: Session,
+    decoded: Decoded,
+    earlier: Mapping[str, Owner],
+    admissions: Mapping[str, Admission],
+    now: datetime,
+    kiosk_tolerance_m: float = KIOSK_TOLERANCE_M,
+) -> Stored:
+    """Store the admitted reports, dead-letter every refusal, answer every message.
+
+    ``earlier``: :func:`stored_before`; ``admissions``: the devices step's answer for each
+    fresh report id (a fresh report without one is admitted as a phone's)."""
+    n = len(decoded.reports)
+    receipts: list[Receipt | None] = [None] * n
+    report_ids: list[str | None] = [None] * n
+    labels = ["rejected"] * n
+    refused: list[Rejection] = []
+    claimed: dict[str, Owner] = dict(earlier)
+    to_insert: list[tuple[int, SightingReport, Claim | None]] = []
+    for i, (message, report) in enumerate(zip(decoded.messages, decoded.reports, strict=True)):
+        if isinstance(report, Rejection):
+            refused.append(report)
+            receipts[i], report_ids[i] = report.receipt(now), report.report_id
+            continue
+        report_ids[i] = report.report_id
+        owner = claimed.get(report.report_id)
+        if owner is not None:
+            receipts[i], labels[i] = _known(message, report, owner, now, refused)
+            continue
+        admission = admissions.get(report.report_id)
+        if admission is not None and not admission.allowed:
+            rejection = _rate_limited(message, report, admission.retry_after_s)
+            refused.append(rejection)
+            receipts[i] = rejection.receipt(now)
+            continue
+        claimed[report.report_id] = Owner(message.device_id, now)
+        stand = admission.stand if admission is not None else None
+        placed, claim = place(report, stand, kiosk_tolerance_m)
+        to_insert.append((i, placed, claim))
+    inserted = _insert(session, [(r, c) for _, r, c in to_insert], now)
+    late = [r.report_id for _, r, _ in to_insert if r.report_id not in inserted]
+    raced = _owners(session, late) if late else {}  # stored by another worker meanwhile
+    accepted: list[SightingReport] = []
+    accepted_index: list[int] = []
+    for i, report, _ in to_insert:
+        if report.report_id in inserted:
+            receipts[i] = _receipt(report.device_id, ReceiptStatus.ACCEPTED, now, report.report_id)
+            labels[i] = "accepted"
+            accepted.append(report)
+            accepted_index.append(i)
+        else:
+            message = decoded.messages[i]
+            receipts[i], labels[i] = _known(message, report, raced[report.report_id], now,
+                                            refused)
+    write_dead_letters(session, refused, now)
+    return Stored(tuple(receipts), tuple(report_ids), tuple(accepted), tuple(accepted_index),
+                  tuple(labels))
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    receipt: Receipt | None  # None when the topic carries no usable device id to answer to
+    report: SightingReport | None  # set when newly accepted
+
+
 def ingest_reports(
     session: Session,
     messages: Sequence[ReportMessage],
     now: datetime,
-    limits: Mapping[DeviceKind, RateLimit] | None = DEFAULT_LIMITS,
-    kiosk_tolerance_m: float = KIOSK_TOLERANCE_M,
+    limits: None = None,
 ) -> list[IngestResult]:
-    """Decide what to do with a batch of report messages, in their order; one result each.
-
-    Each payload is decoded once (a rejected payload's report id comes from that decode).
-    The database is asked per batch, not per report: one query for the owners of the report
-    ids, the rate-limit state of the batch's devices once (:class:`RateBook`; only new,
-    valid reports count against it: a redelivered duplicate costs the device nothing), one
-    multi-row insert. ``limits=None``: no rate limits (tests of other things). The batch's
-    devices are read once (:func:`read_devices`): a kiosk's report is stored at its station
-    when it claims a place farther than ``kiosk_tolerance_m`` (``placement``).
-    """
-    results: list[IngestResult | None] = [None] * len(messages)
-    valid: list[tuple[int, ReportMessage, SightingReport]] = []
-    for i, message in enumerate(messages):
-        outcome = _decode(session, message, now)
-        if isinstance(outcome, IngestResult):
-            results[i] = outcome
-        else:
-            valid.append((i, message, outcome))
-    if valid:
-        claimed = _owners(session, [r.report_id for _, _, r in valid])
-        new_devices = [m.device_id for _, m, r in valid if r.report_id not in claimed]
-        devices = read_devices(session, new_devices)
-        kinds = {device_id: known.kind for device_id, known in devices.items()}
-        book = (
-            RateBook(session, new_devices, now.timestamp(), limits, kinds)
-            if limits is not None
-            else None
-        )
-        to_insert: list[tuple[int, ReportMessage, SightingReport]] = []
-        for i, message, report in valid:
-            owner = claimed.get(report.report_id)
-            if owner is not None:
-                results[i] = _settle_known(session, message, report, owner, now)
-                continue
-            decision = book.check(message.device_id) if book is not None else None
-            if decision is not None and not decision.allowed:
-                results[i] = _rate_limited(session, message, report, decision, now)
-                continue
-            claimed[report.report_id] = _Owner(message.device_id, now)
-            to_insert.append((i, message, report))
-        placed = place_reports(
-            [r for _, _, r in to_insert],
-            [devices.get(m.device_id) for _, m, _ in to_insert],
-            kiosk_tolerance_m,
-        )
-        to_insert = [(i, m, p.report) for (i, m, _), p in zip(to_insert, placed, strict=True)]
-        inserted = _insert_reports(session, placed, now)
-        late = [r.report_id for _, _, r in to_insert if r.report_id not in inserted]
-        raced = _owners(session, late) if late else {}  # stored by another worker meanwhile
-        for i, message, report in to_insert:
-            if report.report_id in inserted:
-                receipt = _receipt(message.device_id, ReceiptStatus.ACCEPTED, now, report.report_id)
-                results[i] = IngestResult(receipt, report)
-            else:
-                owner = raced[report.report_id]
-                results[i] = _settle_known(session, message, report, owner, now)
-        if book is not None:
-            book.write(session)
-    return [r for r in results if r is not None]
+    """Decode and store a batch without rate limits or placement (operators' tools and
+    tests), in order. The worker runs the whole spine (``backend.pipeline``)."""
+    decoded = decode_reports(messages, now)
+    stored = store_reports(session, decoded, stored_before(session, decoded.valid()), {}, now)
+    accepted = dict(zip(stored.accepted_index, stored.accepted, strict=True))
+    return [IngestResult(r, accepted.get(i)) for i, r in enumerate(stored.receipts)]
 
 
 def ingest_report(
-    session: Session,
-    device_id: str,
-    topic: str,
-    payload: bytes,
-    now: datetime,
-    limits: Mapping[DeviceKind, RateLimit] | None = None,
+    session: Session, device_id: str, topic: str, payload: bytes, now: datetime
 ) -> IngestResult:
     """:func:`ingest_reports` of one message."""
-    return ingest_reports(session, [ReportMessage(device_id, topic, payload)], now, limits)[0]
+    return ingest_reports(session, [ReportMessage(device_id, topic, payload)], now)[0]
 
 
-def _decode(
-    session: Session, message: ReportMessage, now: datetime
-) -> SightingReport | IngestResult:
-    """The valid report, or the rejection (dead-lettered) of an invalid one."""
-    try:
-        report = SightingReport.from_json(message.payload, now=now)
-    except ValidationError as exc:
-        return _rejected(session, message, exc.report_id, list(exc.problems), now)
-    if report.device_id != message.device_id:
-        problem = Problem(
-            "device_id",
-            codes.MISMATCH,
-            f"payload says {report.device_id!r} but it was published on the topic of "
-            f"{message.device_id!r}; a device may only report as itself",
-        )
-        return _rejected(session, message, report.report_id, [problem], now)
-    return report
-
-
-def _rejected(
-    session: Session,
+def _known(
     message: ReportMessage,
-    report_id: str | None,
-    problems: list[Problem],
+    report: SightingReport,
+    owner: Owner,
     now: datetime,
-    retry_after_s: float | None = None,
-) -> IngestResult:
-    dead_letter(
-        session, message.topic, message.payload, problems, now, message.device_id, report_id
-    )
-    receipt = Receipt(
-        device_id=message.device_id,
-        status=ReceiptStatus.REJECTED,
-        received_at=now,
-        report_id=report_id,
-        problems=tuple(problems),
-        retry_after_s=retry_after_s,
-    )
-    return IngestResult(receipt, None)
-
-
-def _settle_known(
-    session: Session, message: ReportMessage, report: SightingReport, owner: _Owner, now: datetime
-) -> IngestResult:
+    refused: list[Rejection],
+) -> tuple[Receipt | None, str]:
     """A report id already stored (or claimed earlier in the batch): the same device sending
     it again is a duplicate, answered with what the first answer said (accepted then, the
     same reference); another device reusing it is refused."""
@@ -184,65 +216,39 @@ def _settle_known(
             report_id=report.report_id,
             accepted_at=owner.accepted_at,
         )
-        return IngestResult(receipt, None)
+        return receipt, "duplicate"
     problem = Problem(
         "report_id",
         codes.MISMATCH,
         "this report id was already used by another device; generate a new UUID",
     )
-    return _rejected(session, message, report.report_id, [problem], now)
+    rejection = Rejection(message.topic, message.payload, (problem,), message.device_id,
+                          report.report_id)
+    refused.append(rejection)
+    return rejection.receipt(now), "rejected"
 
 
-def _rate_limited(
-    session: Session,
-    message: ReportMessage,
-    report: SightingReport,
-    decision: RateDecision,
-    now: datetime,
-) -> IngestResult:
+def _rate_limited(message: ReportMessage, report: SightingReport, retry_after_s: float
+                  ) -> Rejection:
     problem = Problem(
         "",
         codes.RATE_LIMITED,
-        f"too many reports from this device; try again in "
-        f"{max(1, round(decision.retry_after_s))} s",
+        f"too many reports from this device; try again in {max(1, round(retry_after_s))} s",
     )
-    retry = max(1.0, round(decision.retry_after_s, 1))
-    return _rejected(session, message, report.report_id, [problem], now, retry)
+    retry = max(1.0, round(retry_after_s, 1))
+    return Rejection(message.topic, message.payload, (problem,), message.device_id,
+                     report.report_id, retry)
 
 
-@dataclass(frozen=True, slots=True)
-class _Owner:
-    """Who stored a report id first, and when (for one claimed earlier in this batch: now)."""
-
-    device_id: str
-    accepted_at: datetime
-
-
-def _owners(session: Session, report_ids: list[str]) -> dict[str, _Owner]:
+def _owners(session: Session, report_ids: list[str]) -> dict[str, Owner]:
     if not report_ids:
         return {}
     rows = session.execute(
-        select(Report.report_id, Report.device_id, Report.received_at).where(
-            Report.report_id.in_(report_ids)
+        select(REPORTS.c.report_id, REPORTS.c.device_id, REPORTS.c.received_at).where(
+            REPORTS.c.report_id.in_(report_ids)
         )
     )
-    return {report_id: _Owner(device_id, at) for report_id, device_id, at in rows}
-
-
-def reject(
-    session: Session,
-    topic: str,
-    payload: bytes,
-    device_id: str | None,
-    problems: list[Problem],
-    now: datetime,
-) -> Receipt | None:
-    """Dead-letter a message for a reason decided outside validation (e.g. rate limits)."""
-    report_id = best_effort_report_id(payload)
-    dead_letter(session, topic, payload, problems, now, device_id, report_id)
-    if device_id is None:
-        return None
-    return _receipt(device_id, ReceiptStatus.REJECTED, now, report_id, problems)
+    return {report_id: Owner(device_id, at) for report_id, device_id, at in rows}
 
 
 def _row(report: SightingReport, now: datetime) -> dict[str, object]:
@@ -272,45 +278,15 @@ def _row(report: SightingReport, now: datetime) -> dict[str, object]:
     }
 
 
-def _insert_reports(session: Session, placed: list[Placed], now: datetime) -> set[str]:
+def _insert(
+    session: Session, placed: list[tuple[SightingReport, Claim | None]], now: datetime
+) -> set[str]:
     """One INSERT ... ON CONFLICT DO NOTHING of all rows; the ids this call stored."""
-    rows = [_row(p.report, now) | claim_columns(p.claim) for p in placed]
-    return insert_new(session, cast(Table, Report.__table__), rows, "report_id")
-
-
-def dead_letter(
-    session: Session,
-    topic: str,
-    payload: bytes,
-    problems: list[Problem],
-    now: datetime,
-    device_id: str | None = None,
-    report_id: str | None = None,
-) -> None:
-    log.info("dead-lettered message on %s: %s", topic, "; ".join(map(str, problems)))
-    session.add(
-        DeadLetter(
-            topic=topic[:512],
-            payload=bytes(payload),
-            reasons=[p.to_dict() for p in problems],
-            received_at=now,
-            device_id=device_id,
-            report_id=report_id[:64] if report_id else None,
-        )
-    )
+    rows = [_row(report, now) | claim_columns(claim) for report, claim in placed]
+    return insert_new(session, REPORTS, rows, "report_id")
 
 
 def _receipt(
-    device_id: str,
-    status: ReceiptStatus,
-    now: datetime,
-    report_id: str | None,
-    problems: list[Problem] | None = None,
+    device_id: str, status: ReceiptStatus, now: datetime, report_id: str | None
 ) -> Receipt:
-    return Receipt(
-        device_id=device_id,
-        status=status,
-        received_at=now,
-        report_id=report_id,
-        problems=tuple(problems or ()),
-    )
+    return Receipt(device_id=device_id, status=status, received_at=now, report_id=report_id)

@@ -1,6 +1,15 @@
-"""What each worker process keeps in memory: snapshots of open cases with their area index,
-exact volunteer positions, police jurisdictions."""
+"""The worker's world: a snapshot of open cases (with their area index) and police
+jurisdictions, and the volunteers' exact positions."""
 
-from backend.world.memory import Memory, Position, PositionOutcome, VolunteerProfile
+from backend.world.snapshot import (
+    Position,
+    PositionOutcome,
+    Snapshot,
+    VolunteerProfile,
+    World,
+)
 
-__all__ = ["Memory", "Position", "PositionOutcome", "VolunteerProfile"]
+# The name before the world was called what it is; kept while other branches move over.
+Memory = World
+
+__all__ = ["Memory", "Position", "PositionOutcome", "Snapshot", "VolunteerProfile", "World"]

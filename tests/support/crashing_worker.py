@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import os
 
-from backend.messaging import handlers
+from backend import pipeline
 from backend.messaging.worker import main
-from protocol.topics import TopicKind
 
 MARKER = b"CRASH-THE-WORKER"
-_real = handlers.HANDLERS[TopicKind.DEVICE_REPORTS]
+_real = pipeline.run_batch
 
 
-def _crash_on_marker(session, message, ctx):  # type: ignore[no-untyped-def]
-    if MARKER in message.payload:
+def _crash_on_marker(session, messages, *args, **kwargs):  # type: ignore[no-untyped-def]
+    if any(MARKER in m.payload for m in messages):
         os._exit(70)
-    return _real(session, message, ctx)
+    return _real(session, messages, *args, **kwargs)
 
 
-handlers.HANDLERS[TopicKind.DEVICE_REPORTS] = _crash_on_marker
+pipeline.run_batch = _crash_on_marker
 
 if __name__ == "__main__":
     main()

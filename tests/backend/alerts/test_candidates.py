@@ -9,7 +9,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from backend.alerts.config import AlertingConfig
-from backend.alerts.outbox import volunteer_candidates
+from backend.alerts.service import volunteer_candidates
 from backend.incidents.models import Incident
 from backend.world import Memory, Position, VolunteerProfile
 

@@ -12,8 +12,8 @@ from backend.alerts.channels import (
     ChannelError,
     build_channels,
 )
+from backend.alerts.delivery import AlertDelivery
 from backend.messaging.health import Health
-from backend.messaging.publisher import AlertPublisher
 
 REVISION = AlertRevision("a-1", 2, "station", "PS-1", "sr/v1/stations/PS-1/alerts", b"{}")
 
@@ -49,7 +49,7 @@ def test_mqtt_channel_publishes_to_the_recipient_topic_and_tracks_the_revision()
 def test_a_revision_is_delivered_when_every_channel_confirmed(monkeypatch):
     recording = Recording()
     monkeypatch.setitem(FACTORIES, "recording", lambda ctx: recording)
-    publisher = AlertPublisher(sessions=None, health=Health())  # type: ignore[arg-type]
+    publisher = AlertDelivery(sessions=None, counters=Health())  # type: ignore[arg-type]
     sent = []
     ctx = ChannelContext(publish=lambda *a: sent.append(a), confirm=publisher.confirm)
     publisher.use(build_channels("mqtt,recording", ctx))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.alerts.escalation import (
+from backend.alerts.escalation_policy import (
     DEFAULT_POLICY,
     Escalate,
     EscalationError,

@@ -110,7 +110,7 @@ def test_one_batch_clusters_matches_and_routes_as_a_whole(db_url):
     station = [a for a in alerts if a.recipient_id == "PS-1" and a.incident_id == busy]
     assert len(station) == 1 and station[0].revision == 2
     # The first batch publishes each incident's station alert once, with its last report.
-    published = [(h.message.mid, a) for h in handled[:4] for a in h.outcome.alert_ids]
+    published = [(h.message.mid, a.alert_id) for h in handled[:4] for a in h.outcome.alerts]
     assert sorted(published) == sorted(
         [(2, a.alert_id) for a in alerts if a.incident_id != busy]
         + [(3, station[0].alert_id)]

@@ -1,4 +1,4 @@
-"""Volunteer positions only move forward in time (backend/world/memory.py ``set_position``)."""
+"""Volunteer positions only move forward in time (backend/world/snapshot.py ``World.set_position``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,11 @@
-"""The publisher of committed alert revisions: hands each to every delivery channel, and
-marks it delivered once all of them confirmed. Revisions committed but never confirmed
-(a crash, a channel down) are handed out again by the sweep once their claim expired."""
+"""Alert delivery: committed alert revisions handed to every delivery channel (MQTT through
+the worker's connection, ``alerts.channels``), marked delivered once all of them confirmed.
+
+The report spine builds each revision once (``alerts.outbox``) and the worker hands it here
+right after the commit (:meth:`AlertDelivery.deliver`): nothing is read back. Revisions
+committed but never confirmed (a crash, a channel down) are handed out again by the sweep,
+from the outbox rows, once their claim expired. The worker's metrics are told through
+callbacks (``Counters``), so this module knows no metrics library."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import threading
 import time
 from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Protocol, cast
 
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.alerts.channels import AlertRevision, DeliveryChannel
 from backend.alerts.models import AlertRow
 from backend.db.dialect import skip_locked
-from backend.messaging.health import Health
 
 CLAIM = timedelta(seconds=30)
 SWEEP_LIMIT = 200
@@ -34,10 +38,18 @@ def revision_of(row: AlertRow) -> AlertRevision:
     )
 
 
-class AlertPublisher:
-    def __init__(self, sessions: sessionmaker[Session], health: Health) -> None:
+class Counters(Protocol):
+    """What delivery tells the worker's metrics."""
+
+    def handed_out(self) -> None: ...
+    def refused(self, channel: str) -> None: ...
+    def delivered_after(self, seconds: float) -> None: ...
+
+
+class AlertDelivery:
+    def __init__(self, sessions: sessionmaker[Session], counters: Counters) -> None:
         self.sessions = sessions
-        self.health = health
+        self.counters = counters
         self.channels: Sequence[DeliveryChannel] = ()
         self._lock = threading.Lock()
         # (alert id, revision): when it was handed out, and the channels yet to confirm it
@@ -47,10 +59,8 @@ class AlertPublisher:
     def use(self, channels: Sequence[DeliveryChannel]) -> None:
         self.channels = list(channels)
 
-    def publish(self, alert_ids: list[str]) -> None:
-        with self.sessions() as session:
-            rows = session.execute(select(AlertRow).where(AlertRow.alert_id.in_(alert_ids)))
-            revisions = [revision_of(row) for row in rows.scalars()]
+    def deliver(self, revisions: Sequence[AlertRevision]) -> None:
+        """Hand committed revisions to every channel (as built: nothing is read back)."""
         for revision in revisions:
             self._hand_out(revision)
 
@@ -62,12 +72,12 @@ class AlertPublisher:
             )
         for channel in self.channels:
             channel.deliver(revision)
-        self.health.count("sr_worker_alerts_published_total")
+        self.counters.handed_out()
 
     def confirm(self, alert_id: str, revision: int, channel: str, ok: bool) -> None:
         """A channel's answer (any thread)."""
         if not ok:
-            self.health.count("sr_worker_alert_refusals_total", channel=channel)
+            self.counters.refused(channel)
             return
         with self._lock:
             entry = self._waiting.get((alert_id, revision))
@@ -78,7 +88,7 @@ class AlertPublisher:
             if waiting:
                 return
             del self._waiting[(alert_id, revision)]
-        self.health.alert_delivery_seconds.observe(time.monotonic() - handed_out)
+        self.counters.delivered_after(time.monotonic() - handed_out)
         self._confirmed.put((alert_id, revision))
 
     def on_mqtt_ack(self, track: Hashable, ok: bool) -> None:

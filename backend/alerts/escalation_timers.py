@@ -1,7 +1,9 @@
 """Escalation timers as rows: act on every due timer (wait, stop, or alert the next level).
 
-The decisions are ``alerts.escalation`` (pure); this module loads what they need and writes
-down the answers. Timers are rows, so they survive restarts and any worker may run them.
+The decisions are the escalation policy (``alerts.escalation_policy``, pure); this module
+loads what they need and writes down the answers (the outbox rows through
+``alerts.outbox``, like routing). Timers are rows, so they survive restarts and any worker
+may run them; the worker's ticker runs them, off the report path.
 """
 
 from __future__ import annotations
@@ -13,23 +15,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.alerts import escalation as esc
+from backend.alerts import escalation_policy as esc
+from backend.alerts.channels import AlertRevision
 from backend.alerts.config import AlertingConfig
 from backend.alerts.models import AlertResponseRow, EscalationTimer
-from backend.alerts.outbox import (
-    Seen,
-    case_notice,
-    existing_alerts,
-    incident_matches,
-    incident_view,
-    volunteer_candidates,
-    write_alert,
-)
+from backend.alerts.outbox import Seen, build_alert, case_notice, read_alerts, write_alerts
 from backend.alerts.routing import escalation_recipients, escalation_station_recipient
+from backend.alerts.service import case_matches, incident_view, volunteer_candidates
 from backend.db.dialect import skip_locked
-from backend.incidents.models import Incident
-from backend.incidents.service import latest_report
-from backend.world import Memory
+from backend.incidents.models import Incident, IncidentReport
+from backend.sightings.models import Report
+from backend.world import World
 from protocol import AgeBand, ChildDescription, Colour, ResponseKind, Sex
 
 log = logging.getLogger(__name__)
@@ -89,9 +85,9 @@ def _state(session: Session, timer: EscalationTimer) -> esc.EscalationState:
 
 
 def run_due_escalations(
-    session: Session, memory: Memory, config: AlertingConfig, now: datetime, limit: int = 100
-) -> list[str]:
-    """Act on every timer that is due; returns alert ids to publish."""
+    session: Session, world: World, config: AlertingConfig, now: datetime, limit: int = 100
+) -> list[AlertRevision]:
+    """Act on every timer that is due; returns the revisions to deliver after the commit."""
     stmt = (
         select(EscalationTimer)
         .where(EscalationTimer.done.is_(False), EscalationTimer.due_at <= now)
@@ -99,7 +95,7 @@ def run_due_escalations(
         .limit(limit)
     )
     stmt = skip_locked(session, stmt)
-    to_send: list[str] = []
+    to_send: list[AlertRevision] = []
     for timer in session.execute(stmt).scalars().all():
         state = _state(session, timer)
         decision = esc.decide(state, now, config.escalation)
@@ -109,7 +105,7 @@ def run_due_escalations(
             timer.done, timer.due_at = True, None
             timer.outcome = f"{decision.reason.value}: {decision.detail}"[:200]
         else:
-            to_send += _escalate(session, timer, state, decision, memory, config, now)
+            to_send += _escalate(session, timer, state, decision, world, config, now)
     return to_send
 
 
@@ -118,17 +114,17 @@ def _escalate(
     timer: EscalationTimer,
     state: esc.EscalationState,
     decision: esc.Escalate,
-    memory: Memory,
+    world: World,
     config: AlertingConfig,
     now: datetime,
-) -> list[str]:
+) -> list[AlertRevision]:
     incident = session.get(Incident, timer.incident_id)
     assert incident is not None
-    alerts = existing_alerts(session, incident.incident_id)
-    view = incident_view(incident, incident_matches(session, incident, memory), alerts)
+    alerts = read_alerts(session, [incident.incident_id]).get(incident.incident_id, [])
+    view = incident_view(incident, case_matches(incident.matches or {}, world), alerts)
     if decision.to_level is esc.Level.NEAREST_VOLUNTEERS:
         alerted = {a.recipient_id for a in alerts if a.recipient_kind == "volunteer"}
-        candidates = volunteer_candidates(incident, memory, config, now, alerted)
+        candidates = volunteer_candidates(incident, world, config, now, alerted)
         recipients = list(
             escalation_recipients(view, candidates, alerted, config.routing.k, now, config.routing)
         )
@@ -136,23 +132,23 @@ def _escalate(
         recipients = [escalation_station_recipient(view, incident.station_id)]
     else:
         recipients = []
-    existing = {(a.recipient_kind, a.recipient_id, a.kind): a for a in alerts}
+    held = {a.key: a for a in alerts}
     seen = _incident_seen(session, incident)
-    sent = []
+    writes = []
     for r in recipients:
-        row = write_alert(
-            session,
+        write = build_alert(
             incident,
             r,
-            existing,
+            held.get((r.kind.value, r.recipient_id, r.alert_kind.value)),
             seen,
             now,
             config,
             int(decision.to_level),
-            case_notice(memory, r.case_id),
+            case_notice(world.cases, r.case_id),
         )
-        if row is not None:
-            sent.append(row.alert_id)
+        if write is not None:
+            writes.append(write)
+    write_alerts(session, writes)
     log.info(
         "incident %s escalated to level %d (%s): %d recipient(s)",
         incident.incident_id,
@@ -162,11 +158,17 @@ def _escalate(
     )
     new_state = esc.escalated(state, at=now, recipients=len(recipients))
     save_timer(session, incident.incident_id, new_state, config)
-    return sent
+    return [w.revision for w in writes]
 
 
 def _incident_seen(session: Session, incident: Incident) -> Seen:
-    latest = latest_report(session, incident.incident_id)
+    latest = session.execute(
+        select(Report)
+        .join(IncidentReport, IncidentReport.report_id == Report.report_id)
+        .where(IncidentReport.incident_id == incident.incident_id)
+        .order_by(Report.observed_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     if latest is None:
         return Seen(ChildDescription())
     child = ChildDescription(

@@ -1,4 +1,5 @@
-"""What one worker process keeps in memory: the `geo` indexes and the profiles they need.
+"""The worker's world: a snapshot of open cases and police stations, and the volunteers'
+exact positions — what one worker process keeps in memory, with the `geo` indexes over them.
 
 - ``AreaIndex`` of open cases, rebuilt when the ``cases`` version in the database changes
   (any process that changes a case bumps it), so every worker follows within a tick.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from enum import Enum
 
@@ -49,7 +50,7 @@ class VolunteerProfile:
 
 
 class PositionOutcome(Enum):
-    """What :meth:`Memory.set_position` did with a fix. Truthy only when it was kept, so
+    """What :meth:`World.set_position` did with a fix. Truthy only when it was kept, so
     ``if not memory.set_position(...)`` still means "nothing to store"."""
 
     ACCEPTED = "accepted"
@@ -78,23 +79,54 @@ def _quiet(v: Volunteer) -> QuietHours | None:
     )
 
 
-class Memory:
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Open cases with their area index and scoring table, and the police jurisdictions, as
+    of one version of each: replaced whole when a version changes, so a batch that took it
+    reads one consistent world without a lock."""
+
+    cases: dict[str, OpenCase]
+    area_index: AreaIndex
+    case_table: CaseTable
+    jurisdiction: Jurisdiction | None
+
+
+EMPTY = Snapshot({}, AreaIndex([]), CaseTable({}), None)
+
+
+class World:
+    """The worker's snapshot of cases and stations (:attr:`snapshot`), and the volunteers'
+    positions and profiles (changed in place under :attr:`lock`)."""
+
     def __init__(self, *, max_position_age_s: float = MAX_LOCATION_AGE_S) -> None:
         # The freshness window of proximity alerts (RoutingPolicy.max_location_age_s): an
         # older fix could never make a volunteer eligible, so it never replaces anything.
         self.max_position_age = timedelta(seconds=max_position_age_s)
         self.lock = threading.RLock()
         self.versions: dict[str, int] = {}
-        self.cases: dict[str, OpenCase] = {}
-        self.area_index = AreaIndex([])
-        self.case_table = CaseTable({})
+        self.snapshot = EMPTY
         self.volunteers = VolunteerIndex()
         self.positions: dict[str, Position] = {}
         self._coarse_written: dict[str, tuple[tuple[float, float], datetime]] = {}
         self.profiles: dict[str, VolunteerProfile] = {}
         self._widest: tuple[object, float] = (None, 0.0)
-        self.jurisdiction: Jurisdiction | None = None
         self.loaded = False
+
+    @property
+    def cases(self) -> dict[str, OpenCase]:
+        return self.snapshot.cases
+
+    @property
+    def area_index(self) -> AreaIndex:
+        return self.snapshot.area_index
+
+    @property
+    def case_table(self) -> CaseTable:
+        return self.snapshot.case_table
+
+    @property
+    def jurisdiction(self) -> Jurisdiction | None:
+        return self.snapshot.jurisdiction
 
     def refresh(self, session: Session) -> set[str]:
         """Reload whatever changed since the last call; returns the names that changed."""
@@ -104,12 +136,14 @@ class Memory:
         with self.lock:
             # Another thread (the positions lane, the ticker) may have reloaded meanwhile.
             changed = self._changed(versions)
+            snapshot = self.snapshot
             if CASES_VERSION in changed:
                 loaded = load_open_cases(session)
-                self.cases = {c.case_id: c for c, _ in loaded}
-                self.area_index = AreaIndex([area for _, area in loaded])
-                self.case_table = CaseTable(self.cases)
-                log.info("area index rebuilt: %d open cases", len(self.cases))
+                cases = {c.case_id: c for c, _ in loaded}
+                snapshot = replace(snapshot, cases=cases,
+                                   area_index=AreaIndex([area for _, area in loaded]),
+                                   case_table=CaseTable(cases))
+                log.info("area index rebuilt: %d open cases", len(cases))
             if VOLUNTEERS_VERSION in changed:
                 self.profiles = {
                     v.volunteer_id: VolunteerProfile(
@@ -131,9 +165,13 @@ class Memory:
 
                 rows = list(session.execute(select(PoliceStation)).scalars())
                 areas: list[BaseGeometry] = [to_shape(r.area) for r in rows]
-                self.jurisdiction = (
-                    Jurisdiction([r.station_id for r in rows], areas) if rows else None
+                snapshot = replace(
+                    snapshot,
+                    jurisdiction=Jurisdiction([r.station_id for r in rows], areas)
+                    if rows
+                    else None,
                 )
+            self.snapshot = snapshot
             self.versions = {**self.versions, **{n: versions.get(n, 0) for n in changed}}
             self.loaded = True
         return changed
