@@ -16,6 +16,7 @@ from kiosk_app.presenters.report_flow import (
     SEX_CHOICES,
 )
 from kiosk_app.ui import theme
+from kiosk_app.ui.minimap import SightingMap  # noqa: F401 (in the Factory before alert.kv)
 from kiosk_app.ui.widgets import (
     AlertCard,
     Chip,
@@ -231,16 +232,16 @@ class ConfirmScreen(AppScreen):
 
     def _add_addendum(self) -> None:
         """Created only on a phone: a kiosk never has a text field (no keyboard for Chinese)."""
+        from kivy.factory import Factory
         from kivy.metrics import dp
         from kivy.uix.boxlayout import BoxLayout
         from kivy.uix.label import Label
-        from kivy.uix.textinput import TextInput
 
         shell, follow, body = self.shell, self.follow, self.ids.body
         box = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(6))
         box.bind(minimum_height=box.setter("height"))
         title = Label(font_size="20sp", bold=True, size_hint_y=None, halign="left")
-        note = TextInput(font_size="20sp", size_hint_y=None, height=dp(96))
+        note = Factory.EdgedTextInput(font_size="20sp", size_hint_y=None, height=dp(96))
         row = BoxLayout(size_hint_y=None, height=dp(64), spacing=dp(8))
         send = PlainButton()
         photo = PlainButton()

@@ -110,7 +110,7 @@ class HelpBar(Panel):
 
     text = StringProperty("")
     urgent = BooleanProperty(False)
-    helper = ObjectProperty(None, allownone=True)
+    helper = ObjectProperty(None, allownone=True, rebind=True)  # kv follows its properties
 
 
 class ResponseButton(Button):
