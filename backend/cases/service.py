@@ -397,8 +397,11 @@ def load_open_cases(session: Session) -> list[tuple[OpenCase, CaseArea]]:
     cases = list(session.execute(select(Case).where(Case.status == OPEN)).scalars())
     parts: dict[str, list[CaseAreaPart]] = {}
     if cases:
+        # A join, not ``IN (every open case id)``: PostgreSQL takes at most 65,535 bound
+        # parameters, and a country's open cases can be more (100,000 failed every refresh).
         for part in session.execute(
-            select(CaseAreaPart).where(CaseAreaPart.case_id.in_([c.case_id for c in cases]))
+            select(CaseAreaPart).join(Case, Case.case_id == CaseAreaPart.case_id)
+            .where(Case.status == OPEN)
         ).scalars():
             parts.setdefault(part.case_id, []).append(part)
     return [(snapshot(c), case_area(c, parts.get(c.case_id, []))) for c in cases]
