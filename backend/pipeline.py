@@ -72,8 +72,13 @@ def run_batch(
     decoded = sightings.decode_reports(messages, now)
     valid = decoded.valid()
     earlier = sightings.stored_before(session, valid)
-    fresh = [(r.report_id, r.device_id) for r in valid if r.report_id not in earlier]
-    admitted = devices.admit_reports(session, fresh, now, limits)
+    # Each new report id counts once against its device: not a redelivery, not a resend of
+    # it in the same batch (the first copy is stored, the others are duplicates).
+    fresh: dict[str, str] = {}
+    for r in valid:
+        if r.report_id not in earlier:
+            fresh.setdefault(r.report_id, r.device_id)
+    admitted = devices.admit_reports(session, list(fresh.items()), now, limits)
     stored = sightings.store_reports(session, decoded, earlier, admitted, now, kiosk_tolerance_m)
 
     reports = [r for r in stored.accepted if not r.test]  # a test report alerts no one

@@ -163,3 +163,22 @@ def test_each_domain_step_runs_once_per_batch_and_calls_no_other_domain(
     assert {"PS-1", "vol-1"} <= alerted, "the batch went all the way to routing"
     assert spy.calls == Counter({f"{module.__name__}.{name}": 1 for module, name in STEPS})
     assert spy.crossings == []
+
+
+def test_a_report_sent_again_in_one_batch_counts_once_against_its_device(db_url: str) -> None:
+    """A device that resends while the worker is behind (a database outage) puts copies of
+    one report in a batch: the first is stored, the others are duplicates, and only the
+    first counts against the device's rate limit (a phone's burst is 2)."""
+    now = datetime.now(UTC)
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    policy = Policy(sessions, World(), AlertingConfig(), lambda: now, rate_limits=DEFAULT_LIMITS)
+    lon, lat = PEOPLES_SQUARE
+    one = report_dict("phone-a", location={"lat": lat, "lon": lon, "source": "gps"},
+                      station_id=None)
+    two = report_dict("phone-a", location={"lat": lat, "lon": lon, "source": "gps"},
+                      station_id=None)
+    handled = policy.run([inbound(one, 1), inbound(one, 2), inbound(one, 3), inbound(two, 4)])
+    engine.dispose()
+    assert [h.outcome.label for h in handled] == ["accepted", "duplicate", "duplicate",
+                                                  "accepted"]
