@@ -448,6 +448,7 @@ def _write(
         pursuit=pursuit,
     )
     topic = station_alerts(recipient_id) if kind == STATION else volunteer_alerts(recipient_id)
+    is_new = row is None
     if row is None:
         row = AlertRow(
             alert_id=alert_id,
@@ -461,6 +462,12 @@ def _write(
             delivered_revision=0,
         )
         session.add(row)
+    row.revision = revision
+    row.payload = alert.to_json().decode("utf-8")
+    row.case_id = trail.case_id
+    row.expires_at = expires_at
+    row.claimed_until = None  # the next sweep of any worker hands it out
+    if is_new:
         session.flush()  # the alert row before the trail's row that refers to it
         session.add(
             PursuitAlert(
@@ -470,11 +477,6 @@ def _write(
                 recipient_id=recipient_id,
             )
         )
-    row.revision = revision
-    row.payload = alert.to_json().decode("utf-8")
-    row.case_id = trail.case_id
-    row.expires_at = expires_at
-    row.claimed_until = None  # the next sweep of any worker hands it out
     log.info(
         "pursuit: trail %s -> %s %s revision %d%s",
         trail.trail_id,
