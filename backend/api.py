@@ -35,6 +35,7 @@ from backend.ops.router import router as ops_router
 from backend.people.hashing import HashingPool
 from backend.people.router import install_login_guards
 from backend.people.throttle import LoginThrottle
+from backend.pursuit.router import router as pursuit_router
 from backend.secret_env import enforce as enforce_secrets
 from backend.settings import get_settings
 from backend.sightings.router import router as sightings_router
@@ -141,5 +142,6 @@ def create_app(
     app.include_router(alerts_router)
     mount_device_accounts(app)  # /api/devices/accounts (with SR_MQTT_ADMIN_PASSWORD)
     app.include_router(devices_router)
+    app.include_router(pursuit_router)  # /api/v1/desk/pursuits
     install_desk(app)  # /api/v1/desk/... and the console at /desk/
     return app

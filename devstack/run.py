@@ -1,5 +1,5 @@
 """``python -m devstack`` (``make run``): prepare the files, database and demo data, start
-broker, worker, API and the scheduled retention job under the supervisor
+broker, worker, API, the scheduled retention job and the pursuit process under the supervisor
 (``devstack.supervisor``), print how to reach them.
 """
 
@@ -100,8 +100,8 @@ def _api_probe(port: int) -> Callable[[Service], Probe]:
 
 
 def _running_probe(svc: Service) -> Probe:
-    """A process with no health endpoint (the retention job): ready while it runs; one that
-    exits is started again by the supervisor."""
+    """A process with no health endpoint (the retention job, the pursuit process): ready while
+    it runs; one that exits is started again by the supervisor."""
     running = svc.proc is not None and svc.proc.poll() is None
     return Probe(True, running, "running" if running else "exited")
 
@@ -149,13 +149,21 @@ def stack_services(cfg: DevStackConfig, logs: Path, broker_args: list[str]) -> t
             logs / "retention.log",
             _running_probe,
         ),
+        # Metro-aware pursuit (backend/pursuit/): trails of station sightings, alerts ahead.
+        Service(
+            "pursuit",
+            [sys.executable, "-m", "backend.pursuit"],
+            logs / "pursuit.log",
+            _running_probe,
+        ),
     )
 
 
 BANNER_NOTE = (
     "Supervised: a worker or API that exits, stops answering or stays not ready is started "
-    "again, and so is the retention job (a pass now, then every SR_DESK_RETENTION_EVERY_S) "
-    "if it exits (see {logs}/supervisor.log); if the broker exits, everything stops."
+    "again, and so are the retention job (a pass now, then every SR_DESK_RETENTION_EVERY_S) "
+    "and the pursuit process (a pass every SR_PURSUIT_EVERY_S) if they exit "
+    "(see {logs}/supervisor.log); if the broker exits, everything stops."
 )
 
 

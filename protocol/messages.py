@@ -48,6 +48,9 @@ class AlertKind(StrEnum):
     PROXIMITY = "proximity"  # to on-duty volunteers near the sighting
     STATION_SIGHTING = "station_sighting"  # to the police duty desk of the jurisdiction
     ESCALATION = "escalation"  # nobody acknowledged in time
+    # a child followed along a metro line: expected at these stations in these windows
+    # (Alert.pursuit), to the police desks responsible for them and volunteers near them
+    PURSUIT = "pursuit"
 
 
 class ResponseKind(StrEnum):
@@ -59,6 +62,35 @@ class ResponseKind(StrEnum):
 
 
 # --------------------------------------------------------------------------- Alert
+
+
+@dataclass(frozen=True, slots=True)
+class PursuitStop(Part):
+    """A metro station where the child is expected: between ``earliest`` and ``latest``
+    (most likely at ``expected``), reached with ``probability``, riding ``line`` towards
+    ``towards_station_id`` (None on a loop line)."""
+
+    station_id: Id
+    station_name: Annotated[str, Rule(max_len=100)]
+    line: Annotated[int, Rule(lo=1, hi=999)]
+    earliest: datetime
+    expected: datetime
+    latest: datetime
+    probability: Annotated[float, Rule(lo=0.0, hi=1.0)]
+    towards_station_id: Id | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pursuit(Part):
+    """What a ``pursuit`` alert is about: the trail of sightings along the metro (its id
+    stays the same while the trail grows) and the stations ahead that concern this
+    recipient, soonest first. ``withdrawn``: the alert no longer holds (the trail's
+    incidents were resolved, or the child is no longer expected here); its ``reason`` says
+    which."""
+
+    trail_id: Id
+    stops: Annotated[tuple[PursuitStop, ...], Rule(max_len=20)] = ()
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +132,10 @@ class Alert(Message):
     case_title: Annotated[str | None, Rule(max_len=200)] = None
     case_description: Annotated[str | None, Rule(max_len=2000)] = None
     case_child: ChildDescription | None = None
+    # kind ``pursuit`` only: the stations ahead and their time windows (``reason`` says why,
+    # e.g. "seen at 人民广场 14:02 and 南京东路 14:05, line 2 towards 广兰路; expected at
+    # 陆家嘴 14:03–14:07 (p 0.65)"); lat/lon, observed_at and station_id are the latest sighting
+    pursuit: Pursuit | None = None
     schema_version: int = SCHEMA_VERSION
 
 

@@ -7,7 +7,8 @@ its role may not read at all is refused (403, NotReadableError).
 - police: only the items of the stations the person serves: station alerts addressed to
   them, incidents in their jurisdiction, the reports of those incidents (and what their
   reporters added), the acknowledgements of their alerts, the help requests of the kiosks
-  placed at their stations, the police stations they serve; cases without the
+  placed at their stations, the police stations they serve, the pursuits (trails of
+  sightings along the metro) seen in their jurisdiction or alerting them; cases without the
   family contact; no fleet, no volunteers, no dead letters;
 - operator: the fleet and its dead letters only.
 """
@@ -30,6 +31,9 @@ from backend.db.models import (
     Incident,
     IncidentReport,
     PoliceStation,
+    PursuitAlert,
+    PursuitSighting,
+    PursuitTrail,
     Report,
     ReportAddendumRow,
     Volunteer,
@@ -55,6 +59,7 @@ _READERS: dict[type[Any], frozenset[Role]] = {
     PoliceStation: frozenset({Role.COORDINATOR, Role.POLICE}),
     HelpRequestRow: frozenset({Role.COORDINATOR, Role.POLICE}),
     ReportAddendumRow: frozenset({Role.COORDINATOR, Role.POLICE}),
+    PursuitTrail: frozenset({Role.COORDINATOR, Role.POLICE}),
 }
 
 
@@ -90,6 +95,15 @@ def readable(subject: Subject, model: type[T]) -> Select[T]:
         return stmt.where(PoliceStation.station_id.in_(stations))
     if model is HelpRequestRow:
         return stmt.where(HelpRequestRow.station_id.in_(stations))
+    if model is PursuitTrail:
+        # a pursuit touching their stations: seen in their jurisdiction, or alerting them
+        seen_here = select(PursuitSighting.trail_id).where(
+            PursuitSighting.police_station_id.in_(stations)
+        )
+        told = select(PursuitAlert.trail_id).where(
+            PursuitAlert.recipient_kind == "station", PursuitAlert.recipient_id.in_(stations)
+        )
+        return stmt.where(PursuitTrail.trail_id.in_(seen_here) | PursuitTrail.trail_id.in_(told))
     in_jurisdiction = (
         select(IncidentReport.report_id)
         .join(Incident, Incident.incident_id == IncidentReport.incident_id)

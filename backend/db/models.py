@@ -11,6 +11,7 @@ from backend.incidents.models import Incident, IncidentReport
 from backend.messaging.models import MessageAttempt
 from backend.passengers.models import HelpRequestRow, ReportAddendumRow
 from backend.people.models import Person, PersonApiToken, PersonSession, PersonStation
+from backend.pursuit.models import PursuitAlert, PursuitSighting, PursuitTrail
 from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.models import PoliceStation
 from backend.volunteers.models import Volunteer
@@ -40,6 +41,9 @@ __all__ = [
     "PersonSession",
     "PersonStation",
     "PoliceStation",
+    "PursuitAlert",
+    "PursuitSighting",
+    "PursuitTrail",
     "Report",
     "ReportAddendumRow",
     "ReportPhoto",

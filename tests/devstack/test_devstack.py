@@ -109,7 +109,7 @@ def test_readme_commands_give_receipts_rows_and_dead_letters(devstack) -> None:
 
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
     pids = [int(p) for p in children.stdout.split()]
-    assert len(pids) == 4, "broker, worker, API and the retention job run as children"
+    assert len(pids) == 5, "broker, worker, API, retention and pursuit run as children"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 0
     for pid in pids:

@@ -43,7 +43,8 @@ def _default_signals() -> None:
 def test_a_signal_to_make_alone_stops_the_whole_stack(tmp_path, sig) -> None:
     """`kill -INT <make>` (make forwards nothing and would wait for ever) and `kill -TERM
     <make>` (make exits): make deletes its target, the supervisor's pid file, and the
-    supervisor stops the retention job, the API, the worker and the broker."""
+    supervisor stops the pursuit process, the retention job, the API, the worker and the
+    broker."""
     env, _mqtt, http_port = stack_env(tmp_path)
     out = tmp_path / "make.out"
     # a session of its own: the signal reaches make alone, as `kill <pid>` from elsewhere
@@ -65,7 +66,9 @@ def test_a_signal_to_make_alone_stops_the_whole_stack(tmp_path, sig) -> None:
                 ["pgrep", "-P", str(supervisor)], capture_output=True, text=True
             ).stdout.split()
         ]
-        assert len(children) == 4, "broker, worker, API and retention run under the supervisor"
+        assert len(children) == 5, (
+            "broker, worker, API, retention and pursuit run under the supervisor"
+        )
         assert int(Path(f"/proc/{supervisor}/stat").read_text().split()[3]) == make.pid
         make.send_signal(sig)
         make.wait(40)
@@ -74,7 +77,7 @@ def test_a_signal_to_make_alone_stops_the_whole_stack(tmp_path, sig) -> None:
         assert not pidfile.exists()
         assert port_is_free(http_port)
         said = out.read_text()
-        assert "stopped retention, api, worker, broker" in said
+        assert "stopped pursuit, retention, api, worker, broker" in said
         if sig == signal.SIGINT:  # make forwards no SIGINT: the pid file's removal told us
             assert "stack.pid was removed (make was interrupted)" in said
     finally:
@@ -182,7 +185,7 @@ def test_the_broker_exiting_stops_the_stack_with_a_reason(tmp_path) -> None:
         assert (
             f"make run: stopping: the broker exited with status -9; see {var}/logs/broker.log"
         ) in said
-        assert "stopped retention, api, worker, broker" in said
+        assert "stopped pursuit, retention, api, worker, broker" in said
         assert port_is_free(http_port)
     finally:
         stop_stack(proc)

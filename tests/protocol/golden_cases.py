@@ -4,7 +4,8 @@ The expected outputs in ``golden/`` were produced from these by the hand-written
 (commit afd721d) before the codec was derived from field metadata; the golden tests assert
 the derived codec writes the same bytes and finds the same problems. Message types added
 later (the apps' requests and answers, the alert with its case) were captured from the
-derived codec when they were added, so their wire form is fixed from then on.
+derived codec when they were added, so their wire form is fixed from then on (the pursuit
+alert of #22 too).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from protocol import (
     Notice,
     NoticeBoard,
     Problem,
+    Pursuit,
+    PursuitStop,
     Receipt,
     ReceiptStatus,
     ReportAddendum,
@@ -167,6 +170,47 @@ def examples() -> dict[str, Any]:
             case_description="last seen at exit 2, yellow coat",
             case_child=CASE_CHILD,
         ),
+        "alert_pursuit": dataclasses.replace(
+            ALERT,
+            kind=AlertKind.PURSUIT,
+            recipient_id="PS-SH-016",
+            station_id="SH-014",
+            reason="seen at 人民广场 10:00 and 南京东路 10:03, line 2 towards 广兰路; "
+            "expected at 陆家嘴 10:04–10:08 (p 0.65)",
+            revision=2,
+            pursuit=Pursuit(
+                "trail-1",
+                (
+                    PursuitStop(
+                        "SH-016",
+                        "陆家嘴",
+                        2,
+                        NOW + timedelta(minutes=4),
+                        NOW + timedelta(minutes=6),
+                        NOW + timedelta(minutes=8),
+                        0.65,
+                        "SH-030",
+                    ),
+                    PursuitStop(
+                        "SH-017",
+                        "东昌路",
+                        2,
+                        NOW + timedelta(minutes=6),
+                        NOW + timedelta(minutes=8),
+                        NOW + timedelta(minutes=11),
+                        0.5,
+                    ),
+                ),
+            ),
+        ),
+        "alert_withdrawn": dataclasses.replace(
+            ALERT,
+            kind=AlertKind.PURSUIT,
+            recipient_id="PS-SH-016",
+            reason="withdrawn: the trail's incidents were resolved on the desk",
+            revision=3,
+            pursuit=Pursuit("trail-1", withdrawn=True),
+        ),
         "help_full": HelpRequest(QID, "kiosk-SH-013", NOW, "zh-CN", RID),
         "help_minimal": HelpRequest(QID, "kiosk-SH-013", NOW),
         "helpanswer_called": HelpAnswer(QID, "kiosk-SH-013", HelpState.CALLED, NOW, "PS-1"),
@@ -220,6 +264,7 @@ DECODERS: dict[str, Callable[[bytes], object]] = {
     "board": NoticeBoard.from_json,
     "owntracks": lambda raw: parse_owntracks(raw, now=NOW),
     "alertcase": Alert.from_json,
+    "alertpursuit": Alert.from_json,
     "help": lambda raw: HelpRequest.from_json(raw, now=NOW),
     "helpanswer": HelpAnswer.from_json,
     "statusrequest": lambda raw: ReportStatusRequest.from_json(raw, now=NOW),
@@ -233,6 +278,7 @@ DECODERS: dict[str, Callable[[bytes], object]] = {
 # The example whose payload the broken variants of each kind start from.
 VALID_EXAMPLE = {
     "alertcase": "alert_case",
+    "alertpursuit": "alert_pursuit",
     "help": "help_full",
     "helpanswer": "helpanswer_acknowledged",
     "statusrequest": "statusrequest_full",

@@ -33,7 +33,8 @@ def test_each_message_type_writes_the_same_bytes_as_before(name: str) -> None:
     assert message.to_json() == WIRE[name].encode("utf-8")
     if hasattr(message, "to_dict"):
         assert message.to_dict() == json.loads(WIRE[name])
-    kind = "alertcase" if name == "alert_case" else KIND_OF[name.split("_")[0]]
+    special = {"alert_case": "alertcase", "alert_pursuit": "alertpursuit"}
+    kind = special.get(name, KIND_OF[name.split("_")[0]])
     decoded = DECODERS[kind](WIRE[name].encode("utf-8"))
     assert decoded == message
 

@@ -20,6 +20,7 @@ from tests.support.services import REPO, Mosquitto
 class WorkerProcess:
     proc: subprocess.Popen[bytes]
     log_path: Path
+    ready_text: str = "subscribed to"  # what the process logs once it is ready
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -27,12 +28,14 @@ class WorkerProcess:
     def wait_ready(self, timeout_s: float = 20.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if "subscribed to" in self.log():
+            if self.ready_text in self.log():
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"backend worker exited early:\n{self.log()}")
             time.sleep(0.05)
-        raise TimeoutError(f"backend worker not subscribed after {timeout_s} s:\n{self.log()}")
+        raise TimeoutError(
+            f"backend process not ready ({self.ready_text!r}) after {timeout_s} s:\n{self.log()}"
+        )
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no disconnect, in-flight messages left unacknowledged."""
@@ -59,6 +62,7 @@ def start_worker(
     logdir: Path | None = None,
     extra_env: dict[str, str] | None = None,
     module: str = "backend.worker",
+    ready_text: str = "subscribed to",
 ) -> WorkerProcess:
     logdir = logdir or Path(tempfile.mkdtemp(prefix="sr-worker-"))
     log_path = logdir / f"{client_id}.log"
@@ -80,7 +84,7 @@ def start_worker(
     proc = subprocess.Popen(
         [sys.executable, "-m", module], cwd=REPO, env=env, stdout=log, stderr=log
     )
-    worker = WorkerProcess(proc, log_path)
+    worker = WorkerProcess(proc, log_path, ready_text)
     worker.wait_ready()
     return worker
 

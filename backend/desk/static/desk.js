@@ -2,6 +2,7 @@
 import { WORDS, defaultLanguage, matchReasons } from "./i18n.js";
 import { refreshFleet } from "./fleet.js";
 import { refreshCases } from "./cases.js";
+import { refreshPursuits } from "./pursuit.js";
 
 const API = "/api/v1/desk";
 const LINE_COLOURS = ["#e4002b", "#97d700", "#ffd100", "#5f259f", "#ac4fc6", "#d71671", "#ff6900",
@@ -55,7 +56,7 @@ const layers = {
   metro: L.layerGroup().addTo(map), cases: L.layerGroup().addTo(map),
   incidents: L.layerGroup().addTo(map), sightings: L.layerGroup().addTo(map),
   alerts: L.layerGroup().addTo(map), devices: L.layerGroup().addTo(map),
-  volunteers: L.layerGroup().addTo(map), drawing: L.layerGroup().addTo(map),
+  volunteers: L.layerGroup().addTo(map), pursuits: L.layerGroup().addTo(map), drawing: L.layerGroup().addTo(map),
 };
 state.layers = layers;
 state.map = map;
@@ -389,7 +390,9 @@ async function refresh() {
   if (!state.me) return;
   if (state.refreshing) { state.again = true; return state.refreshing; }
   const role = state.me.role;
+  const pursuits = () => (role === "operator" ? null : refreshPursuits({ api, t, time, layers }));
   state.refreshing = (role === "police" ? refreshPolice() : role === "coordinator" ? refreshCoordinator() : refreshOperator())
+    .then(pursuits)
     .catch((err) => console.error(err))
     .finally(() => { state.refreshing = null; state.refreshed = (state.refreshed || 0) + 1; if (state.again) { state.again = false; refresh(); } });
   return state.refreshing;

@@ -27,12 +27,29 @@ from starlette.routing import Mount
 from backend.api import create_app
 from backend.auth.subject import token_digest
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.db.models import Case, DeadLetter, Device, Person, PersonApiToken, PoliceStation
+from backend.db.models import (
+    Case,
+    DeadLetter,
+    Device,
+    Person,
+    PersonApiToken,
+    PoliceStation,
+    PursuitSighting,
+    PursuitTrail,
+)
 from backend.people.api_tokens import create_api_token, revoke_api_token
 from backend.people.service import open_session
 from backend.settings import get_settings
 from tests.backend.api.test_http_api import readme_case_json
-from tests.backend.desk.world import FAMILY, PASSWORDS, REPORTER, STATION_A, World, build_world
+from tests.backend.desk.world import (
+    FAMILY,
+    PASSWORDS,
+    REPORTER,
+    STATION_A,
+    STATION_B,
+    World,
+    build_world,
+)
 
 D = "/api/v1/desk"
 ANONYMOUS = ("none", "bad", "revoked")
@@ -68,6 +85,7 @@ class Ctx:
             "reports": {w.report_a} if police else {w.report_a, w.report_b},
             "incidents": {w.incident_a} if police else {w.incident_a, w.incident_b},
             "alerts": {w.alert_a} if police else {w.alert_a, w.alert_b, w.volunteer_alert_a},
+            "pursuits": {"trail-a"} if police else {"trail-a", "trail-b"},
         }[kind]
 
     def foreign(self) -> tuple[str, ...]:
@@ -530,7 +548,11 @@ def matrix() -> dict[tuple[str, str], Entry]:
         ),
         ("GET", f"{D}/volunteers"): Entry(
             lambda ctx, c: [
-                Call("GET", f"{D}/volunteers", check=lambda ctx, c, r: _is(ids("volunteer_id")(r), {"vol-1"}))
+                Call(
+                    "GET",
+                    f"{D}/volunteers",
+                    check=lambda ctx, c, r: _is(ids("volunteer_id")(r), {"vol-1"}),
+                )
             ],
             frozenset({"coordinator"}),
         ),
@@ -544,7 +566,9 @@ def matrix() -> dict[tuple[str, str], Entry]:
             lambda ctx, c: [Call("GET", f"{D}/cases/case-1/photo")], COORD_POLICE, ok=404
         ),
         ("DELETE", f"{D}/cases/{{case_id}}/photo"): Entry(
-            lambda ctx, c: [Call("DELETE", f"{D}/cases/case-1/photo", check=field_is("case_id", "case-1"))],
+            lambda ctx, c: [
+                Call("DELETE", f"{D}/cases/case-1/photo", check=field_is("case_id", "case-1"))
+            ],
             frozenset({"coordinator"}),
             phase=2,
         ),
@@ -603,6 +627,11 @@ def matrix() -> dict[tuple[str, str], Entry]:
         ("GET", f"{D}/events"): Entry(
             lambda ctx, c: [Call("GET", f"{D}/events?max_s=0.3")], EVERYONE
         ),
+        # trail-a was seen at station A (and once at B: those ids are not shown to A's police)
+        ("GET", f"{D}/pursuits"): Entry(
+            lambda ctx, c: [Call("GET", f"{D}/pursuits", check=same("pursuits", "trail_id"))],
+            COORD_POLICE,
+        ),
         ("GET", f"{D}/layers/{{layer}}"): Entry(
             lambda ctx, c: [
                 layer("sightings", COORD_POLICE, "reports"),
@@ -649,6 +678,61 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
     return found
 
 
+def add_pursuits(session: Session, w: World) -> None:
+    """Two trails: trail-a seen at station A then at B, trail-b seen at B only."""
+    seen = {
+        "trail-a": [(w.report_a, w.incident_a, STATION_A), (w.report_b, w.incident_b, STATION_B)],
+        "trail-b": [(w.report_b, w.incident_b, STATION_B)],
+    }
+    for trail_id, sightings in seen.items():
+        view = [
+            {
+                "report_id": r,
+                "incident_id": i,
+                "police_station_id": p,
+                "station_id": "SH-013",
+                "name": "人民广场",
+                "lon": 121.47,
+                "lat": 31.23,
+                "at": w.now.isoformat(),
+            }
+            for r, i, p in sightings
+        ]
+        session.add(
+            PursuitTrail(
+                trail_id=trail_id,
+                anchor_incident_id=sightings[0][1],
+                opened_at=w.now,
+                last_seen_at=w.now,
+                sightings=2,
+                stations=2,
+                state="open",
+                on_metro=True,
+                prediction={"seen": view, "stops": [], "path": [], "why": None},
+                expires_at=w.now,
+            )
+        )
+        for r, i, p in sightings:
+            session.add(
+                PursuitSighting(
+                    report_id=f"{trail_id}-{r}"[:36],
+                    trail_id=trail_id,
+                    device_id="kiosk-1",
+                    metro_station_id="SH-013",
+                    police_station_id=p,
+                    incident_id=i,
+                    observed_at=w.now,
+                    uncertainty_s=240.0,
+                    case_id=None,
+                    what_seen="other",
+                    age_band="0-2",
+                    sex="female",
+                    clothing_colours=[],
+                    linked_at=w.now,
+                )
+            )
+
+
 @pytest.fixture
 def matrix_app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, Ctx]]:
     # The broker's account endpoints are mounted with an admin password; no broker listens
@@ -662,6 +746,7 @@ def matrix_app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[T
     with sessions.begin() as session:
         world = build_world(session)
         session.flush()
+        add_pursuits(session, world)
         headers: dict[str, dict[str, str]] = {"none": {}}
         spare: dict[str, str] = {}
         for caller in API_TOKEN_CALLERS:
