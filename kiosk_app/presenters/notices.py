@@ -37,12 +37,15 @@ class NoticeView:
 
 def in_both_languages(notice: Notice, name: str) -> str:
     """``title`` or ``description`` in Chinese above English where the notice carries both
-    (``title_zh`` and ``title_en``...), else as the coordinator wrote it."""
-    found = (getattr(notice, f"{name}_{lang}", None) for lang in LANGUAGES_ON_SIGNS)
-    texts = [t.strip() for t in found if isinstance(t, str) and t.strip()]
-    if not texts:
-        return str(getattr(notice, name))
-    return "\n".join(dict.fromkeys(texts))  # one line when both say the same
+    (``title_zh`` and ``title_en``...), else as the coordinator wrote it; with only one of
+    them, the coordinator's own words stand in for the other."""
+    plain = str(getattr(notice, name)).strip()
+    found = [getattr(notice, f"{name}_{lang}", None) for lang in LANGUAGES_ON_SIGNS]
+    given = [t.strip() if isinstance(t, str) and t.strip() else "" for t in found]
+    if not any(given):
+        return plain
+    texts = [t or plain for t in given]
+    return "\n".join(dict.fromkeys(t for t in texts if t))  # one line when both say the same
 
 
 def _who(notice: Notice, lang: str) -> str:

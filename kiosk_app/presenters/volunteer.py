@@ -112,11 +112,20 @@ def describe_child(alert: Alert, lang: str) -> str:
     return f"{tr(alert.what_seen.value, lang)} · {child_words(alert.child, lang)}"
 
 
+def in_language(alert: Alert, name: str, lang: str) -> object:
+    """The case's ``case_title`` or ``case_description`` in ``lang`` where the alert carries
+    it (``case_title_zh``...), else as its coordinator wrote it."""
+    translated = getattr(alert, f"{name}_{lang}", None)
+    if isinstance(translated, str) and translated.strip():
+        return translated
+    return getattr(alert, name, None)
+
+
 def case_child_text(alert: Alert, lang: str) -> str:
     """The child of the case, from the case: ``Alert.case_description`` (a description in
     words, or the case's structured child). Empty when the alert does not carry it: the
     report's child is never passed off as the case's."""
-    described = getattr(alert, "case_description", None)
+    described = in_language(alert, "case_description", lang)
     if isinstance(described, ChildDescription):
         return child_words(described, lang)
     child = getattr(alert, "case_child", None)
@@ -172,7 +181,7 @@ def alert_view(item: InboxItem, here: Location | None, on_duty: bool, lang: str)
             f"{tr('Expires', lang)} {alert.expires_at.astimezone():%H:%M}",
         ]
     )
-    title = (getattr(alert, "case_title", None) or "").strip()
+    title = (in_language(alert, "case_title", lang) or "").strip()
     headline = tr(KIND_TEXT[alert.kind], lang)
     if alert.case_id:
         headline += f" · {title or tr('Case', lang) + ' ' + alert.case_id}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from kivy.properties import ObjectProperty
+from kivy.properties import BooleanProperty, ObjectProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk_app.presenters.report_flow import (
@@ -70,6 +70,7 @@ class AppScreen(Screen):
     report = ObjectProperty(None)
     help = ObjectProperty(None, allownone=True)  # HelpPresenter: the help bar's button
     follow = ObjectProperty(None, allownone=True)  # FollowUpPresenter: state and addendum
+    short = BooleanProperty(False)  # set in kv where a short screen scrolls what a tall one fits
 
     def setup(self) -> None:
         """Called once after construction, with every property set."""

@@ -111,6 +111,9 @@ class HelpBar(Panel):
     text = StringProperty("")
     urgent = BooleanProperty(False)
     helper = ObjectProperty(None, allownone=True, rebind=True)  # kv follows its properties
+    # the button under the text, full width: a two-line button (a kiosk's, in both
+    # languages) beside the text leaves it a column too narrow on a small screen
+    stacked = BooleanProperty(False)
 
 
 class ResponseButton(Button):

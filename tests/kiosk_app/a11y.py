@@ -86,6 +86,72 @@ def line_break_problems(screen: Any) -> list[str]:
     return found
 
 
+# --------------------------------------------------------------------------- nothing cut
+
+
+def cut_problems(screen: Any) -> list[str]:
+    """Every text drawn larger than its box (it spills over its neighbours or past the
+    window) and every text or control outside the window where no scroll view can bring it
+    into view: on a small screen, nothing is cut."""
+    from kivy.core.window import Window
+    from kivy.uix.behaviors import ButtonBehavior
+    from kivy.uix.label import Label
+    from kivy.uix.scrollview import ScrollView
+
+    found = []
+    for widget in screen.walk(restrict=True):
+        if not _shown(widget):
+            continue
+        name = f"{type(widget).__name__} {getattr(widget, 'text', '')[:30]!r}"
+        if isinstance(widget, Label) and widget.text.strip():
+            tw, th = widget.texture_size
+            needed = _whole_height(widget)
+            if tw > widget.width + 2 or th > widget.height + 2 or needed > th + 2:
+                found.append(
+                    f"{name}: text of {tw:.0f}x{max(th, needed):.0f} px in"
+                    f" {widget.width:.0f}x{widget.height:.0f}"
+                )
+        if not isinstance(widget, (Label, ButtonBehavior)):
+            continue
+        node, scrolled = widget.parent, False
+        while node is not None and node.parent is not node and not scrolled:
+            scrolled = isinstance(node, ScrollView)
+            node = node.parent
+        x0, y0 = widget.to_window(widget.x, widget.y)
+        if not scrolled and (
+            x0 < -1
+            or y0 < -1
+            or x0 + widget.width > Window.width + 1
+            or y0 + widget.height > Window.height + 1
+        ):
+            found.append(f"{name}: outside the window at {x0:.0f},{y0:.0f}")
+    return found
+
+
+def _whole_height(label: Any) -> float:
+    """The height of all of a label's lines at its width: Kivy drops the lines that do not
+    fit a ``text_size`` height, or draws them past the texture's edge."""
+    from kivy.core.text import Label as CoreLabel
+    from kivy.core.text.markup import MarkupLabel
+
+    width = label.text_size[0]
+    if width is None:
+        return 0.0
+    core = (MarkupLabel if label.markup else CoreLabel)(
+        text=label.text,
+        font_size=label.font_size,
+        font_name=label.font_name,
+        bold=label.bold,
+        italic=label.italic,
+        halign=label.halign,
+        line_height=label.line_height,
+        padding=label.padding,
+        text_size=(width, None),
+    )
+    core.refresh()
+    return float(core.texture.height) if core.texture is not None else 0.0
+
+
 # --------------------------------------------------------------------------- rendered pixels
 
 MIN_EDGE_CONTRAST = 3.0
@@ -199,7 +265,8 @@ def edge_pixel_problems(screen: Any, image: Any) -> list[str]:
 
 
 def assert_rendered_readable(screen: Any, png: Any) -> None:
-    """Text 4.5:1, control edges 3:1 and whole lines, from the screenshot file ``png``."""
+    """Text 4.5:1, control edges 3:1 and whole lines, from the screenshot file ``png``;
+    nothing cut (from the widgets)."""
     import numpy as np
     from PIL import Image
 
@@ -209,6 +276,7 @@ def assert_rendered_readable(screen: Any, png: Any) -> None:
         text_pixel_problems(screen, image)
         + edge_pixel_problems(screen, image)
         + line_break_problems(screen)
+        + cut_problems(screen)
     )
     assert not found, f"screen {screen.name} ({png}): " + "; ".join(found)
 
