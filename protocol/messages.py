@@ -137,6 +137,12 @@ class Alert(Message):
     # 陆家嘴 14:03–14:07 (p 0.65)"); lat/lon, observed_at and station_id are the latest sighting
     pursuit: Pursuit | None = None
     schema_version: int = SCHEMA_VERSION
+    # The case's title and description in Chinese and in English, where it has them (as on
+    # its notice, ``Notice.title_zh``...): an app shows its own language's, else the above.
+    case_title_zh: Annotated[str | None, Rule(max_len=200)] = None
+    case_title_en: Annotated[str | None, Rule(max_len=200)] = None
+    case_description_zh: Annotated[str | None, Rule(max_len=2000)] = None
+    case_description_en: Annotated[str | None, Rule(max_len=2000)] = None
 
 
 # --------------------------------------------------------------------------- responses
@@ -234,6 +240,13 @@ class Notice(Part):
     since: datetime  # when the child went missing
     photo_ref: Annotated[str | None, Rule(max_len=500)] = None
     child: ChildDescription = field(default_factory=ChildDescription)
+    # The title and description in Chinese and in English, where the case has them (written
+    # only when set); ``title`` and ``description`` stay the coordinator's own words, for
+    # an app that reads no other.
+    title_zh: Annotated[str | None, Rule(max_len=200)] = None
+    title_en: Annotated[str | None, Rule(max_len=200)] = None
+    description_zh: Annotated[str | None, Rule(max_len=2000)] = None
+    description_en: Annotated[str | None, Rule(max_len=2000)] = None
 
 
 @dataclass(frozen=True, slots=True)

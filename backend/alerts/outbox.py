@@ -156,6 +156,10 @@ def build_alert(
         case_title=case.title if case is not None else None,
         case_description=(case.description or None) if case is not None else None,
         case_child=case.child if case is not None else None,
+        case_title_zh=case.title_zh if case is not None else None,
+        case_title_en=case.title_en if case is not None else None,
+        case_description_zh=case.description_zh if case is not None else None,
+        case_description_en=case.description_en if case is not None else None,
     )
     topic = (
         volunteer_alerts(recipient.recipient_id)

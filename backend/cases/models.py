@@ -31,6 +31,12 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # open|found|closed|false_report
     title: Mapped[str] = mapped_column(String(200))
     public_description: Mapped[str] = mapped_column(Text)
+    # The same in Chinese and in English, where the coordinator gave them (the notice and
+    # the volunteer's alert carry both; `title` and `public_description` stay the fallback)
+    title_zh: Mapped[str | None] = mapped_column(String(200))
+    title_en: Mapped[str | None] = mapped_column(String(200))
+    description_zh: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
     photo_ref: Mapped[str | None] = mapped_column(String(500))
     relay_contact: Mapped[str] = mapped_column(String(100))
     family_contact: Mapped[str | None] = mapped_column(String(100))

@@ -33,8 +33,10 @@ from backend.cases.models import Case, CaseAreaPart
 from backend.cases.schemas import CaseIn, CaseOut, StatusIn, explain_errors
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import (
+    TRANSLATED_TEXTS,
     CaseError,
     CaseFieldError,
+    CaseTexts,
     Corridor,
     case_text_for,
     check_assigned_volunteer,
@@ -120,6 +122,10 @@ def case_as_input(session: Session, case: Case) -> dict[str, Any]:
         "polygons_geojson": [],
     }
     optional = {
+        "title_zh": case.title_zh,
+        "title_en": case.title_en,
+        "description_zh": case.description_zh,
+        "description_en": case.description_en,
         "family_contact": case.family_contact,
         "photo_ref": case.photo_ref,
         "height_band": case.height_band,
@@ -195,6 +201,7 @@ def _fields(session: Session, body: CaseIn) -> dict[str, Any]:
         "circle_max_age_s": body.circle_max_age_s,
         "polygons": _geometries(body),
         "corridor": Corridor(**body.corridor.model_dump()) if body.corridor else None,
+        "texts": CaseTexts(body.title_zh, body.title_en, body.description_zh, body.description_en),
         "metro": load_metro() if body.corridor else None,
         "now": utc_now(),
     }
@@ -294,6 +301,11 @@ def get_case(
         update={
             "title": case_text_for(subject, case, case.title),
             "public_description": case_text_for(subject, case, case.public_description),
+            **{
+                name: case_text_for(subject, case, text)
+                for name in TRANSLATED_TEXTS
+                if (text := getattr(case, name)) is not None
+            },
         }
     )
 

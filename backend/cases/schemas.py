@@ -87,6 +87,11 @@ class CaseIn(BaseModel):
     case_id: Identifier
     title: Annotated[Line, Field(min_length=1, max_length=200)]
     public_description: Annotated[Paragraphs, Field(max_length=2000)]
+    # the title and description in Chinese and in English, where known (blank: none)
+    title_zh: Annotated[Line, Field(max_length=200)] | None = None
+    title_en: Annotated[Line, Field(max_length=200)] | None = None
+    description_zh: Annotated[Paragraphs, Field(max_length=2000)] | None = None
+    description_en: Annotated[Paragraphs, Field(max_length=2000)] | None = None
     relay_contact: Annotated[Line, Field(min_length=3, max_length=100)]
     family_contact: Annotated[Line, Field(max_length=100)] | None = None
     photo_ref: Annotated[Line, Field(max_length=500)] | None = None
@@ -120,6 +125,10 @@ class CaseOut(BaseModel):
     status: str
     title: str
     public_description: str
+    title_zh: str | None = None
+    title_en: str | None = None
+    description_zh: str | None = None
+    description_en: str | None = None
     relay_contact: str
     age_band: str
     sex: str
@@ -144,6 +153,10 @@ FIELD_LABELS: dict[str, str] = {
     "case_id": "Case id",
     "title": "Title",
     "public_description": "Public description",
+    "title_zh": "Title (Chinese)",
+    "title_en": "Title (English)",
+    "description_zh": "Public description (Chinese)",
+    "description_en": "Public description (English)",
     "relay_contact": "Relay contact",
     "family_contact": "Family contact",
     "photo_ref": "Photo reference",

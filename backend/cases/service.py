@@ -40,6 +40,19 @@ class CaseError(ValueError):
     """A case request that cannot be carried out; the message says what to change."""
 
 
+TRANSLATED_TEXTS = ("title_zh", "title_en", "description_zh", "description_en")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTexts:
+    """A case's title and public description in Chinese and in English, each optional."""
+
+    title_zh: str | None = None
+    title_en: str | None = None
+    description_zh: str | None = None
+    description_en: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Corridor:
     from_station: str
@@ -96,6 +109,7 @@ def open_case(
     polygons: list[BaseGeometry] | None = None,
     corridor: Corridor | None = None,
     metro: tuple[list[MetroStation], list[MetroRoute]] | None = None,
+    texts: CaseTexts = CaseTexts(),
 ) -> Case:
     """Store a new open case and its area parts (validated by `geo` first)."""
     if session.get(Case, case_id) is not None:
@@ -122,6 +136,7 @@ def open_case(
         polygons=polygons,
         corridor=corridor,
         metro=metro,
+        texts=texts,
     )
     return case
 
@@ -147,6 +162,7 @@ def revise_case(
     polygons: list[BaseGeometry] | None = None,
     corridor: Corridor | None = None,
     metro: tuple[list[MetroStation], list[MetroRoute]] | None = None,
+    texts: CaseTexts = CaseTexts(),
 ) -> Case:
     """Replace what a coordinator may edit of a case (everything but its id, status and
     photo): its fields and its whole area. Workers rebuild their index, kiosks their notices."""
@@ -173,6 +189,7 @@ def revise_case(
         polygons=polygons,
         corridor=corridor,
         metro=metro,
+        texts=texts,
     )
     return case
 
@@ -198,6 +215,7 @@ def _write_case(
     polygons: list[BaseGeometry] | None,
     corridor: Corridor | None,
     metro: tuple[list[MetroStation], list[MetroRoute]] | None,
+    texts: CaseTexts,
 ) -> None:
     """Set a case's fields and replace its area parts (each validated by `geo` first)."""
     schedule = RadiusSchedule(tuple(radius_schedule)) if radius_schedule else TUANYUAN_SCHEDULE
@@ -205,6 +223,10 @@ def _write_case(
         ExpandingCircle(last_seen_lon, last_seen_lat, last_seen_at, schedule, circle_max_age_s)
     case.title = title
     case.public_description = public_description
+    case.title_zh = _text_or_none(texts.title_zh)
+    case.title_en = _text_or_none(texts.title_en)
+    case.description_zh = _text_or_none(texts.description_zh)
+    case.description_en = _text_or_none(texts.description_en)
     case.relay_contact = relay_contact
     case.family_contact = family_contact
     case.age_band = description.age_band.value
@@ -267,6 +289,11 @@ def _write_case(
         )
     session.flush()
     bump_version(session, CASES_VERSION)
+
+
+def _text_or_none(text: str | None) -> str | None:
+    """A translation left blank is no translation."""
+    return text if text is not None and text.strip() else None
 
 
 def case_text_for(subject: Subject, case: Case, text: str) -> str:
@@ -369,6 +396,10 @@ def notice_for(case: Case) -> Notice:
     """The public notice of a case. Coordinators sometimes paste a family's number into the
     text: every number but the relay's is scrubbed before anything is published."""
     d = case_description(case)
+
+    def public(text: str | None) -> str | None:
+        return None if text is None else redact_phone_numbers(text, case.relay_contact)
+
     return Notice(
         case_id=case.case_id,
         title=redact_phone_numbers(case.title, case.relay_contact),
@@ -377,6 +408,10 @@ def notice_for(case: Case) -> Notice:
         since=case.last_seen_at,
         photo_ref=case.photo_ref,
         child=ChildDescription(d.age_band, d.sex, d.clothing_colours),
+        title_zh=public(case.title_zh),
+        title_en=public(case.title_en),
+        description_zh=public(case.description_zh),
+        description_en=public(case.description_en),
     )
 
 

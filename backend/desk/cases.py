@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject
 from backend.cases.photos import PHOTO_REF_PREFIX
-from backend.cases.service import case_text_for
+from backend.cases.service import TRANSLATED_TEXTS, case_text_for
 from backend.db.models import Case, CaseAreaPart
 from backend.desk.alerts import alert_rows, history_out
 from backend.desk.schemas import CaseDeskOut, CaseDetailOut
@@ -47,6 +47,11 @@ def _case_out(session: Session, subject: Subject, case: Case, now: datetime) -> 
         status=case.status,
         title=public(case.title),
         public_description=public(case.public_description),
+        **{
+            name: public(text)
+            for name in TRANSLATED_TEXTS
+            if (text := getattr(case, name)) is not None
+        },
         relay_contact=case.relay_contact,
         family_contact=case.family_contact if coordinator else None,
         age_band=case.age_band,

@@ -231,6 +231,10 @@ class CaseDeskOut(BaseModel):
     status: str
     title: str
     public_description: str
+    title_zh: str | None = None  # in Chinese and in English, where the case has them
+    title_en: str | None = None
+    description_zh: str | None = None
+    description_en: str | None = None
     relay_contact: str
     family_contact: str | None = None  # coordinators only
     age_band: str

@@ -211,6 +211,17 @@ def examples() -> dict[str, Any]:
             revision=3,
             pursuit=Pursuit("trail-1", withdrawn=True),
         ),
+        "alert_bilingual": dataclasses.replace(
+            ALERT,
+            kind=AlertKind.ASSIGNED_CASE,
+            case_id="case-1",
+            case_title="寻找 小明",
+            case_description="最后出现在 2 号口",
+            case_title_zh="寻找 小明",
+            case_title_en="Missing: Xiaoming",
+            case_description_zh="最后出现在 2 号口，穿黄色外套",
+            case_description_en="last seen at exit 2, yellow coat",
+        ),
         "help_full": HelpRequest(QID, "kiosk-SH-013", NOW, "zh-CN", RID),
         "help_minimal": HelpRequest(QID, "kiosk-SH-013", NOW),
         "helpanswer_called": HelpAnswer(QID, "kiosk-SH-013", HelpState.CALLED, NOW, "PS-1"),
@@ -251,6 +262,24 @@ def examples() -> dict[str, Any]:
             updated_at=NOW,
         ),
         "board_empty": NoticeBoard(notices=(), updated_at=NOW),
+        "board_bilingual": NoticeBoard(
+            notices=(
+                Notice(
+                    "case-1",
+                    "寻找 小明",
+                    "最后出现在 2 号口",
+                    "+86 400",
+                    NOW,
+                    child=CHILD,
+                    title_zh="寻找 小明",
+                    title_en="Missing: Xiaoming",
+                    description_zh="最后出现在 2 号口，穿黄色外套",
+                    description_en="last seen at exit 2, yellow coat",
+                ),
+                Notice("case-2", "Missing: Wang", "", "+86 400", NOW, title_en="Missing: Wang"),
+            ),
+            updated_at=NOW,
+        ),
     }
 
 

@@ -6,6 +6,8 @@ import { WORDS } from "./i18n.js";
 
 Object.assign(WORDS.en, {
   new_case: "New case", edit_case: "Edit case {id}", save_case: "Save changes", cancel_edit: "Cancel",
+  title_zh: "Title in Chinese (on kiosks, optional)", title_en: "Title in English (on kiosks, optional)",
+  description_zh: "Public description in Chinese (optional)", description_en: "Public description in English (optional)",
   edit: "Edit", last_seen_station: "Last-seen station (type a name or id)", or_map: "or click the map",
   no_point: "no point yet", volunteer_none: "— not assigned —", on_duty: "on duty",
   area: "Area", corridor_line: "Metro line", corridor_from: "From station", corridor_none: "— no corridor —",
@@ -26,6 +28,8 @@ Object.assign(WORDS.en, {
 });
 Object.assign(WORDS.zh, {
   new_case: "新建案件", edit_case: "编辑案件 {id}", save_case: "保存修改", cancel_edit: "取消",
+  title_zh: "中文标题（显示在终端上，可选）", title_en: "英文标题（显示在终端上，可选）",
+  description_zh: "中文公开描述（可选）", description_en: "英文公开描述（可选）",
   edit: "编辑", last_seen_station: "最后出现车站（输入站名或编号）", or_map: "或在地图上点击",
   no_point: "尚未选择地点", volunteer_none: "— 未指派 —", on_duty: "值班中",
   area: "区域", corridor_line: "地铁线路", corridor_from: "起点站", corridor_none: "— 不设走廊 —",
@@ -46,6 +50,7 @@ Object.assign(WORDS.zh, {
 });
 // The field names the server's problems carry, as the page's labels.
 const FIELD_WORDS = { case_id: "case_id", title: "case_title", public_description: "description",
+  title_zh: "title_zh", title_en: "title_en", description_zh: "description_zh", description_en: "description_en",
   relay_contact: "relay_contact", family_contact: "family_contact", age_band: "age_band", sex: "sex",
   clothing_colours: "colours", last_seen_at: "last_seen_at", last_seen_lon: "last_seen_station",
   last_seen_lat: "last_seen_station", assigned_volunteer_id: "assigned_volunteer", radius_schedule: "radius_schedule",
@@ -78,6 +83,9 @@ function renderForm() {
     el("label", {}, el("span", { "data-i18n": "case_id" }, t("case_id")), el("input", { name: "case_id", required: "required", autocomplete: "off" })),
     el("label", {}, el("span", { "data-i18n": "case_title" }, t("case_title")), el("input", { name: "title", required: "required" })),
     el("label", {}, el("span", { "data-i18n": "description" }, t("description")), el("textarea", { name: "public_description" })),
+    // The same in both languages: a kiosk shows Chinese above English, a volunteer their own
+    ...["title_zh", "title_en"].map((name) => el("label", {}, el("span", { "data-i18n": name }, t(name)), el("input", { name, lang: name.slice(-2) }))),
+    ...["description_zh", "description_en"].map((name) => el("label", {}, el("span", { "data-i18n": name }, t(name)), el("textarea", { name, lang: name.slice(-2) }))),
     el("label", {}, el("span", { "data-i18n": "relay_contact" }, t("relay_contact")), el("input", { name: "relay_contact", required: "required" })),
     el("label", {}, el("span", { "data-i18n": "family_contact" }, t("family_contact")), el("input", { name: "family_contact" })),
     el("label", {}, el("span", { "data-i18n": "age_band" }, t("age_band")), el("select", { name: "age_band" },
@@ -173,6 +181,9 @@ function formBody(form) {
     polygons_geojson: ctx.state.polygons, use_circle: f.use_circle.checked,
     assigned_volunteer_id: f.assigned_volunteer_id.value || null,
     family_contact: f.family_contact.value || null,
+    // blank: no text in that language (the server stores none)
+    title_zh: f.title_zh.value.trim() || null, title_en: f.title_en.value.trim() || null,
+    description_zh: f.description_zh.value.trim() || null, description_en: f.description_en.value.trim() || null,
     last_seen_station_id: station ? station.id : null,
     corridor: f.corridor_line.value && f.corridor_from.value ? { from_station: f.corridor_from.value,
       within_stations: Number(f.corridor_within.value), buffer_m: Number(f.corridor_buffer.value) } : null,
@@ -277,6 +288,7 @@ function startEdit(form, c) {
   f.case_id.value = c.case_id; f.case_id.disabled = true;
   f.title.value = c.title; f.public_description.value = c.public_description; f.relay_contact.value = c.relay_contact;
   f.family_contact.value = c.family_contact || ""; f.age_band.value = c.age_band; f.sex.value = c.sex;
+  for (const name of ["title_zh", "title_en", "description_zh", "description_en"]) f[name].value = c[name] || "";
   f.clothing_colours.value = c.clothing_colours.join(", ");
   f.last_seen_at.value = new Date(new Date(c.last_seen_at).getTime() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
   f.station.value = c.last_seen_station_id && cs.byId[c.last_seen_station_id] ? stationLabel(cs.byId[c.last_seen_station_id]) : "";

@@ -165,3 +165,58 @@ def test_import_csv_and_geojson_with_a_preview_and_errors_per_row(http, desk_ses
         a, g = session.get(Case, "imp-a"), session.get(Case, "imp-g")
         assert a.radius_schedule is None and a.last_seen_station_id == "SH-013"
         assert g.radius_schedule is None  # a polygon: the drawn area is what matches
+
+
+def test_title_and_description_in_both_languages_reach_the_kiosk_notice(http, desk_sessions):
+    """The desk stores a case's Chinese and English texts, shows them back, clears one sent
+    blank, and the kiosk's notice (the worker's builder) carries them, a family number
+    scrubbed from them as from the coordinator's own words."""
+    from backend.cases.notices import refresh_notice_boards
+    from backend.cases.service import load_open_cases
+    from geo import AreaIndex
+    from protocol import NoticeBoard
+    from protocol.payloads import utc_now
+    from protocol.topics import device_notices
+
+    coord = login(http, "coord")
+    texts = {"title_zh": "寻找 2 岁男孩，蓝色外套", "title_en": "Boy, 2, blue jacket",
+             "description_zh": "最后出现在 2 号口。家属 139 1234 5678",
+             "description_en": "Last seen near exit 2."}
+    r = http.post("/api/v1/desk/cases", json=body("c-both", **texts), headers=coord)
+    assert r.status_code == 201, r.text
+    assert {k: r.json()[k] for k in texts} == texts
+    with desk_sessions() as session:
+        stored = session.get(Case, "c-both")
+        assert {k: getattr(stored, k) for k in texts} == texts
+    shown = http.get("/api/v1/desk/cases/c-both", headers=coord).json()["case"]
+    assert {k: shown[k] for k in texts} == texts  # the form is filled from these on edit
+    police = http.get("/api/v1/desk/cases/c-both", headers=login(http, "desk-a"))
+    assert police.status_code == 200, police.text  # police read it without the pasted number
+    assert police.json()["case"]["title_en"] == texts["title_en"]
+    assert "1234" not in police.json()["case"]["description_zh"]
+
+    with desk_sessions() as session:
+        loaded = load_open_cases(session)
+        changes = refresh_notice_boards(
+            session, AreaIndex([a for _, a in loaded]), {c.case_id: c for c, _ in loaded},
+            utc_now(),
+        )
+        session.rollback()
+    board = NoticeBoard.from_json(dict(changes)[device_notices("kiosk-1")])
+    (notice,) = [n for n in board.notices if n.case_id == "c-both"]
+    assert (notice.title_zh, notice.title_en) == (texts["title_zh"], texts["title_en"])
+    assert notice.description_en == texts["description_en"]
+    assert notice.description_zh.startswith("最后出现在 2 号口。")
+    assert "1234" not in notice.description_zh  # never a family contact in a notice
+
+    # A language sent blank (the form's empty field) is no text in that language.
+    r = http.patch("/api/v1/desk/cases/c-both", json={"title_en": None, "description_zh": ""},
+                   headers=coord)
+    assert r.status_code == 200, r.text
+    with desk_sessions() as session:
+        stored = session.get(Case, "c-both")
+        assert (stored.title_en, stored.description_zh) == (None, None)
+        assert stored.title_zh == texts["title_zh"]
+    r = http.post("/api/v1/desk/cases", json=body("c-long", title_en="x" * 201), headers=coord)
+    assert r.status_code == 422
+    assert r.json()["problems"][0]["message"].startswith("Title (English) is too long")
