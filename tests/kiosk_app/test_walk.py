@@ -236,7 +236,11 @@ async def test_phone_flows_at_this_size(kivy_app):
     assert confirm.ids.addendum_box.opacity == 1  # a phone can add to its sent report
     confirm.ids.addendum_note.text = "他们往 2 号口走了"
     await tap_in_view(app, confirm.ids.addendum_send)
-    assert app.follow.addendum_text and not confirm.ids.addendum_note.text
+    # the tap is handled on a later frame (on a loaded machine, after tap_in_view returns)
+    await wait_ui(
+        app, lambda: app.follow.addendum_text and not confirm.ids.addendum_note.text,
+        what="the addition sent",
+    )
     await check(app, "4-confirm")
     await tap(app, screen(app, "confirm").ids.done_button)
     screen(app, "child").ids.form_scroll.scroll_y = 0  # the last report scrolled down
