@@ -23,8 +23,13 @@ $(STACK_PID): deps venv FORCE
 
 FORCE:
 
+# The suite waits on brokers, databases, browsers and fsync more than it computes, and each
+# test starts its own services on free ports: two pytest-xdist workers, a test file each at a
+# time (module fixtures stay in one process). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
 test: deps venv lint typecheck importcheck ## the whole suite against a real broker and real PostGIS
-	SDL_VIDEODRIVER=offscreen KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	SDL_VIDEODRIVER=offscreen KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The fast loop (under two minutes on 2 cores): lint, types, import contracts and every test
 # that starts no broker, database or browser and is not slow (markers set by tests/conftest.py).
