@@ -23,6 +23,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("cases") as batch:
-        for column in ("description_en", "description_zh", "title_en", "title_zh"):
-            batch.drop_column(column)
+    for column in ("description_en", "description_zh", "title_en", "title_zh"):
+        if op.get_bind().dialect.name == "sqlite":
+            # SQLite (3.35+) drops a plain column in place. Alembic's batch mode would copy
+            # ``cases`` into a new table and rename it, which the foreign keys of the tables
+            # that reference cases refuse (the connection enforces them).
+            op.execute(f"ALTER TABLE cases DROP COLUMN {column}")
+        else:
+            op.drop_column("cases", column)
