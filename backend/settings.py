@@ -35,8 +35,11 @@ class Settings(BaseSettings):
     # while it is away.
     session_expiry_s: int = 3600
     # Flow control: at most this many unacknowledged QoS 1 messages from the broker (MQTT 5
-    # Receive Maximum); the rest of a backlog waits at the broker.
-    receive_maximum: int = 500
+    # Receive Maximum); the rest of a backlog waits at the broker. Keep it several times
+    # SR_BATCH_MAX: a batch's messages stay unacknowledged until their receipts are
+    # acknowledged, so with a window of one batch the next batch only starts to arrive after
+    # the commit and the worker idles (or takes a few messages) meanwhile.
+    receive_maximum: int = 2000
     # Messages handled in one transaction, at most. A batch is what has arrived: one message
     # when they trickle in (its receipt leaves after one commit), up to this many when a
     # backlog waits (each commit's fixed cost is shared).
