@@ -120,7 +120,7 @@ def run(
         statements[0] += 1
 
     sessions = make_sessionmaker(engine)
-    memory = Memory()
+    memory = Memory(freeze_heap=True)  # as the worker does
     now = datetime.now(UTC)
     with sessions.begin() as session:
         memory.refresh(session)

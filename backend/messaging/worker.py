@@ -172,7 +172,7 @@ class Worker:
         self.sessions = sessions
         self.clock = clock
         self.config = alerting_config(settings)
-        self.world = World()
+        self.world = World(freeze_heap=True)
         self.health = Health()
         limits = DEFAULT_LIMITS if settings.rate_limits else UNLIMITED
         self.policy = Policy(

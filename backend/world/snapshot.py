@@ -11,6 +11,7 @@ exact positions — what one worker process keeps in memory, with the `geo` inde
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass, replace
@@ -94,11 +95,26 @@ class Snapshot:
 EMPTY = Snapshot({}, AreaIndex([]), CaseTable({}), None)
 
 
+def _freeze_heap() -> None:
+    """What the previous snapshot left is collected (frozen objects are never collected:
+    unfreeze first), then everything alive is frozen until the next reload."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class World:
     """The worker's snapshot of cases and stations (:attr:`snapshot`), and the volunteers'
     positions and profiles (changed in place under :attr:`lock`)."""
 
-    def __init__(self, *, max_position_age_s: float = MAX_LOCATION_AGE_S) -> None:
+    def __init__(
+        self, *, max_position_age_s: float = MAX_LOCATION_AGE_S, freeze_heap: bool = False
+    ) -> None:
+        # ``freeze_heap`` (the worker's): after each reload, collect once and move every
+        # object then alive out of the garbage collector's reach (``gc.freeze``). The
+        # snapshot is hundreds of thousands of long-lived objects that a full collection
+        # would otherwise walk again and again: about 8 % of a batch's time at 10,000 cases.
+        self.freeze_heap = freeze_heap
         # The freshness window of proximity alerts (RoutingPolicy.max_location_age_s): an
         # older fix could never make a volunteer eligible, so it never replaces anything.
         self.max_position_age = timedelta(seconds=max_position_age_s)
@@ -174,6 +190,8 @@ class World:
             self.snapshot = snapshot
             self.versions = {**self.versions, **{n: versions.get(n, 0) for n in changed}}
             self.loaded = True
+            if self.freeze_heap:
+                _freeze_heap()
         return changed
 
     def _changed(self, versions: dict[str, int]) -> set[str]:
