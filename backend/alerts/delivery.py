@@ -16,12 +16,12 @@ from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.alerts.channels import AlertRevision, DeliveryChannel
 from backend.alerts.models import AlertRow
-from backend.db.dialect import skip_locked
+from backend.db.dialect import skip_locked, update_many
 
 CLAIM = timedelta(seconds=30)
 SWEEP_LIMIT = 200
@@ -126,26 +126,19 @@ class AlertDelivery:
                 break
         if not confirmed:
             return
-        # The highest confirmed revision per alert, written with one executemany; a row
+        # The highest confirmed revision per alert, written with one statement; a row
         # already marked with a later revision is left alone.
         latest: dict[str, int] = {}
         for alert_id, revision in confirmed:
             latest[alert_id] = max(revision, latest.get(alert_id, 0))
-        table = cast(Table, AlertRow.__table__)
-        stmt = (
-            update(table)
-            .where(
-                table.c.alert_id == bindparam("b_alert_id"),
-                table.c.delivered_revision < bindparam("b_revision"),
-            )
-            .values(delivered_revision=bindparam("b_revision"), delivered_at=now)
-        )
+        rows = [
+            {"alert_id": a, "delivered_revision": r, "delivered_at": now}
+            for a, r in sorted(latest.items())
+        ]
         try:
             with self.sessions.begin() as session:
-                session.execute(
-                    stmt,
-                    [{"b_alert_id": a, "b_revision": r} for a, r in sorted(latest.items())],
-                )
+                update_many(session, cast(Table, AlertRow.__table__), rows, "alert_id",
+                            rising="delivered_revision")
         except Exception:
             for item in confirmed:  # keep them for the next tick
                 self._confirmed.put(item)

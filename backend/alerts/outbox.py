@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from backend.alerts.channels import AlertRevision
 from backend.alerts.config import AlertingConfig
 from backend.alerts.models import AlertRow
 from backend.alerts.routing import Recipient, RecipientKind
+from backend.db.dialect import update_many
 from protocol import Alert, ChildDescription, Notice, WhatSeen
 from protocol.topics import station_alerts, volunteer_alerts
 
@@ -230,16 +231,10 @@ def write_alerts(session: Session, writes: Sequence[OutboxWrite]) -> None:
         if alert_id in created:
             new_rows.append(first_rows[alert_id] | {k: w.row[k] for k in _REVISED})
         else:
-            revised.append({f"b_{k}": w.row[k] for k in ("alert_id", *_REVISED)})
+            revised.append({k: w.row[k] for k in ("alert_id", *_REVISED)})
     if new_rows:
         session.execute(ALERTS.insert(), new_rows)
-    if revised:
-        session.execute(
-            update(ALERTS)
-            .where(ALERTS.c.alert_id == bindparam("b_alert_id"))
-            .values({k: bindparam(f"b_{k}") for k in _REVISED}),
-            revised,
-        )
+    update_many(session, ALERTS, revised, "alert_id")
 
 
 _REVISED = ("revision", "payload", "case_id", "claimed_until")

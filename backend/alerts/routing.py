@@ -29,6 +29,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import islice
 from typing import Final
 
 from backend.volunteers.preferences import MAX_LOCATION_AGE_S, QuietHours
@@ -43,6 +44,7 @@ __all__ = [
     "RoutingError",
     "RoutingPolicy",
     "VolunteerCandidate",
+    "eligible",
     "escalation_recipients",
     "escalation_station_recipient",
     "route",
@@ -154,7 +156,7 @@ def _require_aware(now: datetime) -> None:
         raise RoutingError(f"now={now!r} must be timezone-aware")
 
 
-def _eligible(candidate: VolunteerCandidate, now: datetime, policy: RoutingPolicy) -> bool:
+def eligible(candidate: VolunteerCandidate, now: datetime, policy: RoutingPolicy) -> bool:
     return (
         candidate.on_duty
         and math.isfinite(candidate.distance_m)
@@ -241,11 +243,15 @@ def route(
         for c in nearby
         if c.already_alerted or (RecipientKind.VOLUNTEER, c.volunteer_id) in alerted
     ]
-    fresh = [c for c in nearby if c not in previously and _eligible(c, now, policy)][
-        : max(0, policy.k - len(previously))
-    ]
+    # A set answers ``in`` as the list did (equal candidates), without comparing each one
+    # with every earlier one; eligibility is checked only until the k places are filled.
+    earlier = set(previously)
+    fresh = list(islice(
+        (c for c in nearby if c not in earlier and eligible(c, now, policy)),
+        max(0, policy.k - len(previously)),
+    ))
     for candidate in sorted([*previously, *fresh], key=lambda c: (c.distance_m, c.volunteer_id)):
-        update = candidate in previously
+        update = candidate in earlier
         if update and candidate.quiet_hours is not None and candidate.quiet_hours.contains(now):
             continue  # quiet hours hold back proximity updates too
         out.append(
@@ -288,7 +294,7 @@ def escalation_recipients(
             for c in candidates
             if c.volunteer_id not in excluded
             and not c.already_alerted
-            and _eligible(c, now, policy)
+            and eligible(c, now, policy)
         ),
         key=lambda c: (c.distance_m, c.volunteer_id),
     )[:n]

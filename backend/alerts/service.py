@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from backend.alerts import escalation_policy as esc
@@ -40,8 +40,10 @@ from backend.alerts.routing import (
     IncidentView,
     RecipientKind,
     VolunteerCandidate,
+    eligible,
     route,
 )
+from backend.db.dialect import update_many
 from backend.world import World
 from protocol import AlertKind, SightingReport
 
@@ -132,7 +134,7 @@ def write_routed(session: Session, routed: Routed, config: AlertingConfig) -> No
             "due_at": step.due_at,
         }
         if incident_id in routed.timers_held:
-            changed.append({f"b_{k}": v for k, v in row.items()})
+            changed.append(row)
         else:
             inserted.append(
                 row | {"created_at": state.created_at, "expires_at": state.expires_at,
@@ -140,14 +142,7 @@ def write_routed(session: Session, routed: Routed, config: AlertingConfig) -> No
             )
     if inserted:
         session.execute(TIMERS.insert(), inserted)
-    if changed:
-        session.execute(
-            update(TIMERS)
-            .where(TIMERS.c.incident_id == bindparam("b_incident_id"))
-            .values({k: bindparam(f"b_{k}") for k in
-                     ("level", "level_since", "recipients_at_level", "due_at")}),
-            changed,
-        )
+    update_many(session, TIMERS, changed, "incident_id")
 
 
 def _route_one(
@@ -162,7 +157,9 @@ def _route_one(
     matches = case_matches(incident.matches, world)
     view = incident_view(incident, matches, alerts)
     alerted = {a.recipient_id for a in alerts if a.recipient_kind == "volunteer"}
-    candidates = volunteer_candidates(incident, world, config, now, alerted)
+    assigned = {m.assigned_volunteer_id for m in matches if m.assigned_volunteer_id is not None}
+    candidates = volunteer_candidates(incident, world, config, now, alerted,
+                                      need=config.routing.k + len(assigned))
     recipients = list(route(view, candidates, incident.station_id, now, config.routing))
     if incident.station_id is None:
         log.warning(
@@ -249,8 +246,14 @@ def volunteer_candidates(
     config: AlertingConfig,
     now: datetime,
     already: set[str],
+    need: int | None = None,
 ) -> list[VolunteerCandidate]:
-    """On-duty volunteers near the incident with a fresh position, from the world's index."""
+    """On-duty volunteers near the incident with a fresh position, from the world's index.
+
+    ``need`` (routing's k plus the incident's assigned volunteers): only the candidates
+    :func:`route` can pick are built, every one in ``already`` and the nearest until
+    ``need`` eligible others (and any as near as the last of them); a farther one could only
+    take a place these leave free, and they leave none. None: all of them."""
     with world.lock:
         # ``nearest`` keeps each volunteer within their own alert radius: searching no wider
         # than the widest one finds the same volunteers and looks at far fewer.
@@ -263,21 +266,29 @@ def volunteer_candidates(
             max_age_s=config.routing.max_location_age_s,
         )
         out = []
+        left = need
+        cut: float | None = None  # the distance of the need-th eligible one
         for vid, distance_m in near:
+            if cut is not None and distance_m > cut and vid not in already:
+                continue
             profile, pos = world.profiles.get(vid), world.positions.get(vid)
             if profile is None or pos is None:
                 continue
-            out.append(
-                VolunteerCandidate(
-                    volunteer_id=vid,
-                    distance_m=distance_m,
-                    on_duty=pos.on_duty and profile.on_duty,
-                    location_age_s=max(0.0, (now - pos.at).total_seconds()),
-                    max_alert_radius_m=profile.max_alert_radius_m,
-                    quiet_hours=profile.quiet_hours,
-                    already_alerted=vid in already,
-                )
+            candidate = VolunteerCandidate(
+                volunteer_id=vid,
+                distance_m=distance_m,
+                on_duty=pos.on_duty and profile.on_duty,
+                location_age_s=max(0.0, (now - pos.at).total_seconds()),
+                max_alert_radius_m=profile.max_alert_radius_m,
+                quiet_hours=profile.quiet_hours,
+                already_alerted=vid in already,
             )
+            out.append(candidate)
+            if (left is not None and cut is None and vid not in already
+                    and eligible(candidate, now, config.routing)):
+                left -= 1
+                if left <= 0:
+                    cut = distance_m
     return out
 
 

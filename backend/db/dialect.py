@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, ColumnElement, Select, Table, func, text
+from sqlalchemy import JSON, ColumnElement, Select, Table, bindparam, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,9 @@ def insert_new(
     On PostgreSQL one short statement with one array per column (``unnest``): its text is
     the same for every batch, so the driver converts it once and the server parses a few
     hundred bytes, where a multi-row INSERT of 500 reports is 300 KB of SQL to build, scan
-    for placeholders and parse, every batch. SQLite: the multi-row INSERT."""
+    for placeholders and parse, every batch. The arrays go in binary (``%b``): psycopg's
+    text form of an array quotes and escapes every element in Python, about 90 ms for 2,000
+    alert payloads against 2 ms. SQLite: the multi-row INSERT."""
     if not rows:
         return set()
     if not is_postgres(session):
@@ -118,7 +120,7 @@ def insert_new(
         if element_cast == "json":
             values = [None if v is None else orjson.dumps(v).decode("utf-8") for v in values]
         arrays.append(values)
-        params.append(f"%s::{array_type}")
+        params.append(f"%b::{array_type}")
         selects.append(f"u.c{i}" + (f"::{element_cast}" if element_cast else ""))
     column_list = ", ".join(f'"{n}"' for n in names)
     aliases = ", ".join(f"c{i}" for i in range(len(names)))
@@ -131,6 +133,59 @@ def insert_new(
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(sql, arrays)
         return {row[0] for row in cursor.fetchall()}
+
+
+def update_many(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: str,
+    rising: str | None = None,
+) -> None:
+    """Update the rows of ``table`` whose ``key`` is given (dicts with the same keys, scalar
+    columns; a key given twice: its last row counts, as with one UPDATE per row).
+    ``rising``: a column that only goes up; a row whose stored value is not below the given
+    one is left alone.
+
+    On PostgreSQL one statement with one array per column (``UPDATE ... FROM unnest``): an
+    executemany sends and the server plans one UPDATE per row; the arrays go in binary, as
+    in :func:`insert_new`. SQLite: the executemany."""
+    if not rows:
+        return
+    rows = list({row[key]: row for row in rows}.values())
+    names = list(rows[0])
+    if not is_postgres(session):
+        stmt = update(table).where(table.c[key] == bindparam(f"b_{key}"))
+        if rising is not None:
+            stmt = stmt.where(table.c[rising] < bindparam(f"b_{rising}"))
+        session.execute(
+            stmt.values({n: bindparam(f"b_{n}") for n in names if n != key}),
+            [{f"b_{k}": v for k, v in row.items()} for row in rows],
+        )
+        return
+    arrays: list[list[Any]] = []
+    params: list[str] = []
+    values: dict[str, str] = {}
+    for i, name in enumerate(names):
+        array_type, element_cast = _array_type(table.c[name].type)
+        column = [row[name] for row in rows]
+        if element_cast == "json":
+            column = [None if v is None else orjson.dumps(v).decode("utf-8") for v in column]
+        arrays.append(column)
+        params.append(f"%b::{array_type}")
+        values[name] = f"u.c{i}" + (f"::{element_cast}" if element_cast else "")
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    assignments = ", ".join(f'"{n}" = {v}' for n, v in values.items() if n != key)
+    sql = (
+        f'UPDATE "{table.name}" SET {assignments} '
+        f"FROM unnest({', '.join(params)}) AS u({aliases}) "
+        f'WHERE "{table.name}"."{key}" = {values[key]}'
+    )
+    if rising is not None:
+        sql += f' AND "{table.name}"."{rising}" < {values[rising]}'
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(sql, arrays)
 
 
 def _array_type(column_type: Any) -> tuple[str, str]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from geoalchemy2 import WKTElement
-from sqlalchemy import select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from backend.db.dialect import insert
+from backend.db.dialect import insert, update_many
 from backend.devices.models import Device, DeviceRateState
 from backend.devices.ratelimit import (
     DEFAULT_LIMITS,
@@ -144,9 +145,11 @@ class RateBook:
 
     def write(self, session: Session) -> None:
         if self._changed:
-            session.execute(
-                update(DeviceRateState),
+            update_many(
+                session,
+                cast(Table, DeviceRateState.__table__),
                 [{"device_id": d, "tat_s": self._tat[d]} for d in sorted(self._changed)],
+                "device_id",
             )
             self._changed.clear()
 
