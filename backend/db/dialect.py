@@ -174,6 +174,15 @@ def update_many(
         arrays.append(column)
         params.append(f"%b::{array_type}")
         values[name] = f"u.c{i}" + (f"::{element_cast}" if element_cast else "")
+    # Rows are locked first, in key order: two transactions updating overlapping rows (a
+    # batch's alert revisions, the ticker's delivered marks) otherwise lock them in the
+    # join's order and can deadlock, and a batch that fails is retried message by message.
+    rows_sorted = sorted(arrays[names.index(key)])
+    key_type = _array_type(table.c[key].type)[0]
+    lock = (
+        f'SELECT 1 FROM "{table.name}" WHERE "{key}" = ANY(%b::{key_type}) '
+        f'ORDER BY "{key}" FOR UPDATE'
+    )
     aliases = ", ".join(f"c{i}" for i in range(len(names)))
     assignments = ", ".join(f'"{n}" = {v}' for n, v in values.items() if n != key)
     sql = (
@@ -185,6 +194,7 @@ def update_many(
         sql += f' AND "{table.name}"."{rising}" < {values[rising]}'
     driver = session.connection().connection.driver_connection
     with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(lock, [rows_sorted])
         cursor.execute(sql, arrays)
 
 
