@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     baseline = None
     if args.baseline:
         try:
-            baseline = measure_baseline(args.baseline, shared_arguments(args), say)
+            baseline = measure_baseline(
+                args.baseline, shared_arguments(args), say, config.grow_to
+            )
         except BaselineError as exc:
             print(f"python -m bench: {exc}", file=sys.stderr)
             return 2

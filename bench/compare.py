@@ -71,11 +71,22 @@ def shared_arguments(args: Any) -> list[str]:
     return out
 
 
+def with_grow_to(arguments: list[str], tree: Path, grow_to: int | None) -> list[str]:
+    """``arguments`` with ``--grow-to`` when the baseline's bench has the grown-world step
+    (then it runs it as this checkout does, or not at all); older benches have no such
+    step and no such option."""
+    main = tree / "bench" / "__main__.py"
+    if grow_to is None or not main.exists() or "--grow-to" not in main.read_text():
+        return arguments
+    return [*arguments, "--grow-to", str(grow_to)]
+
+
 def measure_baseline(
-    ref: str, arguments: list[str], say: Callable[[str], None]
+    ref: str, arguments: list[str], say: Callable[[str], None], grow_to: int | None = None
 ) -> dict[str, Any]:
-    """Check out ``ref`` in a temporary worktree, run its bench with ``arguments``; its
-    results JSON (with ``meta.commit`` the baseline's)."""
+    """Check out ``ref`` in a temporary worktree, run its bench with ``arguments`` (and
+    this run's ``grow_to`` when it knows the option); its results JSON (with
+    ``meta.commit`` the baseline's)."""
     commit = resolve(ref)
     with tempfile.TemporaryDirectory(prefix="sr-baseline-") as tmp_name:
         tmp = Path(tmp_name)
@@ -85,6 +96,7 @@ def measure_baseline(
             cwd=REPO, check=True, capture_output=True,
         )
         try:
+            arguments = with_grow_to(arguments, tree, grow_to)
             output = tmp / "baseline.json"
             # The worktree first on the path: its packages, not this checkout's (the
             # editable install's finder comes after the path).

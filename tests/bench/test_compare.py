@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from bench.__main__ import parser
-from bench.compare import BaselineError, compare, resolve, shared_arguments, table
+from bench.compare import (
+    BaselineError,
+    compare,
+    resolve,
+    shared_arguments,
+    table,
+    with_grow_to,
+)
 from bench.probes import lock_waits
 
 
@@ -71,3 +78,13 @@ def test_lock_wait_share_is_waiting_over_batch_time_across_workers():
     assert waits["lock_wait_share"] == round(2.0 / 30.0, 4)
     assert waits["batches"] == 300
     assert waits["lock_wait_per_batch_ms"] == round(1000 * 2.0 / 300, 3)
+
+
+def test_the_grown_world_step_is_asked_of_a_baseline_whose_bench_has_it(tmp_path):
+    (tmp_path / "bench").mkdir()
+    main = tmp_path / "bench" / "__main__.py"
+    main.write_text('p.add_argument("--quick")\n')
+    assert with_grow_to(["--quick"], tmp_path, 600) == ["--quick"]  # an older bench
+    main.write_text('p.add_argument("--grow-to", type=int)\n')
+    assert with_grow_to(["--quick"], tmp_path, 600) == ["--quick", "--grow-to", "600"]
+    assert with_grow_to(["--quick"], tmp_path, None) == ["--quick"]
