@@ -198,7 +198,7 @@ def _apply(
     cfg: PursuitSettings,
 ) -> Acted:
     owned = _owned(session, trail.trail_id)
-    written = withdrawn = 0
+    written = 0
     keep = set()
     for w in wanted:
         keep.add((w.kind, w.recipient_id))
@@ -222,41 +222,24 @@ def _apply(
             net,
         ):
             written += 1
-    for (kind, rid), row in owned.items():
-        if (kind, rid) in keep or _is_withdrawn(row):
-            continue
-        if _write(
-            session,
-            trail,
-            rows,
-            kind,
-            rid,
-            row,
-            Pursuit(trail.trail_id, withdrawn=True),
-            f"Withdrawn: {no_longer}.",
-            now + timedelta(seconds=cfg.withdrawal_ttl_s),
-            now,
-            None,
-            net,
-        ):
-            withdrawn += 1
+    gone = {key: row for key, row in owned.items() if key not in keep}
+    withdrawn = _withdraw(session, net, trail, rows, gone, no_longer, now, cfg)
     return Acted(written, withdrawn)
 
 
-def withdraw_trail(
+def _withdraw(
     session: Session,
     net: MetroNetwork,
     trail: PursuitTrail,
+    rows: Sequence[PursuitSighting],
+    owned: dict[tuple[str, str], AlertRow],
     reason: str,
     now: datetime,
     cfg: PursuitSettings,
 ) -> int:
-    """Withdraw every alert of the trail and the trail itself."""
-    trail.state = WITHDRAWN
-    trail.withdrawn_reason = reason[:200]
-    rows = trail_sightings(session, [trail.trail_id])[trail.trail_id]
+    """A final ``withdrawn`` revision of each alert in ``owned`` not withdrawn yet; how many."""
     done = 0
-    for (kind, rid), row in _owned(session, trail.trail_id).items():
+    for (kind, rid), row in owned.items():
         if _is_withdrawn(row):
             continue
         if _write(
@@ -275,6 +258,21 @@ def withdraw_trail(
         ):
             done += 1
     return done
+
+
+def withdraw_trail(
+    session: Session,
+    net: MetroNetwork,
+    trail: PursuitTrail,
+    reason: str,
+    now: datetime,
+    cfg: PursuitSettings,
+) -> int:
+    """Withdraw every alert of the trail and the trail itself."""
+    trail.state = WITHDRAWN
+    trail.withdrawn_reason = reason[:200]
+    rows = trail_sightings(session, [trail.trail_id])[trail.trail_id]
+    return _withdraw(session, net, trail, rows, _owned(session, trail.trail_id), reason, now, cfg)
 
 
 def withdraw_resolved(
