@@ -555,4 +555,7 @@ document.getElementById("lang").onclick = async () => {
 
 translate();
 baseMap().then(() => { state.baseMapReady = true; });
-fetch(API + "/me", { credentials: "same-origin" }).then(async (r) => { if (r.ok) await showWork(await r.json()); else showLogin(); });
+// Neither page shows until the server says whether this browser still has a session, so
+// nobody starts typing into a login form that a resumed session then hides.
+fetch(API + "/me", { credentials: "same-origin" })
+  .then(async (r) => { if (r.ok) await showWork(await r.json()); else showLogin(); }, () => showLogin());

@@ -207,7 +207,7 @@ def test_coordinator_files_a_case_with_a_drawn_area_and_a_report_inside_matches(
             assert "13800000000" in b("text", selector="#case-list li[data-case-id='case-drawn']")
 
             # The kiosk operator's page, for the record: the fleet on the map.
-            b("click", selector="#logout")
+            b.logout()
             b.login("oper", "oper-password")
             b("wait", selector="#fleet li.device")
             b("wait", selector=".device-marker")  # fleet.js: a symbol per state

@@ -31,8 +31,7 @@ def test_every_role_and_the_docs_render_without_a_csp_violation(db_url, world):
             b("wait", selector=view)
             # the offline base map (Leaflet SVG paths of the metro) is drawn
             b("wait_fn", expr="document.querySelectorAll('.leaflet-overlay-pane path').length > 0")
-            b("click", selector="#logout")
-            b("wait", selector="#login-form")
+            b.logout()
         b("goto", url=f"{base}/docs")
         b("wait", selector=".swagger-ui .information-container")
         violations = b("csp_violations")

@@ -208,8 +208,7 @@ def test_a_chinese_browser_gets_chinese_every_role_photographed_and_legible(
                 b("wait_fn", expr="window.desk.refreshing === null")
                 failures[f"{role}-{lang}"] = b.contrast_failures()
             b.screenshots(role, ("en", "zh"))
-            b("click", selector="#logout")
-            b("wait", selector="#login-form")
+            b.logout()
         assert [line for line in b("console") if line.startswith("pageerror")] == []
     below = sorted(
         {

@@ -304,8 +304,7 @@ def test_an_ack_on_an_expired_session_is_sent_after_login_and_logout_clears(
             "patrol on the way",
         )
 
-        b("click", selector="#logout")
-        b("wait", selector="#login-form")
+        b.logout()
         values = b(
             "eval", expr="[...document.querySelectorAll('input, textarea')].map((i) => i.value)"
         )

@@ -154,6 +154,12 @@ class Browser:
         self("click", selector="#login-button")
         self("wait", selector="#work-page")
 
+    def logout(self) -> None:
+        """Log out and wait for the login form: the desk shows it only once the server has
+        ended the session, so a following ``login`` cannot land on the old session."""
+        self("click", selector="#logout")
+        self("wait", selector="#login-form")
+
     def set_language(self, lang: str) -> None:
         if self("eval", expr="window.desk.lang") != lang:
             self("click", selector="#lang")
