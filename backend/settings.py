@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # backlog waits (each commit's fixed cost is shared).
     batch_max: int = 500
     inbox_size: int = 20_000  # QoS 0 locations are bounded only by this (then TCP pushes back)
+    # Decode, check and store volunteer positions in a child process of the worker
+    # (backend.messaging.position_process), off the reports' interpreter lock; false: in the
+    # worker's own positions thread.
+    positions_process: bool = True
     # Readiness and metrics over HTTP (GET /readyz, /healthz, /metrics); unset = none.
     worker_health_port: int | None = None
     # Address of the worker's health and metrics server (0.0.0.0 where Prometheus scrapes

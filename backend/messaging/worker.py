@@ -49,6 +49,7 @@ from backend.messaging.health import (
     HealthServer,
 )
 from backend.messaging.policy import BACKOFF_MAX_S, DatabaseDownError, Handled, Policy
+from backend.messaging.position_process import PositionProcess, PositionProcessError
 from backend.messaging.positions import PositionLane
 from backend.passengers.help import due_acknowledgements
 from backend.settings import Settings, get_settings
@@ -185,7 +186,18 @@ class Worker:
             on_lock_wait=lambda s: self.health.count(CELL_LOCK_WAIT, s),
         )
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.inbox_size)
-        self.positions = PositionLane(self.policy.run, self.health)
+        # Positions are decoded, checked and stored in a process of their own (the lane folds
+        # them here; the worker applies the fixes the child kept). With an injected clock (a
+        # test's), they stay in this process: the child could not share the clock.
+        self.position_process: PositionProcess | None = None
+        if settings.positions_process and clock is utc_now:
+            engine = sessions.kw["bind"]
+            self.position_process = PositionProcess(
+                engine.url.render_as_string(hide_password=False), self.config, self.world
+            )
+            self.positions = PositionLane(self.position_process.run, self.health)
+        else:
+            self.positions = PositionLane(self.policy.run, self.health)
         self.delivery = AlertDelivery(sessions, self.health)
         self.connection = Connection(
             broker_settings(settings),
@@ -224,6 +236,11 @@ class Worker:
         self.health.set(database=self.policy.probe())
         self._processor.start()
         self._ticker.start()
+        if self.position_process is not None:
+            try:
+                self.position_process.start()
+            except PositionProcessError as exc:  # the lane starts it with its first batch
+                log.warning("positions process: %s; trying again with the first batch", exc)
         self.positions.start()
         self.connection.open()
 
@@ -235,6 +252,8 @@ class Worker:
             if thread.is_alive():
                 thread.join(10)
         self.positions.stop()
+        if self.position_process is not None:
+            self.position_process.stop()
         if self.health_server is not None:
             self.health_server.stop()
 
