@@ -1,4 +1,6 @@
-"""Public notices for kiosks: each kiosk inside an open case's current area shows the case.
+"""Public notices for kiosks: each kiosk inside an open case's current area shows the case,
+and so does each kiosk at a metro station where a pursuit expects the case's child next
+(``ahead``: the caller reads it from the pursuit's trails; it lasts for the stop's window).
 
 The board of each kiosk is one retained message on ``sr/v1/devices/{id}/notices``; it is
 republished only when its cases or their text change, and cleared (empty retained payload) when
@@ -10,7 +12,7 @@ retained message per kiosk on ``.../notices/{case_id}/photo``, withdrawn the sam
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +34,7 @@ class KioskPosition:
     device_id: str
     lon: float
     lat: float
+    station_id: str | None = None  # the metro station the kiosk stands in
 
 
 def kiosk_positions(session: Session) -> list[KioskPosition]:
@@ -40,12 +43,16 @@ def kiosk_positions(session: Session) -> list[KioskPosition]:
         select(Device).where(Device.kind == "kiosk", Device.location.is_not(None))
     ).scalars():
         point = to_shape(device.location)
-        out.append(KioskPosition(device.device_id, point.x, point.y))
+        out.append(KioskPosition(device.device_id, point.x, point.y, device.station_id))
     return out
 
 
 def refresh_notice_boards(
-    session: Session, area_index: AreaIndex, cases: Mapping[str, OpenCase], now: datetime
+    session: Session,
+    area_index: AreaIndex,
+    cases: Mapping[str, OpenCase],
+    now: datetime,
+    ahead: Mapping[str, Collection[str]] | None = None,
 ) -> list[tuple[str, bytes]]:
     """Boards and notice photos that changed, as (topic, retained payload); the rows are
     updated in `session` (publish after the commit; a crash in between republishes on the
@@ -54,7 +61,10 @@ def refresh_notice_boards(
     A board is republished when its set of cases or the text of one of its notices changed
     (an edited case); a case's photo is published on the kiosk's notice photo topic when it
     joins the board or is replaced, and withdrawn (empty retained message) when the case
-    leaves the board (found, closed, its area moved) or its photo is removed."""
+    leaves the board (found, closed, its area moved) or its photo is removed.
+
+    ``ahead``: metro station id -> ids of cases expected there now (a pursuit's window); the
+    kiosks of that station show them too, while they are open."""
     kiosks = kiosk_positions(session)
     if not kiosks:
         return []
@@ -65,7 +75,11 @@ def refresh_notice_boards(
     photos = _PhotoCache(session)
     changes: list[tuple[str, bytes]] = []
     for i, kiosk in enumerate(kiosks):
-        case_ids = sorted(cid for cid, _ in batch.for_point(i) if cid in cases)
+        expected = ahead.get(kiosk.station_id, ()) if ahead and kiosk.station_id else ()
+        case_ids = sorted(
+            {cid for cid, _ in batch.for_point(i) if cid in cases}
+            | {cid for cid in expected if cid in cases}
+        )
         row = stored.get(kiosk.device_id)
         if row is None and not case_ids:
             continue

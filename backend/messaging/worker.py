@@ -52,6 +52,7 @@ from backend.messaging.policy import BACKOFF_MAX_S, DatabaseDownError, Handled, 
 from backend.messaging.position_process import PositionProcess, PositionProcessError
 from backend.messaging.positions import PositionLane
 from backend.passengers.help import due_acknowledgements
+from backend.pursuit.notices import cases_ahead
 from backend.settings import Settings, get_settings
 from backend.volunteers.service import expire_locations
 from backend.world import World
@@ -217,6 +218,7 @@ class Worker:
         self._processor = threading.Thread(target=self._process_loop, name="processor", daemon=True)
         self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
         self._last_notice_refresh = 0.0
+        self._ahead: dict[str, frozenset[str]] = {}  # pursuits' cases by metro station, shown
         self._last_attempts_cleanup = 0.0
         self.health_server: HealthServer | None = None
 
@@ -386,6 +388,7 @@ class Worker:
             changed = self.world.refresh(session)
             to_send = run_due_escalations(session, self.world, self.config, now)
             help_answers = list(due_acknowledgements(session, now))
+            ahead = cases_ahead(session, now)
         self.health.set(database=True)
         for topic, payload in help_answers:  # a desk took a kiosk's help request
             self.connection.publish(topic, payload, qos=1)
@@ -394,15 +397,18 @@ class Worker:
         if self.health.connected:
             self.delivery.sweep(now)
         due = time.monotonic() - self._last_notice_refresh > self.settings.notice_refresh_s
-        if changed or due:
+        # A pursuit that starts or stops expecting a case at a station changes its kiosks'
+        # boards at once, not at the next periodic refresh.
+        if changed or due or ahead != self._ahead:
             self._last_notice_refresh = time.monotonic()
             with self.sessions.begin() as session:
                 snapshot = self.world.snapshot
                 area_index, cases = snapshot.area_index, snapshot.cases
-                boards = refresh_notice_boards(session, area_index, cases, now)
+                boards = refresh_notice_boards(session, area_index, cases, now, ahead)
                 expire_locations(session, now)
             for topic, payload in boards:
                 self.connection.publish(topic, payload, qos=1, retain=True)
+            self._ahead = ahead
         if time.monotonic() - self._last_attempts_cleanup > 3600:
             self._last_attempts_cleanup = time.monotonic()
             self.policy.forget_old_attempts(now)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from protocol import Alert, AlertKind, Receipt, ReceiptStatus, topics
+from geo import fast_distance_m
+from protocol import Alert, AlertKind, NoticeBoard, Receipt, ReceiptStatus, topics
 from tests.backend.alerts.e2e_helpers import expected_station
 from tests.backend.helpers import report_dict
 from tests.backend.pursuit.world import NET
@@ -22,7 +23,7 @@ FIRST, SECOND = "SH-013", "SH-040"
 AHEAD = ("SH-041", "SH-042", "SH-043", "SH-044")
 
 
-def _report(kiosk: TestClient, station_id: str, at: datetime) -> None:
+def _report(kiosk: TestClient, station_id: str, at: datetime, case_id: str | None = None) -> None:
     device = f"kiosk-{station_id}"
     st = NET.station(station_id)
     body = report_dict(
@@ -30,6 +31,7 @@ def _report(kiosk: TestClient, station_id: str, at: datetime) -> None:
         observed_at=at.isoformat(),
         station_id=station_id,
         location={"lat": st.lat, "lon": st.lon, "source": "fixed"},
+        **({"case_id": case_id} if case_id else {}),
     )
     kiosk.publish(topics.device_reports(device), json.dumps(body).encode())
     got = kiosk.wait_for(lambda ms: any(m.topic.endswith("/receipts") for m in ms))
@@ -106,4 +108,62 @@ def test_two_kiosks_of_a_line_alert_the_police_ahead_before_the_child_arrives(
         for c in (console, first, second, third):
             c.close()
         pursuit.terminate()
+        worker.terminate()
+
+
+def _boards(messages, kiosk: str) -> list[tuple[str, ...]]:
+    """The case ids of each notice board the kiosk received, in order (() when cleared)."""
+    out = []
+    for m in messages:
+        if m.topic == topics.device_notices(kiosk):
+            board = NoticeBoard.from_json(m.payload) if m.payload else None
+            out.append(tuple(n.case_id for n in board.notices) if board else ())
+    return out
+
+
+def test_the_kiosks_ahead_show_the_named_childs_notice_while_the_child_is_expected(
+    broker, postgis_url, sessions, world
+) -> None:
+    """Passengers at 人民广场 and 静安寺 recognise case-42's child from the notice; a kiosk
+    further along line 2, outside the case's area (2 km around 人民广场), shows case-42's
+    notice once the pursuit expects the child there."""
+    target = AHEAD[0]  # 江苏路, about 4.5 km west of 人民广场
+    square, there = NET.station(FIRST), NET.station(target)
+    assert fast_distance_m(square.lon, square.lat, there.lon, there.lat) > 3_000  # > 2 km area
+    kiosk_id = f"kiosk-{target}"
+    worker = start_worker(
+        broker, postgis_url, client_id="worker-pursuit", extra_env={"SR_TICK_S": "0.2"}
+    )
+    ahead = TestClient(broker.port, kiosk_id)
+    ahead.subscribe(topics.device_notices(kiosk_id))
+    first = TestClient(broker.port, f"kiosk-{FIRST}")
+    first.subscribe(topics.device_receipts(f"kiosk-{FIRST}"))
+    second = TestClient(broker.port, f"kiosk-{SECOND}")
+    second.subscribe(topics.device_receipts(f"kiosk-{SECOND}"))
+    pursuit = None
+    try:
+        now = datetime.now(UTC)
+        _report(first, FIRST, now - timedelta(seconds=200), case_id="case-42")
+        _report(second, SECOND, now - timedelta(seconds=20), case_id="case-42")
+        # Before any pursuit: the worker's boards went out (both reports were answered after
+        # its first refresh), and this kiosk's shows no case-42: it is outside the area.
+        assert all("case-42" not in b for b in _boards(list(ahead.received), kiosk_id))
+        pursuit = start_worker(
+            broker,
+            postgis_url,
+            client_id="pursuit",
+            module="backend.pursuit",
+            extra_env={"SR_PURSUIT_EVERY_S": "0.3"},
+            ready_text="pursuit ready",
+        )
+        got = ahead.wait_for(
+            lambda ms: any("case-42" in b for b in _boards(ms, kiosk_id)), timeout_s=30
+        )
+        shown = next(b for b in _boards(got, kiosk_id) if "case-42" in b)
+        assert "case-42" in shown
+    finally:
+        for c in (ahead, first, second):
+            c.close()
+        if pursuit is not None:
+            pursuit.terminate()
         worker.terminate()
