@@ -7,6 +7,7 @@ link's ``_publish``, answers reach the listener through ``post``, never on paho'
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -22,11 +23,14 @@ from protocol import (
     ReportAddendum,
     ReportStatusAnswer,
     ReportStatusRequest,
+    RequestRefused,
     new_report_id,
     topics,
 )
 from protocol.payloads import utc_now
 from protocol.topics import AnswerKind
+
+log = logging.getLogger(__name__)
 
 
 class AnswerListener(Protocol):
@@ -62,12 +66,15 @@ class RequestsAndAnswers:
             ]
             catchup = topics.volunteer_answers(device, AnswerKind.CATCHUP)
             self._handlers[catchup] = self._handle_catchup
+            refused = topics.volunteer_answers(device, AnswerKind.REFUSED)
+            self._handlers[refused] = self._handle_refused
             return
         self._subscriptions.append(topics.device_answers_filter(device))
         for kind, handler in (
             (AnswerKind.HELP, self._handle_help_answer),
             (AnswerKind.REPORT_STATUS, self._handle_status_answer),
             (AnswerKind.ADDENDA, self._handle_addendum_answer),
+            (AnswerKind.REFUSED, self._handle_refused),
         ):
             self._handlers[topics.device_answers(device, kind)] = handler
 
@@ -130,6 +137,18 @@ class RequestsAndAnswers:
     def _handle_status_answer(self, payload: bytes) -> None:
         answer = ReportStatusAnswer.from_json(payload)
         self.post(lambda: self.listener.on_report_status(answer))
+
+    def _handle_refused(self, payload: bytes) -> None:
+        """This app sent a request the backend could not take: a bug of the app (its own
+        requests are built by the protocol's classes), so it goes to the log, not the
+        screen; a waiting "call staff" or status screen keeps its fallback (110)."""
+        refused = RequestRefused.from_json(payload)
+        log.warning(
+            "the backend refused our %s request %s: %s",
+            refused.request.value,
+            refused.request_id or "(id unreadable)",
+            "; ".join(f"{p.path}: {p.code}: {p.message}" for p in refused.problems),
+        )
 
     def _handle_addendum_answer(self, payload: bytes) -> None:
         answer = AddendumAnswer.from_json(payload)

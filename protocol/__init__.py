@@ -46,6 +46,8 @@ from protocol.requests import (
     ReportState,
     ReportStatusAnswer,
     ReportStatusRequest,
+    RequestKind,
+    RequestRefused,
 )
 
 __all__ = [
@@ -78,6 +80,8 @@ __all__ = [
     "ReportState",
     "ReportStatusAnswer",
     "ReportStatusRequest",
+    "RequestKind",
+    "RequestRefused",
     "ResponseKind",
     "Sex",
     "SightingReport",

@@ -20,6 +20,12 @@ answer repeats (a correlation id); sending the same request again is harmless.
   the volunteer was alerted about, answered with the JPEG on
   ``sr/v1/volunteers/{id}/photos/{case_id}`` (an empty payload: no photo for you).
 
+A request the backend cannot take (unreadable, invalid, or speaking for another account) is
+dead-lettered for review and answered with :class:`RequestRefused` on the asker's
+``answers/refused`` topic (``sr/v1/devices/{id}/answers/refused`` or
+``sr/v1/volunteers/{id}/answers/refused``): which request, its id when it could be read, and
+what was wrong, field by field. (An addendum is answered on its own topic, as before.)
+
 Standard library only.
 """
 
@@ -226,4 +232,32 @@ class CasePhotoRequest(Message):
     request_id: RequestId
     case_id: CaseId
     sent_at: RecentTime
+    schema_version: int = SCHEMA_VERSION
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+class RequestKind(StrEnum):
+    """Which request a :class:`RequestRefused` answers."""
+
+    HELP = "help"
+    REPORT_STATUS = "report_status"
+    CATCHUP = "catchup"
+    PHOTO_REQUEST = "photo_request"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRefused(Message):
+    """A request that was not taken: ``request_id`` when the payload's could be read (a
+    UUID, in lower case), else None; ``problems`` says what to correct."""
+
+    WIRE: ClassVar[Wire] = Wire(max_bytes=64 * 1024)
+
+    request: RequestKind
+    refused_at: datetime
+    request_id: Annotated[str | None, Rule(null=True)] = None
+    problems: Annotated[
+        tuple[Problem, ...], Rule(max_len=1000, required=True, item=Problem.from_dict)
+    ] = ()
     schema_version: int = SCHEMA_VERSION

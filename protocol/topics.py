@@ -68,6 +68,7 @@ class AnswerKind(StrEnum):
     REPORT_STATUS = "report_status"  # ReportStatusAnswer
     ADDENDA = "addenda"  # AddendumAnswer, to a phone
     CATCHUP = "catchup"  # AlertCatchUpAnswer, to a volunteer
+    REFUSED = "refused"  # RequestRefused: a request that was not taken, and why
 
 
 _DEVICE_LEAVES: Final = {
@@ -86,8 +87,10 @@ _VOLUNTEER_LEAVES: Final = {
     "catchup": TopicKind.VOLUNTEER_CATCHUP,
     "photo_requests": TopicKind.VOLUNTEER_PHOTO_REQUESTS,
 }
-_DEVICE_ANSWERS: Final = frozenset({AnswerKind.HELP, AnswerKind.REPORT_STATUS, AnswerKind.ADDENDA})
-_VOLUNTEER_ANSWERS: Final = frozenset({AnswerKind.CATCHUP})
+_DEVICE_ANSWERS: Final = frozenset(
+    {AnswerKind.HELP, AnswerKind.REPORT_STATUS, AnswerKind.ADDENDA, AnswerKind.REFUSED}
+)
+_VOLUNTEER_ANSWERS: Final = frozenset({AnswerKind.CATCHUP, AnswerKind.REFUSED})
 
 
 def check_id(value: str, what: str = "id") -> str:

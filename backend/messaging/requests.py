@@ -2,7 +2,9 @@
 device's report status request and report addendum, a volunteer's alert catch-up and case
 photo request. Each decodes once, checks that the payload speaks for the account that sent
 it (the topic's id), asks its domain and answers on the asker's own answers topic after the
-commit (the outcome's publications). Bad input is dead-lettered like any other message.
+commit (the outcome's publications). Bad input is dead-lettered like any other message and
+answered: ``RequestRefused`` on the asker's ``answers/refused`` topic, with the problems (an
+addendum's refusal is its own ``AddendumAnswer``).
 
 :func:`dispatch` is the worker's dispatch: these topics here, every other one in
 ``backend.messaging.handlers``.
@@ -32,6 +34,8 @@ from protocol import (
     ReportAddendum,
     ReportStatusAnswer,
     ReportStatusRequest,
+    RequestKind,
+    RequestRefused,
     ValidationError,
     decode_json_object,
 )
@@ -58,6 +62,43 @@ def _not_yours(message: Inbound, said: str) -> list[Problem]:
     ]
 
 
+def _echoable_id(payload: bytes, field: str, max_bytes: int) -> str | None:
+    """The id in ``field`` of a refused payload, when the payload is a JSON object and the
+    id a UUID (safe to echo, in lower case); None for anything else."""
+    try:
+        value = decode_json_object(payload, max_bytes=max_bytes).data.get(field)
+    except ValidationError:  # not UTF-8, not JSON, not an object, too large or deep
+        return None
+    return value.lower() if isinstance(value, str) and is_uuid(value, any_case=True) else None
+
+
+def refuse(
+    session: Session,
+    message: Inbound,
+    problems: list[Problem],
+    ctx: BatchContext,
+    kind: RequestKind,
+    max_bytes: int,
+) -> Outcome:
+    """Dead-letter the request and answer the asker on its ``answers/refused`` topic."""
+    assert message.parsed is not None
+    outcome = reject_message(session, message, problems, ctx.now)
+    subject = message.parsed.subject_id
+    topic = (
+        device_answers(subject, AnswerKind.REFUSED)
+        if message.parsed.kind in (TopicKind.DEVICE_HELP, TopicKind.DEVICE_REPORT_STATUS)
+        else volunteer_answers(subject, AnswerKind.REFUSED)
+    )
+    answer = RequestRefused(
+        request=kind,
+        refused_at=ctx.now,
+        request_id=_echoable_id(message.payload, "request_id", max_bytes),
+        problems=tuple(problems),
+    )
+    outcome.publications.append(Publication(topic, answer.to_json()))
+    return outcome
+
+
 def placement(session: Session, device_id: str, memory: Memory) -> Placement:
     """Where the kiosk stands (its provisioned position) and the police station whose
     jurisdiction holds it (or the nearest one)."""
@@ -71,20 +112,26 @@ def placement(session: Session, device_id: str, memory: Memory) -> Placement:
     return Placement(station_id, stand.station_id, stand.station_name, stand.lon, stand.lat)
 
 
+_HELP = (RequestKind.HELP, HelpRequest.WIRE.max_bytes)
+_STATUS = (RequestKind.REPORT_STATUS, ReportStatusRequest.WIRE.max_bytes)
+_CATCHUP = (RequestKind.CATCHUP, AlertCatchUpRequest.WIRE.max_bytes)
+_PHOTO = (RequestKind.PHOTO_REQUEST, CasePhotoRequest.WIRE.max_bytes)
+
+
 def handle_help(session: Session, message: Inbound, ctx: BatchContext) -> Outcome:
     assert message.parsed is not None
     device_id = message.parsed.subject_id
     try:
         request = HelpRequest.from_json(message.payload, now=ctx.now)
     except ValidationError as exc:
-        return reject_message(session, message, list(exc.problems), ctx.now)
+        return refuse(session, message, list(exc.problems), ctx, *_HELP)
     if request.device_id != device_id:
-        return reject_message(session, message, _not_yours(message, request.device_id), ctx.now)
+        return refuse(session, message, _not_yours(message, request.device_id), ctx, *_HELP)
     try:
         answer = record_help(session, request, placement(session, device_id, ctx.memory), ctx.now)
     except HelpError as exc:
         problem = Problem("request_id", codes.MISMATCH, str(exc))
-        return reject_message(session, message, [problem], ctx.now)
+        return refuse(session, message, [problem], ctx, *_HELP)
     topic = device_answers(device_id, AnswerKind.HELP)
     return Outcome("stored", [Publication(topic, answer.to_json())])
 
@@ -95,9 +142,9 @@ def handle_report_status(session: Session, message: Inbound, ctx: BatchContext) 
     try:
         request = ReportStatusRequest.from_json(message.payload, now=ctx.now)
     except ValidationError as exc:
-        return reject_message(session, message, list(exc.problems), ctx.now)
+        return refuse(session, message, list(exc.problems), ctx, *_STATUS)
     if request.device_id != device_id:
-        return reject_message(session, message, _not_yours(message, request.device_id), ctx.now)
+        return refuse(session, message, _not_yours(message, request.device_id), ctx, *_STATUS)
     state, since = report_status(session, device_id, request.reference, ctx.now)
     answer = ReportStatusAnswer(
         request_id=request.request_id,
@@ -109,14 +156,6 @@ def handle_report_status(session: Session, message: Inbound, ctx: BatchContext) 
     )
     topic = device_answers(device_id, AnswerKind.REPORT_STATUS)
     return Outcome("answered", [Publication(topic, answer.to_json())])
-
-
-def _addendum_id(payload: bytes) -> str | None:
-    """The addendum id of a refused payload, when it can be read and is safe to echo."""
-    value = decode_json_object(payload, max_bytes=ReportAddendum.WIRE.max_bytes).data.get(
-        "addendum_id"
-    )
-    return value.lower() if isinstance(value, str) and is_uuid(value, any_case=True) else None
 
 
 def handle_addendum(session: Session, message: Inbound, ctx: BatchContext) -> Outcome:
@@ -142,7 +181,9 @@ def handle_addendum(session: Session, message: Inbound, ctx: BatchContext) -> Ou
         device_id=device_id,
         status=ReceiptStatus.REJECTED,
         received_at=ctx.now,
-        addendum_id=addendum.addendum_id if addendum else _addendum_id(message.payload),
+        addendum_id=addendum.addendum_id
+        if addendum
+        else _echoable_id(message.payload, "addendum_id", ReportAddendum.WIRE.max_bytes),
         report_id=addendum.report_id if addendum else None,
         problems=tuple(problems),
     )
@@ -158,7 +199,7 @@ def handle_catchup(session: Session, message: Inbound, ctx: BatchContext) -> Out
     try:
         request = AlertCatchUpRequest.from_json(message.payload, now=ctx.now)
     except ValidationError as exc:
-        return reject_message(session, message, list(exc.problems), ctx.now)
+        return refuse(session, message, list(exc.problems), ctx, *_CATCHUP)
     missed = live_alerts(session, volunteer_id, ctx.now)
     publications = [Publication(m.topic, m.payload) for m in missed]
     answer = AlertCatchUpAnswer(request.request_id, ctx.now, tuple(m.alert_id for m in missed))
@@ -174,7 +215,7 @@ def handle_photo_request(session: Session, message: Inbound, ctx: BatchContext) 
     try:
         request = CasePhotoRequest.from_json(message.payload, now=ctx.now)
     except ValidationError as exc:
-        return reject_message(session, message, list(exc.problems), ctx.now)
+        return refuse(session, message, list(exc.problems), ctx, *_PHOTO)
     jpeg = case_photo_for(session, volunteer_id, request.case_id)
     topic = volunteer_photos(volunteer_id, request.case_id)
     return Outcome("answered", [Publication(topic, jpeg)])

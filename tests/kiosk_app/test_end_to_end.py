@@ -96,7 +96,9 @@ async def test_kiosk_against_real_broker_and_backend(kivy_app, broker, postgis_u
     await tap(app, screen(app, "child").ids.send_button)
     confirm = screen(app, "confirm")
     await wait_ui(app, lambda: app.report.delivery == "delivered", what="receipt from the backend")
-    assert app.last_receipt.status.value == "accepted"
+    # "duplicate" when the outbox sent it again before the first receipt came (a slow
+    # worker on a busy machine): the backend stored it once either way (checked below).
+    assert app.last_receipt.status.value in ("accepted", "duplicate")
     first_id = app.last_receipt.report_id
     assert stored_ids(postgis_url, {first_id}) == [first_id]
     assert app.outbox.stats().pending == 0

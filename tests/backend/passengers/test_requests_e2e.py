@@ -39,6 +39,8 @@ from protocol import (
     ReportState,
     ReportStatusAnswer,
     ReportStatusRequest,
+    RequestKind,
+    RequestRefused,
     topics,
 )
 from protocol.requests import reference_of
@@ -108,7 +110,10 @@ def test_help_status_and_addendum_reach_the_right_desk_and_device(
             acknowledge_help(session, row, "desk-x", datetime.now(UTC))
         acked = HelpAnswer.from_json(_answers(kiosk, "help", 2)[1])
         assert acked.state is HelpState.ACKNOWLEDGED and acked.acknowledged_at is not None
-        assert other.received == [] or all("/answers/" not in m.topic for m in other.received)
+        # the other kiosk got no help answer, only the refusal of its request, saying why
+        refused = [RequestRefused.from_json(p) for p in _answers(other, "refused")]
+        assert [p.code for r in refused for p in r.problems] == ["mismatch"]
+        assert all(not m.topic.endswith("/answers/help") for m in other.received)
 
         # -- status of a reference: own report known, another device's unknown
         report = report_dict(KIOSK)
@@ -227,3 +232,91 @@ def test_an_alert_sent_before_the_volunteer_app_ever_connected_comes_with_its_ca
     finally:
         watcher.close()
         worker.terminate()
+
+
+def test_every_request_that_cannot_be_taken_is_answered_with_what_was_wrong(
+    broker, postgis_url, sessions, world
+) -> None:
+    """Unreadable, invalid and not-your-own requests of each kind: the asker gets a
+    ``RequestRefused`` on its ``answers/refused`` topic (the request id echoed when it was a
+    UUID), and each is kept as a dead letter with the same problem codes."""
+    from backend.sightings.models import DeadLetter
+
+    worker = start_worker(broker, postgis_url, client_id="worker-refused")
+    kiosk = _client(broker, KIOSK)
+    volunteer = TestClient(broker.port, "vol-near")
+    volunteer.subscribe("sr/v1/volunteers/vol-near/answers/+")
+    rid = _uuid()
+    sent = [
+        (kiosk, topics.device_help(KIOSK), b"\xff\xfe", RequestKind.HELP, None, "not_utf8"),
+        (
+            kiosk,
+            topics.device_help(KIOSK),
+            json.dumps(
+                {
+                    "schema_version": 1,
+                    "request_id": rid.upper(),
+                    "device_id": OTHER_KIOSK,
+                    "sent_at": datetime.now(UTC).isoformat(),
+                }
+            ).encode(),
+            RequestKind.HELP,
+            rid,
+            "mismatch",
+        ),
+        (
+            kiosk,
+            topics.device_report_status(KIOSK),
+            json.dumps(
+                {
+                    "schema_version": 1,
+                    "request_id": rid,
+                    "device_id": KIOSK,
+                    "sent_at": datetime.now(UTC).isoformat(),
+                    "reference": "nope",
+                }
+            ).encode(),
+            RequestKind.REPORT_STATUS,
+            rid,
+            None,
+        ),
+        (
+            volunteer,
+            topics.volunteer_catchup("vol-near"),
+            b'{"request_id": 5}',
+            RequestKind.CATCHUP,
+            None,
+            None,
+        ),
+        (
+            volunteer,
+            topics.volunteer_photo_requests("vol-near"),
+            b"[]",
+            RequestKind.PHOTO_REQUEST,
+            None,
+            None,
+        ),
+    ]
+    try:
+        for client, topic, payload, *_ in sent:
+            client.publish(topic, payload)
+        got_kiosk = [RequestRefused.from_json(p) for p in _answers(kiosk, "refused", 3)]
+        got_volunteer = [RequestRefused.from_json(p) for p in _answers(volunteer, "refused", 2)]
+    finally:
+        kiosk.close()
+        volunteer.close()
+        worker.terminate()
+    got = got_kiosk + got_volunteer
+    assert [(r.request, r.request_id) for r in got] == [(k, i) for *_, k, i, _ in sent]
+    for refused, (*_, code) in zip(got, sent, strict=True):
+        assert refused.problems, refused
+        if code is not None:
+            assert code in {p.code for p in refused.problems}, refused
+    # The database says the same: one dead letter per request, with the answer's codes.
+    with sessions() as session:
+        dead = session.execute(select(DeadLetter.topic, DeadLetter.reasons)).all()
+    stored = sorted((t, sorted({r["code"] for r in reasons})) for t, reasons in dead)
+    answered = sorted(
+        (s[1], sorted({p.code for p in r.problems})) for r, s in zip(got, sent, strict=True)
+    )
+    assert stored == answered
