@@ -18,12 +18,13 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from backend.accounts.router import mount as mount_device_accounts
-from backend.alerts.router import router as alerts_router
-from backend.cases.router import router as cases_router
 from backend.db.engine import make_engine, make_sessionmaker
+from backend.desk.api.alerts import router as alerts_router
+from backend.desk.api.cases import router as cases_router
+from backend.desk.api.devices import router as devices_router
+from backend.desk.api.sightings import router as sightings_router
 from backend.desk.router import install_desk
 from backend.desk.settings import get_desk_settings
-from backend.devices.router import router as devices_router
 from backend.http_common import (
     SecurityHeaders,
     content_security_policy,
@@ -38,7 +39,6 @@ from backend.people.throttle import LoginThrottle
 from backend.pursuit.router import router as pursuit_router
 from backend.secret_env import enforce as enforce_secrets
 from backend.settings import get_settings
-from backend.sightings.router import router as sightings_router
 
 DOCS_ASSETS = "/docs-assets"
 

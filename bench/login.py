@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-USERNAME = "coordinator"  # the demo account (backend.people.service.seed_demo_people)
+USERNAME = "coordinator"  # the demo account (devstack.seed.seed_demo_people)
 PASSWORD = "coordinator-demo"
 LOGIN = "/api/v1/desk/login"
 ME = "/api/v1/desk/me"
@@ -57,7 +57,7 @@ def prepare_database(path: Path) -> str:
     """A migrated SpatiaLite file holding the demo accounts of ``make run``."""
     from backend.db.engine import make_engine, make_sessionmaker
     from backend.db.migrate import upgrade
-    from backend.people.service import seed_demo_people
+    from devstack.seed import seed_demo_people
 
     url = f"sqlite:///{path}"
     upgrade(url)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.migrate import upgrade
-from backend.people.service import seed_demo_people
 from backend.stations.metro import load_metro
 from devstack.api_tokens import demo_api_tokens
 from devstack.banner import banner
@@ -32,7 +31,7 @@ from devstack.config import (
     kiosk_operator_pin,
     port_is_free,
 )
-from devstack.seed import kiosk_id, seed_demo_world, write_app_configs
+from devstack.seed import kiosk_id, seed_demo_people, seed_demo_world, write_app_configs
 from devstack.supervisor import (
     Probe,
     Service,

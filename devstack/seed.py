@@ -1,19 +1,23 @@
 """Demo data of the development stack: a kiosk at every metro station, a phone, volunteers,
-police stations and one demo case; the app configurations that point at it."""
+police stations, one demo case and one desk account per role; the app configurations that
+point at it."""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 from geoalchemy2 import WKTElement
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.auth.subject import Role
 from backend.cases.models import Case
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.devices.models import Device
+from backend.people.models import Person
+from backend.people.service import create_person
 from backend.stations.metro import MetroRoute, MetroStation
 from backend.stations.models import PoliceStation
 from backend.stations.service import replace_police_stations
@@ -119,3 +123,36 @@ def write_app_configs(cfg: DevStackConfig) -> None:
                 else ""
             )
         )
+
+
+def seed_demo_people(session: Session, now: datetime | None = None) -> list[tuple[str, str, str]]:
+    """One account per role for ``make run``, created where missing: ``(username, password,
+    role)`` of each, to print. The police account serves the first two police stations
+    (by id), so the desk shows two jurisdictions; without stations there is none. The
+    passwords are fixed demo passwords, like the broker's demo accounts."""
+    now = now or datetime.now(UTC)
+    stations = tuple(
+        session.execute(
+            select(PoliceStation.station_id).order_by(PoliceStation.station_id).limit(2)
+        ).scalars()
+    )
+    wanted: list[tuple[str, Role, tuple[str, ...]]] = [
+        ("coordinator", Role.COORDINATOR, ()),
+        ("operator", Role.OPERATOR, ()),
+    ]
+    if stations:
+        wanted.append(("police", Role.POLICE, stations))
+    accounts = []
+    for username, role, station_ids in wanted:
+        password = f"{username}-demo"
+        if session.get(Person, username) is None:
+            create_person(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                now=now,
+                station_ids=station_ids,
+            )
+        accounts.append((username, password, role.value))
+    return accounts

@@ -7,7 +7,8 @@ another scheme) is refused with 401 and a ``WWW-Authenticate`` challenge (RFC 67
 a token that is unknown, expired or revoked. A role that may not do something, or may read
 no item of a kind, is refused with 403; an item of a kind the role may read but outside the
 person's stations is not found (404) by the routers, which read through
-``backend.auth.scope.readable``.
+``backend.desk.scope.readable`` (and ``backend.desk.http.reading``, the dependency that
+refuses a role reading no item of a kind).
 
 No token is needed for the public case notice (CAP, public scope), the desk's public feed
 and the operational endpoints ``/health``, ``/healthz``, ``/readyz`` and ``/metrics``.
@@ -16,12 +17,11 @@ and the operational endpoints ``/health``, ``/healthz``, ``/readyz`` and ``/metr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from backend.auth.scope import NotReadableError, check_may_read
 from backend.auth.subject import Role, Subject, TokenRefusedError, subject_for_token
 from backend.deps import SessionDep
 from protocol.payloads import utc_now
@@ -102,21 +102,6 @@ def require(*allowed: Role) -> Callable[..., Subject]:
             raise HTTPException(
                 403, f"{subject.username} is {subject.role.value}; this needs one of: {names}"
             )
-        return subject
-
-    return check
-
-
-def reading(*models: type[Any]) -> Callable[..., Subject]:
-    """A dependency: the subject, if its role may read items of every one of `models` (as
-    ``backend.auth.scope`` says), else 403. The route still reads through ``readable``."""
-
-    def check(subject: SubjectDep) -> Subject:
-        try:
-            for model in models:
-                check_may_read(subject, model)
-        except NotReadableError as exc:
-            raise HTTPException(403, f"{subject.username}: {exc}") from exc
         return subject
 
     return check

@@ -15,7 +15,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Person, PersonApiToken, PersonSession, PersonStation
+from backend.people.models import Person, PersonApiToken, PersonSession, PersonStation
 
 API_TOKEN_PREFIX: Final = "srp_"  # "sighting-report person": recognisable by secret scanners
 
@@ -31,7 +31,7 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """Who is asking. Every read is filtered for a subject (``backend.auth.scope.readable``).
+    """Who is asking. Every read is filtered for a subject (``backend.desk.scope.readable``).
     ``token_id`` is the id of the API token the request came with, None for a session."""
 
     username: str

@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from backend.auth.scope import NotReadableError, readable
+from backend.alerts.models import AlertResponseRow, AlertRow, EscalationTimer
 from backend.auth.subject import Role, Subject
-from backend.db.models import AlertResponseRow, AlertRow, EscalationTimer, Incident
 from backend.desk.models import DeskAcknowledgement
 from backend.desk.schemas import (
     AcknowledgementOut,
@@ -19,7 +18,9 @@ from backend.desk.schemas import (
     Decision,
     ResponseOut,
 )
+from backend.desk.scope import NotReadableError, readable
 from backend.desk.service import DeskNotFoundError, Filters, acknowledgements, in_bbox
+from backend.incidents.models import Incident
 
 
 def _alert_out(alert: AlertRow, incident: Incident) -> AlertOut:

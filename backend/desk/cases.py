@@ -9,13 +9,13 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject
+from backend.cases.models import Case, CaseAreaPart
 from backend.cases.photos import PHOTO_REF_PREFIX
 from backend.cases.service import TRANSLATED_TEXTS, case_text_for
-from backend.db.models import Case, CaseAreaPart
 from backend.desk.alerts import alert_rows, history_out
 from backend.desk.schemas import CaseDeskOut, CaseDetailOut
+from backend.desk.scope import readable
 from backend.desk.service import DeskNotFoundError, Filters, in_bbox, list_incidents, list_sightings
 
 

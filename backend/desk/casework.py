@@ -16,11 +16,14 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 
 from backend.auth.http import CoordinatorDep, SubjectDep
-from backend.auth.scope import readable
 from backend.cases.models import Case, CaseAreaPart, CasePhoto
 from backend.cases.notices import kiosks_in_area
 from backend.cases.photos import MAX_UPLOAD_BYTES, remove_case_photo, store_case_photo
-from backend.cases.router import (
+from backend.cases.schemas import CaseOut
+from backend.cases.service import CaseError, case_area
+from backend.db.engine import make_sessionmaker
+from backend.deps import SessionDep
+from backend.desk.api.cases import (
     CaseRefusedError,
     case_problem,
     committed,
@@ -29,10 +32,6 @@ from backend.cases.router import (
     parse_case,
     patched,
 )
-from backend.cases.schemas import CaseOut
-from backend.cases.service import CaseError, case_area
-from backend.db.engine import make_sessionmaker
-from backend.deps import SessionDep
 from backend.desk.http import AUTHZ, answers
 from backend.desk.importer import (
     Summary,
@@ -40,6 +39,7 @@ from backend.desk.importer import (
     features_from_csv,
     import_features,
 )
+from backend.desk.scope import readable
 from backend.desk.service import DeskNotFoundError
 from backend.http_common import (
     BAD_BODY,

@@ -28,14 +28,14 @@ from backend.accounts.kinds import AccountKind
 from backend.accounts.provision import AccountExistsError, NoSuchAccountError, provision
 from backend.accounts.router import broker_store
 from backend.auth.http import SubjectDep
-from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject
-from backend.db.models import DeadLetter, Device, Report, ReportPhoto, Volunteer
 from backend.deps import SessionDep
 from backend.desk.http import AUTHZ, answers
 from backend.desk.schemas import DeadLetterDeskOut, DeviceOut
+from backend.desk.scope import readable
 from backend.desk.service import DeskNotFoundError, DeskRefusedError
 from backend.desk.settings import get_desk_settings
+from backend.devices.models import Device
 from backend.devices.service import KioskPlace, register_kiosks
 from backend.http_common import (
     BAD_BODY,
@@ -47,7 +47,9 @@ from backend.http_common import (
     responses,
 )
 from backend.settings import get_settings
+from backend.sightings.models import DeadLetter, Report, ReportPhoto
 from backend.stations.metro import load_metro
+from backend.volunteers.models import Volunteer
 from protocol.payloads import utc_now
 
 

@@ -8,7 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from backend.db.models import Volunteer
 from backend.desk.schemas import (
     AlertOut,
     CaseDeskOut,
@@ -18,6 +17,7 @@ from backend.desk.schemas import (
     IncidentOut,
     SightingOut,
 )
+from backend.volunteers.models import Volunteer
 
 METRO_FILE = Path(__file__).resolve().parents[2] / "data" / "shanghai_metro_stations.geojson"
 

@@ -11,15 +11,16 @@ from fastapi import APIRouter, Response
 from sqlalchemy import case, select
 
 from backend.auth.http import SubjectDep
-from backend.auth.scope import readable
 from backend.auth.subject import Subject
-from backend.db.models import HelpRequestRow, Report, ReportAddendumRow, ReportPhoto
 from backend.deps import SessionDep
 from backend.desk.http import AUTHZ, Limit, answers
 from backend.desk.schemas import HelpRequestOut
+from backend.desk.scope import readable
 from backend.desk.service import DeskNotFoundError
 from backend.http_common import NOT_FOUND, PathId, responses
 from backend.passengers.help import acknowledge_help
+from backend.passengers.models import HelpRequestRow, ReportAddendumRow
+from backend.sightings.models import Report, ReportPhoto
 from protocol.payloads import utc_now
 
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])

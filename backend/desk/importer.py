@@ -36,14 +36,14 @@ from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.cases.router import CaseRefusedError, file_case, parse_case
 from backend.cases.service import METRO_SCHEDULE, schedule_to_json
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.db.models import PoliceStation
 from backend.db.versions import STATIONS_VERSION, bump_version
+from backend.desk.api.cases import CaseRefusedError, file_case, parse_case
 from backend.http_common import ID_PATTERN
 from backend.settings import get_settings
 from backend.stations.metro import load_metro
+from backend.stations.models import PoliceStation
 
 # Shanghai and its surroundings: what the service covers.
 SERVICE_AREA = box(120.85, 30.67, 122.0, 31.88)

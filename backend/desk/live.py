@@ -15,13 +15,17 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.alerts.models import AlertRow
 from backend.auth.http import SubjectDep, session_token
-from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject, TokenRefusedError, subject_for_token
-from backend.db.models import AlertRow, Case, Device, HelpRequestRow, Report, ReportAddendumRow
+from backend.cases.models import Case
 from backend.desk.http import AUTHZ
 from backend.desk.models import DeskAcknowledgement
+from backend.desk.scope import readable
 from backend.desk.settings import get_desk_settings
+from backend.devices.models import Device
+from backend.passengers.models import HelpRequestRow, ReportAddendumRow
+from backend.sightings.models import Report
 from protocol.payloads import utc_now
 
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from backend.cap import redact_phone_numbers
-from backend.db.models import Case
+from backend.cases.models import Case
 from backend.deps import SessionDep
 from backend.desk import geojson
 from backend.desk.http import GEOJSON_200, GeoJSONResponse, geojson_response

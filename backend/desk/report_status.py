@@ -17,8 +17,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import IncidentReport, Report
 from backend.desk.states import StateCode, incident_states
+from backend.incidents.models import IncidentReport
+from backend.sightings.models import Report
 from protocol import ReportState
 
 _PASSENGER_STATE = {

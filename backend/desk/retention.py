@@ -27,12 +27,13 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.cases.models import Case, CaseMatchRow, CasePhoto
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.jobs import RETENTION_JOB, record_run
-from backend.db.models import Case, CaseMatchRow, CasePhoto, Report, ReportPhoto
 from backend.desk.settings import get_desk_settings
 from backend.logs import configure as configure_logging
 from backend.settings import get_settings
+from backend.sightings.models import Report, ReportPhoto
 
 log = logging.getLogger(__name__)
 ENDED = ("found", "closed", "false_report")

@@ -14,19 +14,17 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
-from backend.alerts.router import station_alert_cap
 from backend.auth.http import SubjectDep
-from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject
-from backend.cases.router import change_status
 from backend.cases.schemas import CaseOut, StatusIn
-from backend.db.models import Report, ReportPhoto
 from backend.deps import SessionDep
 from backend.desk import alerts as desk_alerts
 from backend.desk import cases as desk_cases
 from backend.desk import casework, layers, live, public, service
 from backend.desk import fleet as desk_fleet
 from backend.desk import help as desk_help
+from backend.desk.api.alerts import station_alert_cap
+from backend.desk.api.cases import change_status
 from backend.desk.http import AUTHZ, IdQuery, Limit, Window, WindowDep, answers
 from backend.desk.schemas import (
     AcknowledgeIn,
@@ -41,11 +39,13 @@ from backend.desk.schemas import (
     SightingOut,
     StationOut,
 )
+from backend.desk.scope import readable
 from backend.desk.service import Filters
 from backend.desk.settings import get_desk_settings
 from backend.http_common import BAD_BODY, NOT_FOUND, PathId, responses
 from backend.people.router import router as people_router
 from backend.people.tokens import router as tokens_router
+from backend.sightings.models import Report, ReportPhoto
 from protocol.payloads import utc_now
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"

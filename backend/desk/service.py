@@ -13,19 +13,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
-from backend.auth.scope import readable
+from backend.alerts.models import EscalationTimer
 from backend.auth.subject import Subject
-from backend.db.models import (
-    Case,
-    CaseMatchRow,
-    EscalationTimer,
-    Incident,
-    IncidentReport,
-    PoliceStation,
-    Report,
-    ReportAddendumRow,
-    ReportPhoto,
-)
+from backend.cases.models import Case, CaseMatchRow
 from backend.desk.models import DeskAcknowledgement
 from backend.desk.schemas import (
     AcknowledgementOut,
@@ -39,8 +29,13 @@ from backend.desk.schemas import (
     StationOut,
     TrailPoint,
 )
+from backend.desk.scope import readable
 from backend.desk.states import IncidentState, incident_states
+from backend.incidents.models import Incident, IncidentReport
+from backend.passengers.models import ReportAddendumRow
+from backend.sightings.models import Report, ReportPhoto
 from backend.stations.metro import load_metro
+from backend.stations.models import PoliceStation
 from protocol.payloads import utc_now
 
 

@@ -26,7 +26,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import AlertResponseRow, AlertRow, EscalationTimer
+from backend.alerts.models import AlertResponseRow, AlertRow, EscalationTimer
 from backend.desk.models import DeskAcknowledgement
 
 

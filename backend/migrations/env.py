@@ -8,7 +8,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 
 from backend.db.engine import init_spatial_metadata, make_engine
-from backend.db.models import Base
+from backend.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

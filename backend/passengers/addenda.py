@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Report
 from backend.passengers.models import ReportAddendumRow
+from backend.sightings.models import Report
 from protocol import AddendumAnswer, Problem, ReceiptStatus, ReportAddendum
 from protocol import errors as codes
 from protocol.requests import reference_of

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from argon2 import PasswordHasher
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from backend.auth.subject import Role, token_digest
 from backend.auth.subject import subject_of as subject_of  # the login answer (people.router)
-from backend.db.models import PoliceStation
 from backend.people.hashing import check_password, run_inline
 from backend.people.models import Person, PersonSession, PersonStation
 
@@ -105,36 +104,3 @@ def close_session(session: Session, token: str) -> bool:
         return False
     session.delete(found)
     return True
-
-
-def seed_demo_people(session: Session, now: datetime | None = None) -> list[tuple[str, str, str]]:
-    """One account per role for ``make run``, created where missing: ``(username, password,
-    role)`` of each, to print. The police account serves the first two police stations
-    (by id), so the desk shows two jurisdictions; without stations there is none. The
-    passwords are fixed demo passwords, like the broker's demo accounts."""
-    now = now or datetime.now(UTC)
-    stations = tuple(
-        session.execute(
-            select(PoliceStation.station_id).order_by(PoliceStation.station_id).limit(2)
-        ).scalars()
-    )
-    wanted: list[tuple[str, Role, tuple[str, ...]]] = [
-        ("coordinator", Role.COORDINATOR, ()),
-        ("operator", Role.OPERATOR, ()),
-    ]
-    if stations:
-        wanted.append(("police", Role.POLICE, stations))
-    accounts = []
-    for username, role, station_ids in wanted:
-        password = f"{username}-demo"
-        if session.get(Person, username) is None:
-            create_person(
-                session,
-                username=username,
-                password=password,
-                role=role,
-                now=now,
-                station_ids=station_ids,
-            )
-        accounts.append((username, password, role.value))
-    return accounts

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from backend.auth.http import SubjectDep
-from backend.auth.scope import readable
 from backend.auth.subject import Role, Subject
-from backend.db.models import PursuitTrail
 from backend.deps import SessionDep
 from backend.desk.http import AUTHZ, answers
+from backend.pursuit.models import PursuitTrail
+from backend.pursuit.scope import readable_trails
 from protocol.payloads import utc_now
 
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])
@@ -71,7 +71,7 @@ def list_pursuits(
     now = utc_now()
     with answers():
         stmt = (
-            readable(subject, PursuitTrail)
+            readable_trails(subject)
             .where(
                 PursuitTrail.stations >= 2,
                 PursuitTrail.last_seen_at >= now - timedelta(hours=hours),

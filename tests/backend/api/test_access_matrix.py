@@ -27,7 +27,10 @@ from starlette.routing import Mount
 from backend.api import create_app
 from backend.auth.subject import token_digest
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.db.models import (
+from backend.people.api_tokens import create_api_token, revoke_api_token
+from backend.people.service import open_session
+from backend.settings import get_settings
+from backend.tables import (
     Case,
     DeadLetter,
     Device,
@@ -37,9 +40,6 @@ from backend.db.models import (
     PursuitSighting,
     PursuitTrail,
 )
-from backend.people.api_tokens import create_api_token, revoke_api_token
-from backend.people.service import open_session
-from backend.settings import get_settings
 from tests.backend.api.test_http_api import readme_case_json
 from tests.backend.desk.world import (
     FAMILY,

@@ -19,10 +19,10 @@ from backend.auth.subject import Role
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.db.models import AlertRow, CaseMatchRow, EscalationTimer, PoliceStation
 from backend.people.service import create_person
 from backend.stations.metro import load_metro
 from backend.stations.service import replace_police_stations
+from backend.tables import AlertRow, CaseMatchRow, EscalationTimer, PoliceStation
 from backend.volunteers.service import register_volunteer
 from devstack.seed import seed_demo_devices
 from protocol import AgeBand, Colour, Receipt, ReceiptStatus, Sex

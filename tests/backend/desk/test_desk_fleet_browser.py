@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.cases.scoring import CaseDescription, score_sighting
-from backend.db.models import CaseMatchRow, DeadLetter, Device, Report, ReportPhoto
 from backend.reasons import match_reason_text
 from backend.stations.metro import load_metro
+from backend.tables import CaseMatchRow, DeadLetter, Device, Report, ReportPhoto
 from devstack.seed import seed_demo_devices
 from protocol import AgeBand, ChildDescription, Colour, Sex
 from tests.backend.desk.browser.support import api_server, browser, browser_missing

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from backend.db.models import AlertResponseRow, AlertRow, EscalationTimer
 from backend.desk.models import DeskAcknowledgement
+from backend.tables import AlertResponseRow, AlertRow, EscalationTimer
 from tests.backend.desk.conftest import login
 from tests.backend.desk.world import FAMILY, REPORTER, World
 

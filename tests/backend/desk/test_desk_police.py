@@ -19,10 +19,10 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from backend.auth.subject import Role
-from backend.db.models import AlertResponseRow, PersonSession, Report, ReportPhoto
 from backend.desk.models import DeskAcknowledgement
 from backend.desk.states import StateCode, incident_states
 from backend.people.service import create_person
+from backend.tables import AlertResponseRow, PersonSession, Report, ReportPhoto
 from tests.backend.desk import world as w
 from tests.backend.desk.browser.support import api_server, browser, browser_missing
 

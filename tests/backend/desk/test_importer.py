@@ -9,8 +9,8 @@ import json
 from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 
-from backend.db.models import Case, CaseAreaPart, PoliceStation
 from backend.desk.importer import main
+from backend.tables import Case, CaseAreaPart, PoliceStation
 
 CCW = [[121.40, 31.20], [121.50, 31.20], [121.50, 31.26], [121.40, 31.26], [121.40, 31.20]]
 CW = list(reversed(CCW))

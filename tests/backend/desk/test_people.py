@@ -8,12 +8,8 @@ import pytest
 
 from backend.auth.subject import Role, subject_of
 from backend.people.models import Person
-from backend.people.service import (
-    PeopleError,
-    authenticate,
-    create_person,
-    seed_demo_people,
-)
+from backend.people.service import PeopleError, authenticate, create_person
+from devstack.seed import seed_demo_people
 
 
 def test_seed_creates_one_account_per_role_once(desk_sessions, world):

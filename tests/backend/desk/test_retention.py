@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from backend.db.models import Case, Report, ReportPhoto
 from backend.desk.retention import Erased, erase_expired_personal_data, run
+from backend.tables import Case, Report, ReportPhoto
 from tests.backend.desk.world import FAMILY, REPORTER, World
 
 KEEP = timedelta(days=30)

@@ -18,8 +18,8 @@ from sqlalchemy import update
 
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.jobs import RETENTION_JOB, job_status
-from backend.db.models import Case
 from backend.desk.retention import Erased, run
+from backend.tables import Case
 from devstack.config import DevStackConfig
 from devstack.run import stack_services
 from tests.backend.desk.world import World

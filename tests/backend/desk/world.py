@@ -13,7 +13,8 @@ from shapely.geometry import Point, box
 from sqlalchemy.orm import Session
 
 from backend.auth.subject import Role
-from backend.db.models import (
+from backend.people.service import create_person
+from backend.tables import (
     AlertRow,
     Case,
     CaseMatchRow,
@@ -29,7 +30,6 @@ from backend.db.models import (
     ReportPhoto,
     Volunteer,
 )
-from backend.people.service import create_person
 from protocol import Alert, AlertKind, WhatSeen
 
 FAMILY = "+86 139 1234 5678"

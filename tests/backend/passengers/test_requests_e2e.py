@@ -18,11 +18,11 @@ from sqlalchemy import select
 
 from backend.auth.subject import Role, Subject
 from backend.cases.photos import store_case_photo
-from backend.db.models import Device, Incident
 from backend.desk.help import list_help_requests
 from backend.desk.service import incidents_out
 from backend.passengers.help import acknowledge_help
 from backend.passengers.models import HelpRequestRow
+from backend.tables import Device, Incident
 from protocol import (
     AddendumAnswer,
     Alert,

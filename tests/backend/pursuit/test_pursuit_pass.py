@@ -16,17 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.db.models import (
+from backend.pursuit import service
+from backend.pursuit.acting import act_on_trail
+from backend.pursuit.service import PursuitState, run_pass
+from backend.pursuit.settings import PursuitSettings
+from backend.tables import (
     AlertResponseRow,
     AlertRow,
     PursuitAlert,
     PursuitSighting,
     PursuitTrail,
 )
-from backend.pursuit import service
-from backend.pursuit.acting import act_on_trail
-from backend.pursuit.service import PursuitState, run_pass
-from backend.pursuit.settings import PursuitSettings
 from backend.volunteers.service import register_volunteer
 from protocol import Alert, AlertKind
 from tests.backend.pursuit.world import NET, add_report, police_of, seed_police

@@ -12,9 +12,9 @@ from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Incident, IncidentReport, PoliceStation, Report
 from backend.stations.metro import DEFAULT_STATIONS_FILE, load_metro
 from backend.stations.service import replace_police_stations
+from backend.tables import Incident, IncidentReport, PoliceStation, Report
 from geo.metro import MetroNetwork, load_network
 
 NET: MetroNetwork = load_network(DEFAULT_STATIONS_FILE)

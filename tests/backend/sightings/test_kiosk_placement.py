@@ -18,13 +18,13 @@ from backend.alerts.models import AlertRow
 from backend.cases.scoring import CaseDescription
 from backend.cases.service import open_case
 from backend.db.engine import make_engine, make_sessionmaker
-from backend.db.models import CaseMatchRow
 from backend.incidents.models import Incident, IncidentReport
 from backend.messaging.connection import Inbound
 from backend.messaging.policy import Policy
 from backend.sightings.models import Report
 from backend.stations.metro import load_metro
 from backend.stations.service import replace_police_stations
+from backend.tables import CaseMatchRow
 from backend.world import Memory
 from devstack.seed import seed_demo_devices
 from geo import fast_distance_m

@@ -17,8 +17,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.http import CoordinatorDep, reading
-from backend.auth.scope import readable
+from backend.auth.http import CoordinatorDep
 from backend.auth.subject import Subject
 from backend.cap import (
     CAP_SENDER,
@@ -47,6 +46,8 @@ from backend.cases.service import (
     set_case_status,
 )
 from backend.deps import SessionDep
+from backend.desk.http import reading
+from backend.desk.scope import readable
 from backend.http_common import (
     AUTH,
     BAD_BODY,

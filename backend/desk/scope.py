@@ -1,7 +1,9 @@
 """What a subject may read: one function builds the readable statement of each kind of row
 for a subject, and every query of ``/api`` and the desk starts from it (authorisation as a
 query filter). An item outside the statement does not exist for the subject (404); a kind
-its role may not read at all is refused (403, NotReadableError).
+its role may not read at all is refused (403, NotReadableError). It reads the tables of
+every domain it filters, so it sits with the desk, above them (pyproject.toml's layers);
+the pursuits, above the desk, filter their trails the same way (``backend.pursuit.scope``).
 
 - coordinator: everything (the family contact is still left out of what others see);
 - police: only the items of the stations the person serves: station alerts addressed to
@@ -19,25 +21,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 
+from backend.alerts.models import AlertRow
 from backend.auth.subject import Role, Subject
-from backend.db.models import (
-    AlertRow,
-    Case,
-    CaseMatchRow,
-    DeadLetter,
-    DeskAcknowledgement,
-    Device,
-    HelpRequestRow,
-    Incident,
-    IncidentReport,
-    PoliceStation,
-    PursuitAlert,
-    PursuitSighting,
-    PursuitTrail,
-    Report,
-    ReportAddendumRow,
-    Volunteer,
-)
+from backend.cases.models import Case, CaseMatchRow
+from backend.desk.models import DeskAcknowledgement
+from backend.devices.models import Device
+from backend.incidents.models import Incident, IncidentReport
+from backend.passengers.models import HelpRequestRow, ReportAddendumRow
+from backend.sightings.models import DeadLetter, Report
+from backend.stations.models import PoliceStation
+from backend.volunteers.models import Volunteer
 
 T = TypeVar("T")
 
@@ -59,7 +52,6 @@ _READERS: dict[type[Any], frozenset[Role]] = {
     PoliceStation: frozenset({Role.COORDINATOR, Role.POLICE}),
     HelpRequestRow: frozenset({Role.COORDINATOR, Role.POLICE}),
     ReportAddendumRow: frozenset({Role.COORDINATOR, Role.POLICE}),
-    PursuitTrail: frozenset({Role.COORDINATOR, Role.POLICE}),
 }
 
 
@@ -67,14 +59,20 @@ def may_read(subject: Subject, model: type[Any]) -> bool:
     return subject.role in _READERS[model]
 
 
-def check_may_read(subject: Subject, model: type[Any]) -> None:
-    """Raise NotReadableError, naming the roles that may, when the subject's role may read no
-    item of this kind."""
-    if not may_read(subject, model):
-        roles = ", ".join(sorted(r.value for r in _READERS[model]))
+def check_readers(subject: Subject, model: type[Any], readers: frozenset[Role]) -> None:
+    """Raise NotReadableError, naming the roles that may, when the subject's role is not one
+    of `readers` of this kind of item."""
+    if subject.role not in readers:
+        roles = ", ".join(sorted(r.value for r in readers))
         raise NotReadableError(
             f"role {subject.role.value} may not read {model.__name__} items; needs one of: {roles}"
         )
+
+
+def check_may_read(subject: Subject, model: type[Any]) -> None:
+    """Raise NotReadableError, naming the roles that may, when the subject's role may read no
+    item of this kind."""
+    check_readers(subject, model, _READERS[model])
 
 
 def readable(subject: Subject, model: type[T]) -> Select[T]:
@@ -95,15 +93,6 @@ def readable(subject: Subject, model: type[T]) -> Select[T]:
         return stmt.where(PoliceStation.station_id.in_(stations))
     if model is HelpRequestRow:
         return stmt.where(HelpRequestRow.station_id.in_(stations))
-    if model is PursuitTrail:
-        # a pursuit touching their stations: seen in their jurisdiction, or alerting them
-        seen_here = select(PursuitSighting.trail_id).where(
-            PursuitSighting.police_station_id.in_(stations)
-        )
-        told = select(PursuitAlert.trail_id).where(
-            PursuitAlert.recipient_kind == "station", PursuitAlert.recipient_id.in_(stations)
-        )
-        return stmt.where(PursuitTrail.trail_id.in_(seen_here) | PursuitTrail.trail_id.in_(told))
     in_jurisdiction = (
         select(IncidentReport.report_id)
         .join(Incident, Incident.incident_id == IncidentReport.incident_id)

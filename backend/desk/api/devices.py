@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from backend.auth.http import reading
-from backend.auth.scope import readable
 from backend.auth.subject import Subject
 from backend.deps import SessionDep
+from backend.desk.http import reading
+from backend.desk.scope import readable
 from backend.devices.models import Device
 from backend.http_common import AUTH, INVALID, responses
 

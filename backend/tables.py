@@ -1,4 +1,7 @@
-"""Every table, imported in one place so Alembic and tests see the whole metadata."""
+"""The table registry: every table, imported in one place so Alembic and tests see the whole
+metadata. It imports every domain, so it sits in the top layer of the backend's import
+contract (pyproject.toml) and no production module imports it but the Alembic environment
+(backend/migrations/env.py); a module reads a table from its owning domain's ``models``."""
 
 from backend.alerts.models import AlertResponseRow, AlertRow, EscalationTimer
 from backend.cases.models import Case, CaseAreaPart, CaseMatchRow, CasePhoto, NoticeBoardRow

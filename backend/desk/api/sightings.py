@@ -1,5 +1,5 @@
 """HTTP: recent reports (coordinators; police: those of their stations' incidents) and dead
-letters (operators, coordinators). Every read goes through ``backend.auth.scope.readable``:
+letters (operators, coordinators). Every read goes through ``backend.desk.scope.readable``:
 a report outside the asker's stations is not found."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.auth.http import SubjectDep, reading
-from backend.auth.scope import may_read, readable
+from backend.auth.http import SubjectDep
 from backend.auth.subject import Subject
 from backend.deps import SessionDep
+from backend.desk.http import reading
+from backend.desk.scope import may_read, readable
 from backend.http_common import AUTH, INVALID, NOT_FOUND, PathId, responses
 from backend.sightings.models import DeadLetter, Report
 from backend.sightings.schemas import Counts, DeadLetterOut, ReportOut

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from backend.alerts.models import AlertRow
-from backend.auth.http import reading
-from backend.auth.scope import readable
 from backend.auth.subject import Subject
 from backend.cap import CAP_SENDER, CapHeader, MsgType, station_alert_to_cap, to_xml
 from backend.cases.models import Case
 from backend.deps import SessionDep
+from backend.desk.http import reading
+from backend.desk.scope import readable
 from backend.http_common import AUTH, INVALID, NOT_FOUND, PathId, responses
 from protocol import Alert
 
