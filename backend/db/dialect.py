@@ -141,11 +141,13 @@ def update_many(
     rows: Sequence[Mapping[str, Any]],
     key: str,
     rising: str | None = None,
+    locked: bool = False,
 ) -> None:
     """Update the rows of ``table`` whose ``key`` is given (dicts with the same keys, scalar
     columns; a key given twice: its last row counts, as with one UPDATE per row).
     ``rising``: a column that only goes up; a row whose stored value is not below the given
-    one is left alone.
+    one is left alone. ``locked``: this transaction holds every one of the rows' locks
+    already (taken in key order), so the UPDATE is sent alone.
 
     On PostgreSQL one statement with one array per column (``UPDATE ... FROM unnest``): an
     executemany sends and the server plans one UPDATE per row; the arrays go in binary, as
@@ -194,7 +196,8 @@ def update_many(
         sql += f' AND "{table.name}"."{rising}" < {values[rising]}'
     driver = session.connection().connection.driver_connection
     with driver.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(lock, [rows_sorted])
+        if not locked:
+            cursor.execute(lock, [rows_sorted])
         cursor.execute(sql, arrays)
 
 

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import cast
 
 from geoalchemy2 import WKTElement
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
-from backend.db.dialect import insert, update_many
+from backend.db.dialect import insert, is_postgres, update_many
 from backend.devices.models import Device, DeviceRateState
 from backend.devices.ratelimit import (
     DEFAULT_LIMITS,
@@ -20,7 +20,7 @@ from backend.devices.ratelimit import (
     RateLimit,
     gcra_step,
 )
-from backend.devices.stands import Stand, read_devices
+from backend.devices.stands import KnownDevice, Stand, known_device, read_devices
 from protocol import DeviceStatus
 
 
@@ -87,51 +87,27 @@ def device_kind(session: Session, device_id: str) -> DeviceKind:
 
 
 class RateBook:
-    """The rate-limit state of one batch's devices: read and locked once (one query for
-    their kinds, one insert of missing rows, one ``SELECT ... FOR UPDATE`` in device order so
-    that two workers cannot deadlock on them), decided per report in memory, written once
-    (:meth:`write`). The state lives in the database, so N workers enforce one limit."""
+    """The rate-limit state of one batch's devices, decided per report in memory and written
+    once (:meth:`write`). It is read by :func:`read_and_lock` with every row locked until
+    the transaction ends, so N workers enforce one limit."""
 
     def __init__(
         self,
-        session: Session,
-        device_ids: Iterable[str],
+        tat: Mapping[str, float],
+        kinds: Mapping[str, DeviceKind],
         now_s: float,
         limits: Mapping[DeviceKind, RateLimit] = DEFAULT_LIMITS,
-        kinds: Mapping[str, DeviceKind] | None = None,
     ) -> None:
-        """``kinds``: the provisioned devices' kinds when the caller read them already
-        (``stands.read_devices``); otherwise they are read here."""
-        ids = sorted(set(device_ids))
+        """``tat``: each device's stored theoretical arrival time; ``kinds``: the provisioned
+        devices' kinds (any other device is a phone)."""
         self.now_s = now_s
         self._limits = limits
-        self._kind: dict[str, DeviceKind] = dict.fromkeys(ids, DeviceKind.PHONE)
-        self._tat: dict[str, float] = {}
+        self._tat: dict[str, float] = dict(tat)
+        self._kind: dict[str, DeviceKind] = {
+            d: DeviceKind.KIOSK if kinds.get(d) is DeviceKind.KIOSK else DeviceKind.PHONE
+            for d in self._tat
+        }
         self._changed: set[str] = set()
-        if not ids:
-            return
-        if kinds is None:
-            kinds = {
-                device_id: DeviceKind.KIOSK if kind == "kiosk" else DeviceKind.PHONE
-                for device_id, kind in session.execute(
-                    select(Device.device_id, Device.kind).where(Device.device_id.in_(ids))
-                )
-            }
-        for device_id in ids:
-            if kinds.get(device_id) is DeviceKind.KIOSK:
-                self._kind[device_id] = DeviceKind.KIOSK
-        session.execute(
-            insert(session, DeviceRateState)
-            .values([{"device_id": d, "tat_s": now_s} for d in ids])
-            .on_conflict_do_nothing(index_elements=["device_id"])
-        )
-        rows = session.execute(
-            select(DeviceRateState.device_id, DeviceRateState.tat_s)
-            .where(DeviceRateState.device_id.in_(ids))
-            .order_by(DeviceRateState.device_id)
-            .with_for_update()
-        )
-        self._tat = {device_id: tat for device_id, tat in rows}
 
     def check(self, device_id: str) -> RateDecision:
         """Count one report of `device_id` (one of the batch's devices) and decide."""
@@ -150,8 +126,67 @@ class RateBook:
                 cast(Table, DeviceRateState.__table__),
                 [{"device_id": d, "tat_s": self._tat[d]} for d in sorted(self._changed)],
                 "device_id",
+                locked=True,  # by read_and_lock, in this transaction
             )
             self._changed.clear()
+
+
+# The devices of a batch and their rate-limit state, in one statement. Every device gets a
+# state row (``now``: a device never seen has its full burst) and each row is locked by the
+# upsert until the transaction ends: ``DO UPDATE`` waits for a worker holding the row and
+# then takes its latest committed version (what ``SELECT ... FOR UPDATE`` did), and
+# RETURNING hands back the tat it holds. The rows are upserted in device order, so two
+# workers cannot deadlock on them.
+_READ_AND_LOCK = text(
+    """
+    WITH state AS (
+        INSERT INTO device_rate_state (device_id, tat_s)
+        SELECT i.device_id, CAST(:now_s AS float8)
+        FROM unnest(CAST(:ids AS varchar[])) AS i(device_id)
+        ORDER BY i.device_id
+        ON CONFLICT (device_id) DO UPDATE SET tat_s = device_rate_state.tat_s
+        RETURNING device_id, tat_s
+    )
+    SELECT s.device_id, s.tat_s, d.device_id AS known, d.kind, d.station_id, d.station_name,
+           ST_X(d.location) AS lon, ST_Y(d.location) AS lat
+    FROM state AS s LEFT JOIN devices AS d ON d.device_id = s.device_id
+    """
+)
+
+
+def read_and_lock(
+    session: Session, device_ids: Iterable[str], now_s: float
+) -> tuple[dict[str, KnownDevice], dict[str, float]]:
+    """The provisioned devices among `device_ids` (as :func:`stands.read_devices`) and the
+    rate-limit state (tat) of each of them, every state row inserted when missing and locked
+    until the transaction ends, in device order. PostgreSQL: one statement. SQLite (one
+    writer at a time): the devices, an insert of the missing rows, their state."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return {}, {}
+    if is_postgres(session):
+        known: dict[str, KnownDevice] = {}
+        tat: dict[str, float] = {}
+        for row in session.execute(_READ_AND_LOCK, {"ids": ids, "now_s": now_s}):
+            tat[row.device_id] = row.tat_s
+            if row.known is not None:
+                point = None if row.lon is None else (row.lon, row.lat)
+                known[row.device_id] = known_device(
+                    row.kind, row.station_id, row.station_name, point
+                )
+        return known, tat
+    known = read_devices(session, ids)
+    session.execute(
+        insert(session, DeviceRateState)
+        .values([{"device_id": d, "tat_s": now_s} for d in ids])
+        .on_conflict_do_nothing(index_elements=["device_id"])
+    )
+    rows = session.execute(
+        select(DeviceRateState.device_id, DeviceRateState.tat_s).where(
+            DeviceRateState.device_id.in_(ids)
+        )
+    )
+    return known, {device_id: tat_s for device_id, tat_s in rows}
 
 
 def record_status(session: Session, device_id: str, status: DeviceStatus) -> bool:
@@ -184,21 +219,18 @@ def admit_reports(
     limits: Mapping[DeviceKind, RateLimit] | None = DEFAULT_LIMITS,
 ) -> dict[str, Admitted]:
     """The devices step of the report spine: for each fresh (report id, device id), in
-    order, whether its device's rate limit lets it in, and where the device stands. One query
-    for the batch's devices (``stands.read_devices``), the rate-limit state read, locked and
-    written once (:class:`RateBook`). ``limits=None``: no rate limits."""
-    devices = read_devices(session, [d for _, d in reports])
-    book = (
-        RateBook(
-            session,
-            [d for _, d in reports],
-            now.timestamp(),
-            limits,
-            {d: known.kind for d, known in devices.items()},
-        )
-        if limits is not None and reports
-        else None
-    )
+    order, whether its device's rate limit lets it in, and where the device stands. On
+    PostgreSQL two statements: the batch's devices with their rate-limit state, read and
+    locked (:func:`read_and_lock`), and the changed state written once (:class:`RateBook`).
+    ``limits=None``: no rate limits (the devices only, ``stands.read_devices``)."""
+    device_ids = [d for _, d in reports]
+    book = None
+    if limits is not None and reports:
+        now_s = now.timestamp()
+        devices, tat = read_and_lock(session, device_ids, now_s)
+        book = RateBook(tat, {d: known.kind for d, known in devices.items()}, now_s, limits)
+    else:
+        devices = read_devices(session, device_ids)
     out: dict[str, Admitted] = {}
     for report_id, device_id in reports:
         known = devices.get(device_id)

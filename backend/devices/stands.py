@@ -50,12 +50,25 @@ def read_devices(session: Session, device_ids: Iterable[str]) -> dict[str, Known
     )
     known: dict[str, KnownDevice] = {}
     for device_id, kind, station_id, station_name, location in rows:
-        if kind != "kiosk":
-            known[device_id] = KnownDevice(DeviceKind.PHONE, None)
-            continue
-        stand = None
+        point = None
         if location is not None:
-            point = to_shape(location)
-            stand = Stand(float(point.x), float(point.y), station_id, station_name)
-        known[device_id] = KnownDevice(DeviceKind.KIOSK, stand)
+            shape = to_shape(location)
+            point = (float(shape.x), float(shape.y))
+        known[device_id] = known_device(kind, station_id, station_name, point)
     return known
+
+
+def known_device(
+    kind: str,
+    station_id: str | None,
+    station_name: str | None,
+    point: tuple[float, float] | None,
+) -> KnownDevice:
+    """A provisioned device as ingest sees it, from its row (``point``: its location's
+    (lon, lat), None when it has none)."""
+    if kind != "kiosk":
+        return KnownDevice(DeviceKind.PHONE, None)
+    stand = None
+    if point is not None:
+        stand = Stand(point[0], point[1], station_id, station_name)
+    return KnownDevice(DeviceKind.KIOSK, stand)
