@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Integer, String, Table, bindparam, func, null, select, union_all, update
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
@@ -73,12 +74,18 @@ def _box(lon: float, lat: float, metres: float) -> tuple[float, float, float, fl
 
 
 
-def _recent(
-    session: Session, reports: Sequence[SightingReport], rules: ClusterRules
-) -> list[Sighting]:
-    """What a batch's reports may join: one report per incident and point within the batch's
-    time window (one statement whose text never changes, so it is compiled once), kept when
-    the point lies in the cluster box of any of ``reports``; geo decides exactly.
+def _nearby(
+    session: Session,
+    reports: Sequence[SightingReport],
+    rules: ClusterRules,
+    rounds_since: datetime,
+) -> tuple[list[Sighting], list[Any]]:
+    """What a batch's reports may join, and the volunteer rounds since ``rounds_since``
+    (every one, city-wide: :func:`_rounds_near` keeps those near the incidents touched).
+
+    What they may join: one report per incident and point within the batch's time window,
+    kept when the point lies in the cluster box of any of ``reports`` (the database reads
+    within the boxes' envelope; geo decides exactly).
 
     One report per incident and point: the one nearest in time to the middle of the batch.
     A kiosk's reports all lie on its station's point, so without this the thousandth report
@@ -86,7 +93,15 @@ def _recent(
     with it, it reads one, whatever the incident's size. The rule a report joins by is
     unchanged for a batch observed within a moment: the nearest point wins, and a point
     qualifies when a report there lies within the gap (off by at most the batch's own span,
-    a second or two, against a gap of half an hour)."""
+    a second or two, against a gap of half an hour).
+
+    PostgreSQL: one statement (its text never changes, so it is compiled once; the database
+    picks the report per point). It comes after the cell locks, never with them: a statement
+    sees the commits made before it started, and a read in the locking statement would miss
+    what a worker holding a lock committed while this one waited for it. The rounds are
+    read with the recent reports rather than after assigning: the damper's read of them is
+    not serialised by the cell locks either way. SQLite: two statements, the pick in Python.
+    """
     gap = timedelta(seconds=rules.gap_s)
     t0 = min(r.observed_at for r in reports) - gap
     t1 = max(r.observed_at for r in reports) + gap
@@ -94,19 +109,20 @@ def _recent(
     boxes = _BoxGrid(rules.distance_m * 1.5)
     for r in reports:
         boxes.add(r.location.lon, r.location.lat)
-    stmt = select(
-        _IR.c.report_id, _IR.c.lon, _IR.c.lat, _IR.c.observed_at, _IR.c.incident_id
-    ).where(_IR.c.observed_at >= bindparam("t0"), _IR.c.observed_at <= bindparam("t1"))
-    if is_postgres(session):  # the same choice as below, made by the database
-        stmt = stmt.ext(distinct_on(_IR.c.incident_id, _IR.c.lon, _IR.c.lat)).order_by(
-            _IR.c.incident_id,
-            _IR.c.lon,
-            _IR.c.lat,
-            func.abs(func.extract("epoch", _IR.c.observed_at - bindparam("mid"))),
-            _IR.c.report_id,
-        )
+    x0, y0, x1, y1 = boxes.envelope()
+    params = {"t0": t0, "t1": t1, "mid": mid, "x0": x0, "x1": x1, "y0": y0, "y1": y1,
+              "since": rounds_since}
+    if is_postgres(session):
+        recent: list[Sighting] = []
+        rounds: list[Any] = []
+        for row in session.execute(_NEARBY, params):
+            if row.report_id is None:
+                rounds.append(row)
+            elif boxes.covers(row.lon, row.lat):
+                recent.append(Sighting(row.report_id, row.lon, row.lat, row.at, row.incident_id))
+        return recent, rounds
     best: dict[tuple[str, float, float], tuple[float, Sighting]] = {}
-    for rid, lon, lat, at, iid in session.execute(stmt, {"t0": t0, "t1": t1, "mid": mid}):
+    for rid, iid, lon, lat, at in session.execute(_RECENT, params):
         if not boxes.covers(lon, lat):
             continue
         key = (iid, lon, lat)
@@ -114,7 +130,7 @@ def _recent(
         held = best.get(key)
         if held is None or (off, rid) < (held[0], held[1].sighting_id):
             best[key] = (off, Sighting(rid, lon, lat, at, iid))
-    return [s for _, s in best.values()]
+    return [s for _, s in best.values()], list(session.execute(_ROUNDS, params))
 
 
 class _BoxGrid:
@@ -132,6 +148,12 @@ class _BoxGrid:
         for x in range(x0, x1 + 1):
             for y in range(y0, y1 + 1):
                 self.cells.setdefault((x, y), []).append(box)
+
+    def envelope(self) -> tuple[float, float, float, float]:
+        """The box (min lon, min lat, max lon, max lat) holding every box added."""
+        boxes = [b for cell in self.cells.values() for b in cell]
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                max(b[2] for b in boxes), max(b[3] for b in boxes))
 
     def covers(self, lon: float, lat: float) -> bool:
         return any(
@@ -239,8 +261,9 @@ def cluster_reports(
     started = time.monotonic()
     lock_for(session, reports, rules)
     lock_wait_s = time.monotonic() - started
+    recent, round_rows = _nearby(session, reports, rules, rounds_since)
     grid = _Grid(rules.distance_m * 1.5)
-    for s in _recent(session, reports, rules):
+    for s in recent:
         grid.add(s)
     ids: list[str] = []
     opened: set[str] = set()
@@ -297,7 +320,7 @@ def cluster_reports(
             if was is None or score > was[0]:
                 best[case_id] = [score, distance_m]
     touched = tuple(_frozen(st) for st in states.values())
-    rounds = _rounds_near(session, touched, spot_radius_m, rounds_since)
+    rounds = _rounds_near(round_rows, touched, spot_radius_m)
     links = tuple(
         {
             "report_id": r.report_id,
@@ -402,27 +425,56 @@ def write_incidents(
 
 
 def _rounds_near(
-    session: Session, touched: Sequence[IncidentState], radius_m: float, since: datetime
+    rows: Iterable[Any], touched: Sequence[IncidentState], radius_m: float
 ) -> tuple[RoundRow, ...]:
-    """Incidents other than ``touched`` whose volunteer round went out since ``since``, within
-    a box of ``radius_m`` of any of them: the rounds since then, city-wide (few: the damper
-    spaces them; one statement compiled once), kept when near one of the batch's."""
+    """Incidents other than ``touched`` whose volunteer round went out lately (``rows``: the
+    rounds since then, city-wide, few: the damper spaces them), within a box of ``radius_m``
+    of any of them."""
     own = {i.incident_id for i in touched}
     boxes = _BoxGrid(radius_m)
     for i in touched:
         boxes.add(i.lon, i.lat)
     out: list[RoundRow] = []
-    for row in session.execute(_ROUNDS, {"since": since}):
+    for row in rows:
         if row.incident_id not in own and boxes.covers(row.lon, row.lat):
-            out.append(RoundRow(row.incident_id, row.lon, row.lat, row.volunteer_round_at,
+            out.append(RoundRow(row.incident_id, row.lon, row.lat, row.at,
                                 tuple(row.device_ids or ()), row.report_count))
     return tuple(out)
 
 
 _ROUNDS = select(
-    _I.c.incident_id, _I.c.lon, _I.c.lat, _I.c.volunteer_round_at, _I.c.device_ids,
-    _I.c.report_count,
+    cast_(null(), String).label("report_id"), _I.c.incident_id, _I.c.lon, _I.c.lat,
+    _I.c.volunteer_round_at.label("at"), _I.c.device_ids, _I.c.report_count,
 ).where(_I.c.volunteer_round_at >= bindparam("since"))
+
+_RECENT = select(
+    _IR.c.report_id, _IR.c.incident_id, _IR.c.lon, _IR.c.lat, _IR.c.observed_at.label("at")
+).where(
+    _IR.c.observed_at >= bindparam("t0"), _IR.c.observed_at <= bindparam("t1"),
+    _IR.c.lon >= bindparam("x0"), _IR.c.lon <= bindparam("x1"),
+    _IR.c.lat >= bindparam("y0"), _IR.c.lat <= bindparam("y1"),
+)
+
+# PostgreSQL: the rounds (first: the union's columns take their types) and the recent
+# reports, one per incident and point (the one nearest in time to the batch's middle).
+_PICKED = (
+    _RECENT.ext(distinct_on(_IR.c.incident_id, _IR.c.lon, _IR.c.lat))
+    .order_by(
+        _IR.c.incident_id,
+        _IR.c.lon,
+        _IR.c.lat,
+        func.abs(func.extract("epoch", _IR.c.observed_at - bindparam("mid"))),
+        _IR.c.report_id,
+    )
+    .subquery("picked")
+)
+_NEARBY = union_all(
+    _ROUNDS,
+    select(
+        _PICKED.c.report_id, _PICKED.c.incident_id, _PICKED.c.lon, _PICKED.c.lat,
+        _PICKED.c.at, cast_(null(), _I.c.device_ids.type), cast_(null(), Integer),
+    ),
+)
 
 
 def _cell(lon: float, lat: float) -> tuple[int, int]:

@@ -120,7 +120,7 @@ def test_one_batch_clusters_matches_and_routes_as_a_whole(db_url):
 def test_a_busy_point_costs_one_row_however_many_reports_it_has(db_url):
     """A kiosk's reports all lie on its station's point: the next report reads one of them
     (per incident and point), not every one within the gap, and still joins the incident."""
-    from backend.incidents.service import ClusterRules, _recent
+    from backend.incidents.service import ClusterRules, _nearby
     from protocol import SightingReport
 
     now = datetime.now(UTC)
@@ -142,7 +142,7 @@ def test_a_busy_point_costs_one_row_however_many_reports_it_has(db_url):
     with sessions() as session:
         [incident_id] = session.execute(select(Incident.incident_id)).scalars().all()
         assert session.execute(select(func.count()).select_from(IncidentReport)).scalar() == 120
-        recent = _recent(session, [later], ClusterRules())
+        recent, _ = _nearby(session, [later], ClusterRules(), now)
     # one row for the point, the report of the incident nearest in time to the batch
     assert [(s.incident_id, s.lon, s.lat) for s in recent] == [(incident_id, lon, lat)]
     assert recent[0].at == first + timedelta(seconds=5 * 119)
