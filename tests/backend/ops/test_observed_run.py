@@ -140,7 +140,8 @@ def test_a_run_logs_json_lines_and_exports_every_metric_the_monitoring_reads(
 
     # --- the worker's log
     lines = json_lines(worker.log_path)
-    assert {line["service"] for line in lines} == {"worker"}
+    # the worker and its positions child (backend.messaging.position_process), each named
+    assert {line["service"] for line in lines} == {"worker", "positions"}
     messages = [line["message"] for line in lines]
     assert any(m.startswith("subscribed to ") for m in messages)
     assert any(m.startswith("worker ready") for m in messages)
