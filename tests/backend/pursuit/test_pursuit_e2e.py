@@ -39,6 +39,24 @@ def _report(kiosk: TestClient, station_id: str, at: datetime, case_id: str | Non
     assert receipt.status is ReceiptStatus.ACCEPTED
 
 
+def _worker(broker, postgis_url: str):
+    return start_worker(
+        broker, postgis_url, client_id="worker-pursuit", extra_env={"SR_TICK_S": "0.2"}
+    )
+
+
+def _pursuit(broker, postgis_url: str):
+    """The real pursuit process, passing every 0.3 s."""
+    return start_worker(
+        broker,
+        postgis_url,
+        client_id="pursuit",
+        module="backend.pursuit",
+        extra_env={"SR_PURSUIT_EVERY_S": "0.3"},
+        ready_text="pursuit ready",
+    )
+
+
 def _pursuits(messages, console: str) -> list[Alert]:
     out = []
     for m in messages:
@@ -62,17 +80,8 @@ def test_two_kiosks_of_a_line_alert_the_police_ahead_before_the_child_arrives(
     console_id = desks[target]
     console = TestClient(broker.port, f"console-{console_id}")
     console.subscribe(topics.station_alerts(console_id))
-    worker = start_worker(
-        broker, postgis_url, client_id="worker-pursuit", extra_env={"SR_TICK_S": "0.2"}
-    )
-    pursuit = start_worker(
-        broker,
-        postgis_url,
-        client_id="pursuit",
-        module="backend.pursuit",
-        extra_env={"SR_PURSUIT_EVERY_S": "0.3"},
-        ready_text="pursuit ready",
-    )
+    worker = _worker(broker, postgis_url)
+    pursuit = _pursuit(broker, postgis_url)
     first = TestClient(broker.port, f"kiosk-{FIRST}")
     first.subscribe(topics.device_receipts(f"kiosk-{FIRST}"))
     second = TestClient(broker.port, f"kiosk-{SECOND}")
@@ -131,9 +140,7 @@ def test_the_kiosks_ahead_show_the_named_childs_notice_while_the_child_is_expect
     square, there = NET.station(FIRST), NET.station(target)
     assert fast_distance_m(square.lon, square.lat, there.lon, there.lat) > 3_000  # > 2 km area
     kiosk_id = f"kiosk-{target}"
-    worker = start_worker(
-        broker, postgis_url, client_id="worker-pursuit", extra_env={"SR_TICK_S": "0.2"}
-    )
+    worker = _worker(broker, postgis_url)
     ahead = TestClient(broker.port, kiosk_id)
     ahead.subscribe(topics.device_notices(kiosk_id))
     first = TestClient(broker.port, f"kiosk-{FIRST}")
@@ -148,14 +155,7 @@ def test_the_kiosks_ahead_show_the_named_childs_notice_while_the_child_is_expect
         # Before any pursuit: the worker's boards went out (both reports were answered after
         # its first refresh), and this kiosk's shows no case-42: it is outside the area.
         assert all("case-42" not in b for b in _boards(list(ahead.received), kiosk_id))
-        pursuit = start_worker(
-            broker,
-            postgis_url,
-            client_id="pursuit",
-            module="backend.pursuit",
-            extra_env={"SR_PURSUIT_EVERY_S": "0.3"},
-            ready_text="pursuit ready",
-        )
+        pursuit = _pursuit(broker, postgis_url)
         got = ahead.wait_for(
             lambda ms: any("case-42" in b for b in _boards(ms, kiosk_id)), timeout_s=30
         )
